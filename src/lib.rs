@@ -1,0 +1,13 @@
+//! shardvpn: an L2TP/IPsec, L2TP LNS and PPTP concentrator.
+//!
+//! The crate is layered as `../shared/design.md` describes; a layer uses only the
+//! layers listed before it:
+//!
+//! - [`wire`]: zero-copy views and `Repr`s for every wire format we speak;
+//! - [`crypto`]: ESP transforms, IKEv1 key derivation and DH, CHAP / MS-CHAPv2 / MPPE,
+//!   L2TP and RADIUS hiding schemes, all in place into caller buffers;
+//! - [`proto`]: sans-IO protocol engines (time is an argument, no I/O inside).
+
+pub mod crypto;
+pub mod proto;
+pub mod wire;

@@ -1,0 +1,7 @@
+//! Sans-IO protocol engines: IKEv1, ESP SA state, L2TP, PPP, PPTP and RADIUS.
+//!
+//! Each engine takes `(now, input)` and returns what to send, timers to arm and
+//! events; no sockets, threads or clocks live here (see `../shared/design.md`,
+//! "Control is sans-IO"). The engines arrive with the control-plane issues; this
+//! module exists now so that the layering rule below is stated from the start.
+#![forbid(unsafe_code)]
