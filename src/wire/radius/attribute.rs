@@ -529,7 +529,7 @@ impl<'a> Attribute<'a> {
             | Attribute::FramedPool(v) => nonempty(v).map(drop),
             Attribute::UserPassword(v) => {
                 let ok = (USER_PASSWORD_MIN_LEN..=USER_PASSWORD_MAX_LEN).contains(&v.len())
-                    && v.len() % USER_PASSWORD_BLOCK == 0;
+                    && v.len().is_multiple_of(USER_PASSWORD_BLOCK);
                 if ok {
                     Ok(())
                 } else {
@@ -760,5 +760,428 @@ fn three_octets(value: u32) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests_support::{attr, typed_round_trip};
     use super::*;
+    use hex_literal::hex;
+
+    /// Every typed attribute beside its encoding, written out by hand from the RFCs.
+    fn table() -> Vec<(Attribute<'static>, Vec<u8>)> {
+        let v = |b: &[u8]| b.to_vec();
+        vec![
+            (Attribute::UserName(b"nemo"), v(&hex!("01 06 6e656d6f"))),
+            (
+                Attribute::UserPassword(&hex!("0dbe708d93d413ce3196e43f782a0aee")),
+                v(&hex!("02 12 0dbe708d93d413ce3196e43f782a0aee")),
+            ),
+            (
+                Attribute::ChapPassword(ChapPassword {
+                    ident: 0x16,
+                    response: hex!("e97557c316185895f293ff6344077275"),
+                }),
+                v(&hex!("03 13 16 e97557c316185895f293ff6344077275")),
+            ),
+            (
+                Attribute::NasIpAddress(Ipv4Addr::new(192, 168, 1, 16)),
+                v(&hex!("04 06 c0a80110")),
+            ),
+            (Attribute::NasPort(20), v(&hex!("05 06 00000014"))),
+            (
+                Attribute::ServiceType(ServiceType::Framed),
+                v(&hex!("06 06 00000002")),
+            ),
+            (
+                Attribute::FramedProtocol(FramedProtocol::Ppp),
+                v(&hex!("07 06 00000001")),
+            ),
+            (
+                Attribute::FramedIpAddress(Ipv4Addr::new(10, 1, 2, 3)),
+                v(&hex!("08 06 0a010203")),
+            ),
+            (
+                Attribute::FramedIpNetmask(Ipv4Addr::new(255, 255, 255, 255)),
+                v(&hex!("09 06 ffffffff")),
+            ),
+            (
+                Attribute::FilterId(b"std.ppp"),
+                v(&hex!("0b 09 7374642e707070")),
+            ),
+            (Attribute::FramedMtu(1500), v(&hex!("0c 06 000005dc"))),
+            (Attribute::ReplyMessage(b"hi"), v(&hex!("12 04 6869"))),
+            (Attribute::State(&[0]), v(&hex!("18 03 00"))),
+            (Attribute::Class(b"c1"), v(&hex!("19 04 6331"))),
+            (
+                Attribute::VendorSpecific(VendorSpecificRepr {
+                    vendor_id: 9,
+                    data: b"junk",
+                }),
+                v(&hex!("1a 0a 00000009 6a756e6b")),
+            ),
+            (Attribute::SessionTimeout(3600), v(&hex!("1b 06 00000e10"))),
+            (Attribute::IdleTimeout(600), v(&hex!("1c 06 00000258"))),
+            (
+                Attribute::TerminationAction(TerminationAction::RadiusRequest),
+                v(&hex!("1d 06 00000001")),
+            ),
+            (Attribute::CalledStationId(b"1"), v(&hex!("1e 03 31"))),
+            (
+                Attribute::CallingStationId(b"10.0.0.1"),
+                v(&hex!("1f 0a 31302e302e302e31")),
+            ),
+            (Attribute::NasIdentifier(b"lns"), v(&hex!("20 05 6c6e73"))),
+            (Attribute::ProxyState(&[1, 2]), v(&hex!("21 04 0102"))),
+            (
+                Attribute::AcctStatusType(AcctStatusType::InterimUpdate),
+                v(&hex!("28 06 00000003")),
+            ),
+            (Attribute::AcctDelayTime(0), v(&hex!("29 06 00000000"))),
+            (
+                Attribute::AcctInputOctets(0x01020304),
+                v(&hex!("2a 06 01020304")),
+            ),
+            (Attribute::AcctOutputOctets(7), v(&hex!("2b 06 00000007"))),
+            (
+                Attribute::AcctSessionId(b"0001"),
+                v(&hex!("2c 06 30303031")),
+            ),
+            (
+                Attribute::AcctAuthentic(AcctAuthentic::Radius),
+                v(&hex!("2d 06 00000001")),
+            ),
+            (Attribute::AcctSessionTime(60), v(&hex!("2e 06 0000003c"))),
+            (Attribute::AcctInputPackets(1), v(&hex!("2f 06 00000001"))),
+            (Attribute::AcctOutputPackets(2), v(&hex!("30 06 00000002"))),
+            (
+                Attribute::AcctTerminateCause(AcctTerminateCause::PortAdministrativelyDisabled),
+                v(&hex!("31 06 00000016")),
+            ),
+            (Attribute::AcctMultiSessionId(b"m"), v(&hex!("32 03 6d"))),
+            (Attribute::AcctInputGigawords(1), v(&hex!("34 06 00000001"))),
+            (
+                Attribute::AcctOutputGigawords(2),
+                v(&hex!("35 06 00000002")),
+            ),
+            (
+                Attribute::EventTimestamp(0x5f5e1000),
+                v(&hex!("37 06 5f5e1000")),
+            ),
+            (
+                Attribute::ChapChallenge(b"12345"),
+                v(&hex!("3c 07 3132333435")),
+            ),
+            (
+                Attribute::NasPortType(NasPortType::Virtual),
+                v(&hex!("3d 06 00000005")),
+            ),
+            (Attribute::PortLimit(1), v(&hex!("3e 06 00000001"))),
+            (
+                Attribute::TunnelType {
+                    tag: 1,
+                    value: TunnelType::L2tp,
+                },
+                v(&hex!("40 06 01 000003")),
+            ),
+            (
+                Attribute::TunnelMediumType {
+                    tag: 0,
+                    value: TunnelMediumType::Ipv4,
+                },
+                v(&hex!("41 06 00 000001")),
+            ),
+            (
+                Attribute::TunnelClientEndpoint {
+                    tag: Some(1),
+                    endpoint: b"1.2.3.4",
+                },
+                v(&hex!("42 0a 01 312e322e332e34")),
+            ),
+            (
+                Attribute::TunnelServerEndpoint {
+                    tag: None,
+                    endpoint: b"5.6.7.8",
+                },
+                v(&hex!("43 09 352e362e372e38")),
+            ),
+            (Attribute::ConnectInfo(b"x"), v(&hex!("4d 03 78"))),
+            (
+                Attribute::MessageAuthenticator([0xab; 16]),
+                v(&hex!("50 12 abababababababababababababababab")),
+            ),
+            (
+                Attribute::AcctInterimInterval(300),
+                v(&hex!("55 06 0000012c")),
+            ),
+            (Attribute::NasPortId(b"ppp0"), v(&hex!("57 06 70707030"))),
+            (Attribute::FramedPool(b"pool"), v(&hex!("58 06 706f6f6c"))),
+            (
+                Attribute::NasIpv6Address("2001:db8::1".parse().unwrap()),
+                v(&hex!("5f 12 20010db8000000000000000000000001")),
+            ),
+            (
+                Attribute::FramedIpv6Prefix(Ipv6Prefix {
+                    prefix_length: 64,
+                    prefix: &hex!("20010db800010002"),
+                }),
+                v(&hex!("61 0c 00 40 20010db800010002")),
+            ),
+            (
+                Attribute::ErrorCause(ErrorCause::SessionContextNotFound),
+                v(&hex!("65 06 000001f7")),
+            ),
+            (Attribute::Other(attr(200, b"?")), v(&hex!("c8 03 3f"))),
+        ]
+    }
+
+    #[test]
+    fn emit_and_parse_table() {
+        for (attribute, bytes) in table() {
+            assert_eq!(attribute.buffer_len(), bytes.len(), "{attribute:?}");
+            let mut out = vec![0u8; bytes.len()];
+            assert_eq!(attribute.emit(&mut out), Ok(bytes.len()));
+            assert_eq!(out, bytes, "{attribute:?}");
+            let repr = super::super::AttributeIter::new(&bytes)
+                .next()
+                .unwrap()
+                .unwrap();
+            assert_eq!(Attribute::parse(&repr), Ok(attribute));
+            typed_round_trip(&attribute);
+        }
+    }
+
+    #[test]
+    fn fixed_sizes_reject_truncation_and_extension() {
+        for (attribute, bytes) in table() {
+            let fixed_size = !matches!(
+                attribute,
+                Attribute::UserName(_)
+                    | Attribute::FilterId(_)
+                    | Attribute::ReplyMessage(_)
+                    | Attribute::State(_)
+                    | Attribute::Class(_)
+                    | Attribute::VendorSpecific(_)
+                    | Attribute::CalledStationId(_)
+                    | Attribute::CallingStationId(_)
+                    | Attribute::NasIdentifier(_)
+                    | Attribute::ProxyState(_)
+                    | Attribute::AcctSessionId(_)
+                    | Attribute::AcctMultiSessionId(_)
+                    | Attribute::ChapChallenge(_)
+                    | Attribute::TunnelClientEndpoint { .. }
+                    | Attribute::TunnelServerEndpoint { .. }
+                    | Attribute::ConnectInfo(_)
+                    | Attribute::NasPortId(_)
+                    | Attribute::FramedPool(_)
+                    | Attribute::FramedIpv6Prefix(_)
+                    | Attribute::Other(_)
+            );
+            let value = &bytes[2..];
+            let t = bytes[0];
+            // Every shorter value of a variable type may be valid; none may panic.
+            for n in 0..value.len() {
+                let parsed = Attribute::parse(&attr(t, &value[..n]));
+                if fixed_size {
+                    assert!(parsed.is_err(), "{attribute:?} accepted {n} octets");
+                }
+            }
+            if fixed_size && !matches!(attribute, Attribute::UserPassword(_)) {
+                let mut longer = value.to_vec();
+                longer.push(0);
+                assert!(
+                    Attribute::parse(&attr(t, &longer)).is_err(),
+                    "{attribute:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rfc2865_examples_typed() {
+        use super::super::tests::{ACCESS_ACCEPT_CHAP, ACCESS_REQUEST_CHAP, ACCESS_REQUEST_PAP};
+        use super::super::{Packet, Repr};
+        let typed = |bytes: &'static [u8]| -> Vec<Attribute<'static>> {
+            let packet = Packet::new_checked(bytes).unwrap();
+            let repr = Repr::parse(&packet).unwrap();
+            repr.attributes
+                .iter()
+                .map(|a| Attribute::parse(&a.unwrap()).unwrap())
+                .collect()
+        };
+        assert_eq!(
+            typed(&ACCESS_REQUEST_PAP),
+            [
+                Attribute::UserName(b"nemo"),
+                Attribute::UserPassword(&hex!("0dbe708d93d413ce3196e43f782a0aee")),
+                Attribute::NasIpAddress(Ipv4Addr::new(192, 168, 1, 16)),
+                Attribute::NasPort(3),
+            ]
+        );
+        assert_eq!(
+            typed(&ACCESS_REQUEST_CHAP),
+            [
+                Attribute::UserName(b"flopsy"),
+                Attribute::ChapPassword(ChapPassword {
+                    ident: 0x16,
+                    response: hex!("e97557c316185895f293ff6344077275"),
+                }),
+                Attribute::NasIpAddress(Ipv4Addr::new(192, 168, 1, 16)),
+                Attribute::NasPort(20),
+                Attribute::ServiceType(ServiceType::Framed),
+                Attribute::FramedProtocol(FramedProtocol::Ppp),
+            ]
+        );
+        assert_eq!(
+            typed(&ACCESS_ACCEPT_CHAP),
+            [
+                Attribute::ServiceType(ServiceType::Framed),
+                Attribute::FramedProtocol(FramedProtocol::Ppp),
+                Attribute::FramedIpAddress(Ipv4Addr::new(255, 255, 255, 254)),
+                Attribute::Other(attr(10, &[0, 0, 0, 2])),
+                Attribute::Other(attr(13, &[0, 0, 0, 1])),
+                Attribute::FramedMtu(1500),
+            ]
+        );
+    }
+
+    #[test]
+    fn size_rules() {
+        let bad_length: Result<Attribute<'_>> = Err(Error::BadLength(Layer::RadiusAttribute));
+        // Empty text and string (RFC 2865 §5).
+        for t in [1u8, 11, 18, 24, 25, 30, 31, 32, 33, 44, 50, 77, 87, 88] {
+            assert_eq!(Attribute::parse(&attr(t, &[])), bad_length, "type {t}");
+        }
+        assert_eq!(
+            Attribute::UserName(b"").emit(&mut [0u8; 8]),
+            Err(Error::BadLength(Layer::RadiusAttribute))
+        );
+        // User-Password: 16..=128 in steps of 16 (RFC 2865 §5.2).
+        for n in [0usize, 15, 17, 31, 144] {
+            assert_eq!(Attribute::parse(&attr(2, &vec![0; n])), bad_length, "{n}");
+        }
+        for n in [16usize, 32, 128] {
+            assert!(Attribute::parse(&attr(2, &vec![0; n])).is_ok(), "{n}");
+        }
+        // CHAP-Challenge: at least 5 octets.
+        assert_eq!(Attribute::parse(&attr(60, b"1234")), bad_length);
+        // Tunnel endpoints: a tag octet needs a string after it.
+        assert_eq!(Attribute::parse(&attr(66, &[1])), bad_length);
+        assert_eq!(
+            Attribute::TunnelClientEndpoint {
+                tag: None,
+                endpoint: &[5, b'x'],
+            }
+            .emit(&mut [0u8; 8]),
+            Err(Error::Malformed(
+                Layer::RadiusAttribute,
+                "untagged tunnel endpoint starts with a tag octet"
+            ))
+        );
+        assert!(
+            Attribute::TunnelServerEndpoint {
+                tag: Some(0x20),
+                endpoint: b"x",
+            }
+            .emit(&mut [0u8; 8])
+            .is_err()
+        );
+        assert!(
+            Attribute::TunnelType {
+                tag: 0,
+                value: TunnelType::Unknown(0x0100_0000),
+            }
+            .emit(&mut [0u8; 8])
+            .is_err()
+        );
+        // Framed-IPv6-Prefix: Reserved and Prefix-Length at least, length <= 128.
+        assert_eq!(Attribute::parse(&attr(97, &[0])), bad_length);
+        assert!(Attribute::parse(&attr(97, &[0, 129])).is_err());
+        assert!(Attribute::parse(&attr(97, &[0; 19])).is_err());
+        assert_eq!(
+            Attribute::parse(&attr(97, &[0x55, 0])),
+            Ok(Attribute::FramedIpv6Prefix(Ipv6Prefix {
+                prefix_length: 0,
+                prefix: &[],
+            }))
+        );
+        // Vendor-Specific: Vendor-Id high octet zero, String non-empty.
+        assert!(Attribute::parse(&attr(26, &hex!("01000137 01"))).is_err());
+        assert_eq!(Attribute::parse(&attr(26, &hex!("00000137"))), bad_length);
+        assert_eq!(
+            Attribute::parse(&attr(26, &hex!("000001"))),
+            Err(Error::Truncated(Layer::RadiusAttribute))
+        );
+        // Values longer than 253 octets cannot be emitted.
+        let long = [b'a'; 254];
+        assert_eq!(
+            Attribute::ReplyMessage(&long).emit(&mut [0u8; 300]),
+            Err(Error::Malformed(
+                Layer::RadiusAttribute,
+                "value longer than 253 octets"
+            ))
+        );
+        // A buffer too short to hold the attribute.
+        assert_eq!(
+            Attribute::NasPort(1).emit(&mut [0u8; 5]),
+            Err(Error::Truncated(Layer::RadiusAttribute))
+        );
+    }
+
+    #[test]
+    fn value_helpers() {
+        let a = attr(31, b"caf\xc3\xa9");
+        assert_eq!(a.text(), Ok("café"));
+        assert!(attr(31, b"\xff").text().is_err());
+        assert!(attr(31, b"").string().is_err());
+        assert_eq!(attr(55, &hex!("5f5e1000")).time(), Ok(1_600_000_000));
+        assert!(attr(5, &[0, 0, 1]).integer().is_err());
+        assert!(attr(4, &[0, 0, 1, 2, 3]).address().is_err());
+        let p = Ipv6Prefix {
+            prefix_length: 32,
+            prefix: &hex!("20010db8"),
+        };
+        assert_eq!(p.address(), "2001:db8::".parse::<Ipv6Addr>().unwrap());
+    }
+
+    #[test]
+    fn enums() {
+        // RFC 2866 §5.10 and RFC 3580 §3.32: 1..=22 are all named.
+        for v in 1..=22u32 {
+            let cause = AcctTerminateCause::from(v);
+            assert!(!matches!(cause, AcctTerminateCause::Unknown(_)), "{v}");
+            assert_eq!(u32::from(cause), v);
+        }
+        assert_eq!(AcctTerminateCause::from(1), AcctTerminateCause::UserRequest);
+        assert_eq!(
+            AcctTerminateCause::from(18),
+            AcctTerminateCause::HostRequest
+        );
+        assert_eq!(
+            AcctTerminateCause::from(23),
+            AcctTerminateCause::Unknown(23)
+        );
+        for (v, e) in [
+            (1u32, AcctStatusType::Start),
+            (2, AcctStatusType::Stop),
+            (3, AcctStatusType::InterimUpdate),
+            (7, AcctStatusType::AccountingOn),
+            (8, AcctStatusType::AccountingOff),
+        ] {
+            assert_eq!(AcctStatusType::from(v), e);
+        }
+        for v in [201u32, 202, 401, 402, 403, 404, 405, 406, 407] {
+            assert!(
+                !matches!(ErrorCause::from(v), ErrorCause::Unknown(_)),
+                "{v}"
+            );
+        }
+        for v in 501u32..=508 {
+            assert!(
+                !matches!(ErrorCause::from(v), ErrorCause::Unknown(_)),
+                "{v}"
+            );
+        }
+        assert_eq!(ErrorCause::from(404), ErrorCause::InvalidRequest);
+        assert_eq!(NasPortType::from(5), NasPortType::Virtual);
+        assert_eq!(ServiceType::from(2), ServiceType::Framed);
+        assert_eq!(FramedProtocol::from(1), FramedProtocol::Ppp);
+        assert_eq!(TunnelType::from(3), TunnelType::L2tp);
+    }
 }

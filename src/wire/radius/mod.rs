@@ -705,9 +705,38 @@ impl<'b> PacketBuilder<'b> {
     }
 }
 
+/// Helpers shared by the tests of this module's files.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub(crate) fn attr(t: u8, value: &[u8]) -> AttributeRepr<'_> {
+        AttributeRepr {
+            attribute_type: t.into(),
+            value,
+        }
+    }
+
+    /// Emits a typed attribute into a packet with the builder, parses the packet and
+    /// the attribute back, and checks that nothing changed.
+    pub(crate) fn typed_round_trip(attribute: &Attribute<'_>) {
+        let mut buf = [0u8; 300];
+        let mut b = PacketBuilder::new(&mut buf, Code::AccessAccept, 7, &[0x11; 16]).unwrap();
+        b.push(attribute).unwrap();
+        let bytes = b.finish();
+        let packet = Packet::new_checked(&bytes[..]).unwrap();
+        let repr = Repr::parse(&packet).unwrap();
+        let mut attrs = repr.attributes.iter();
+        let back = Attribute::parse(&attrs.next().unwrap().unwrap()).unwrap();
+        assert_eq!(&back, attribute);
+        assert!(attrs.next().is_none());
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
     use super::attribute::{FramedProtocol, ServiceType};
+    use super::tests_support::attr;
     use super::*;
     use crate::wire::test_util::assert_truncations_rejected;
     use core::net::Ipv4Addr;
@@ -746,13 +775,6 @@ mod tests {
     );
 
     const REQUEST_AUTHENTICATOR_PAP: [u8; 16] = hex!("0f403f94739780 57bd83d5cb98f4227a");
-
-    fn attr(t: u8, value: &[u8]) -> AttributeRepr<'_> {
-        AttributeRepr {
-            attribute_type: t.into(),
-            value,
-        }
-    }
 
     const PAP_PASSWORD: [u8; 16] = hex!("0dbe708d93d413ce3196e43f782a0aee");
     const PAP_ATTRIBUTES: [AttributeRepr<'static>; 4] = [

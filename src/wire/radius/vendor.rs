@@ -295,7 +295,7 @@ fn validate_mppe_key(key: &MppeKey<'_>) -> Result<()> {
             "MPPE key salt high bit clear",
         ));
     }
-    if key.encrypted.is_empty() || key.encrypted.len() % MPPE_KEY_BLOCK != 0 {
+    if key.encrypted.is_empty() || !key.encrypted.len().is_multiple_of(MPPE_KEY_BLOCK) {
         return Err(Error::BadLength(Layer::RadiusAttribute));
     }
     Ok(())
@@ -492,5 +492,319 @@ impl<'a> VendorAttribute<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests_support::{attr, typed_round_trip};
+    use super::super::{Attribute, AttributeIter};
     use super::*;
+    use crate::wire::test_util::assert_truncations_rejected;
+    use hex_literal::hex;
+
+    const PEER_CHALLENGE: [u8; 16] = hex!("21402324255e262a28295f2b3a337c7e");
+    const NT_RESPONSE: [u8; 24] = hex!("82309ecd8d708b5ea08faa3981cd83544233114a3d85d6df");
+
+    /// MS-CHAP2-Response (RFC 2548 §2.3.2): Vendor-Length 52, Ident 0x1d, Flags 0,
+    /// Peer-Challenge, 8 Reserved zeros, Response (the RFC 2759 §9.2 values).
+    const MS_CHAP2_RESPONSE: [u8; 58] = hex!(
+        "1a 3a 00000137 19 34 1d 00"
+        "21402324255e262a28295f2b3a337c7e"
+        "0000000000000000"
+        "82309ecd8d708b5ea08faa3981cd83544233114a3d85d6df"
+    );
+    /// MS-CHAP2-Success (RFC 2548 §2.3.3): Ident and the RFC 2759 §9.2
+    /// authenticator response.
+    const MS_CHAP2_SUCCESS: [u8; 51] = hex!(
+        "1a 33 00000137 1a 2d 1d"
+        "533d 34303741353538393131354644304436"
+        "3230394635313046453943303435363639333243444135 36"
+    );
+    /// MS-MPPE-Send-Key (RFC 2548 §2.4.2): Salt 0x8001, 32 encrypted octets.
+    const MS_MPPE_SEND_KEY: [u8; 42] = hex!(
+        "1a 2a 00000137 10 24 8001"
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    );
+    const MS_PRIMARY_DNS: [u8; 12] = hex!("1a 0c 00000137 1c 06 08080808");
+    const MIKROTIK_RATE_LIMIT: [u8; 15] = hex!("1a 0f 00003a8c 08 09 31304d2f31304d");
+
+    fn vendor_table() -> Vec<(VendorAttribute<'static>, Vec<u8>)> {
+        vec![
+            (
+                VendorAttribute::MsChap2Response(MsChap2Response {
+                    ident: 0x1d,
+                    flags: 0,
+                    peer_challenge: PEER_CHALLENGE,
+                    response: NT_RESPONSE,
+                }),
+                MS_CHAP2_RESPONSE.to_vec(),
+            ),
+            (
+                VendorAttribute::MsChap2Success {
+                    ident: 0x1d,
+                    message: b"S=407A5589115FD0D6209F510FE9C04566932CDA56",
+                },
+                MS_CHAP2_SUCCESS.to_vec(),
+            ),
+            (
+                VendorAttribute::MsMppeSendKey(MppeKey {
+                    salt: 0x8001,
+                    encrypted: &hex!(
+                        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                    ),
+                }),
+                MS_MPPE_SEND_KEY.to_vec(),
+            ),
+            (
+                VendorAttribute::MsMppeRecvKey(MppeKey {
+                    salt: 0xffff,
+                    encrypted: &[0x55; 16],
+                }),
+                [&hex!("1a 1a 00000137 11 14 ffff")[..], &[0x55; 16]].concat(),
+            ),
+            (
+                VendorAttribute::MsPrimaryDnsServer(Ipv4Addr::new(8, 8, 8, 8)),
+                MS_PRIMARY_DNS.to_vec(),
+            ),
+            (
+                VendorAttribute::MsSecondaryDnsServer(Ipv4Addr::new(1, 1, 1, 1)),
+                hex!("1a 0c 00000137 1d 06 01010101").to_vec(),
+            ),
+            (
+                VendorAttribute::MsPrimaryNbnsServer(Ipv4Addr::new(10, 0, 0, 1)),
+                hex!("1a 0c 00000137 1e 06 0a000001").to_vec(),
+            ),
+            (
+                VendorAttribute::MsSecondaryNbnsServer(Ipv4Addr::new(10, 0, 0, 2)),
+                hex!("1a 0c 00000137 1f 06 0a000002").to_vec(),
+            ),
+            (
+                VendorAttribute::MsMppeEncryptionPolicy(MppeEncryptionPolicy::EncryptionRequired),
+                hex!("1a 0c 00000137 07 06 00000002").to_vec(),
+            ),
+            (
+                VendorAttribute::MsMppeEncryptionTypes(MPPE_TYPES_40_BIT | MPPE_TYPES_128_BIT),
+                hex!("1a 0c 00000137 08 06 00000006").to_vec(),
+            ),
+            (
+                VendorAttribute::MsChapChallenge(&hex!("5b5d7c7d7b3f2f3e3c2c602132262628")),
+                hex!("1a 18 00000137 0b 12 5b5d7c7d7b3f2f3e3c2c602132262628").to_vec(),
+            ),
+            (
+                VendorAttribute::MsChapError {
+                    ident: 1,
+                    message: b"E=691 R=0",
+                },
+                hex!("1a 12 00000137 02 0c 01 453d3639312052 3d30").to_vec(),
+            ),
+            (
+                VendorAttribute::MsChapResponse(MsChapResponse {
+                    ident: 2,
+                    flags: 1,
+                    lm_response: [0x11; 24],
+                    nt_response: [0x22; 24],
+                }),
+                [
+                    &hex!("1a 3a 00000137 01 34 02 01")[..],
+                    &[0x11; 24],
+                    &[0x22; 24],
+                ]
+                .concat(),
+            ),
+            (
+                VendorAttribute::MikrotikRateLimit(b"10M/10M"),
+                MIKROTIK_RATE_LIMIT.to_vec(),
+            ),
+            (
+                VendorAttribute::Other {
+                    vendor_id: 9,
+                    vendor_type: 1,
+                    value: b"",
+                },
+                hex!("1a 08 00000009 01 02").to_vec(),
+            ),
+            (
+                VendorAttribute::Other {
+                    vendor_id: VENDOR_MICROSOFT,
+                    vendor_type: 99,
+                    value: b"z",
+                },
+                hex!("1a 09 00000137 63 03 7a").to_vec(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn emit_and_parse_table() {
+        for (vendor_attribute, bytes) in vendor_table() {
+            let attribute = Attribute::Vendor(vendor_attribute);
+            assert_eq!(attribute.buffer_len(), bytes.len(), "{attribute:?}");
+            let mut out = vec![0u8; bytes.len()];
+            assert_eq!(attribute.emit(&mut out), Ok(bytes.len()));
+            assert_eq!(out, bytes, "{attribute:?}");
+            let repr = AttributeIter::new(&bytes).next().unwrap().unwrap();
+            assert_eq!(Attribute::parse(&repr), Ok(attribute));
+            typed_round_trip(&attribute);
+            // The sub-attribute alone.
+            let mut sub = vec![0u8; bytes.len() - 6];
+            assert_eq!(vendor_attribute.emit_sub(&mut sub), Ok(bytes.len() - 6));
+            assert_eq!(sub, bytes[6..]);
+        }
+    }
+
+    #[test]
+    fn deconstruct_vsa() {
+        let repr = AttributeIter::new(&MS_CHAP2_RESPONSE)
+            .next()
+            .unwrap()
+            .unwrap();
+        let vsa = VendorSpecificRepr::parse(repr.value).unwrap();
+        assert_eq!(vsa.vendor_id, VENDOR_MICROSOFT);
+        let subs: Vec<_> = vsa.sub_attributes().map(|s| s.unwrap()).collect();
+        assert_eq!(subs.len(), 1);
+        assert_eq!(subs[0].vendor_type, 25);
+        assert_eq!(subs[0].value.len(), MS_CHAP_RESPONSE_LEN);
+        assert_eq!(subs[0].value[2..18], PEER_CHALLENGE);
+        assert_eq!(subs[0].value[26..], NT_RESPONSE);
+    }
+
+    #[test]
+    fn several_sub_attributes() {
+        // One Vendor-Specific with MS-Primary-DNS-Server and MS-Secondary-DNS-Server.
+        let bytes = hex!("1a 12 00000137 1c 06 08080808 1d 06 01010101");
+        let subs = [
+            VendorAttributeRepr {
+                vendor_type: 28,
+                value: &[8, 8, 8, 8],
+            },
+            VendorAttributeRepr {
+                vendor_type: 29,
+                value: &[1, 1, 1, 1],
+            },
+        ];
+        assert_eq!(VendorSpecificRepr::attribute_len(&subs), bytes.len());
+        let mut out = [0u8; 18];
+        assert_eq!(
+            VendorSpecificRepr::emit_attribute(VENDOR_MICROSOFT, &subs, &mut out),
+            Ok(18)
+        );
+        assert_eq!(out, bytes);
+        let repr = AttributeIter::new(&bytes).next().unwrap().unwrap();
+        let Ok(Attribute::VendorSpecific(vsa)) = Attribute::parse(&repr) else {
+            panic!("expected a raw Vendor-Specific");
+        };
+        let parsed: Vec<_> = vsa.sub_attributes().map(|s| s.unwrap()).collect();
+        assert_eq!(parsed, subs);
+        let typed: Vec<_> = parsed
+            .iter()
+            .map(|s| VendorAttribute::parse(vsa.vendor_id, s).unwrap())
+            .collect();
+        assert_eq!(
+            typed,
+            [
+                VendorAttribute::MsPrimaryDnsServer(Ipv4Addr::new(8, 8, 8, 8)),
+                VendorAttribute::MsSecondaryDnsServer(Ipv4Addr::new(1, 1, 1, 1)),
+            ]
+        );
+        typed_round_trip(&Attribute::VendorSpecific(vsa));
+        // An empty list and an oversize list cannot be emitted.
+        assert!(VendorSpecificRepr::emit_attribute(VENDOR_MICROSOFT, &[], &mut out).is_err());
+        let big = [VendorAttributeRepr {
+            vendor_type: 1,
+            value: &[0; 248],
+        }];
+        assert!(
+            VendorSpecificRepr::emit_attribute(VENDOR_MICROSOFT, &big, &mut [0u8; 300]).is_err()
+        );
+        assert!(VendorSpecificRepr::emit_attribute(1 << 24, &subs, &mut [0u8; 30]).is_err());
+    }
+
+    #[test]
+    fn non_tlv_vendor_data_stays_raw() {
+        // A vendor String that is not a sub-attribute chain (Length 1).
+        let bytes = hex!("1a 08 00000009 05 01");
+        let repr = AttributeIter::new(&bytes).next().unwrap().unwrap();
+        let Ok(Attribute::VendorSpecific(vsa)) = Attribute::parse(&repr) else {
+            panic!("expected a raw Vendor-Specific");
+        };
+        assert_eq!(vsa.data, &[5, 1]);
+        let mut subs = vsa.sub_attributes();
+        assert_eq!(
+            subs.next(),
+            Some(Err(Error::BadLength(Layer::RadiusAttribute)))
+        );
+        assert_eq!(subs.next(), None);
+    }
+
+    #[test]
+    fn size_rules() {
+        let parse = |bytes: &[u8]| {
+            let repr = AttributeIter::new(bytes).next().unwrap().unwrap();
+            Attribute::parse(&repr).map(drop)
+        };
+        // MS-CHAP2-Response one octet short.
+        let mut short = MS_CHAP2_RESPONSE[..57].to_vec();
+        short[1] = 57;
+        short[7] = 51;
+        assert_eq!(parse(&short), Err(Error::BadLength(Layer::RadiusAttribute)));
+        // MPPE key: salt high bit clear; encrypted string not a multiple of 16.
+        let mut clear = MS_MPPE_SEND_KEY;
+        clear[8] = 0x7f;
+        assert_eq!(
+            parse(&clear),
+            Err(Error::Malformed(
+                Layer::RadiusAttribute,
+                "MPPE key salt high bit clear"
+            ))
+        );
+        let mut odd = MS_MPPE_SEND_KEY[..41].to_vec();
+        odd[1] = 41;
+        odd[7] = 35;
+        assert_eq!(parse(&odd), Err(Error::BadLength(Layer::RadiusAttribute)));
+        // MS-CHAP2-Success with only the Ident.
+        assert_eq!(
+            parse(&hex!("1a 09 00000137 1a 03 01")),
+            Err(Error::BadLength(Layer::RadiusAttribute))
+        );
+        // Empty Mikrotik-Rate-Limit.
+        assert_eq!(
+            parse(&hex!("1a 08 00003a8c 08 02")),
+            Err(Error::BadLength(Layer::RadiusAttribute))
+        );
+        // Emitting what would not parse fails.
+        let key = VendorAttribute::MsMppeRecvKey(MppeKey {
+            salt: 1,
+            encrypted: &[0; 16],
+        });
+        assert!(Attribute::Vendor(key).emit(&mut [0u8; 64]).is_err());
+        assert!(key.emit_sub(&mut [0u8; 64]).is_err());
+    }
+
+    #[test]
+    fn truncations() {
+        for bytes in [
+            &MS_CHAP2_RESPONSE[..],
+            &MS_CHAP2_SUCCESS,
+            &MS_MPPE_SEND_KEY,
+            &MS_PRIMARY_DNS,
+            &MIKROTIK_RATE_LIMIT,
+        ] {
+            // Cut the chain: the attribute Length then overruns.
+            assert_truncations_rejected(bytes, |b| {
+                AttributeIter::new(b)
+                    .next()
+                    .unwrap_or(Err(Error::Truncated(Layer::RadiusAttribute)))
+                    .map(drop)
+            });
+            // Shrink every length consistently: the sub-attribute is then too short
+            // for its fixed layout, or (for strings) still valid; none may panic.
+            for n in 6..bytes.len() {
+                let mut cut = bytes[..n].to_vec();
+                cut[1] = n as u8;
+                let _ = Attribute::parse(&attr(26, &cut[2..]));
+            }
+        }
+        assert_truncations_rejected(&MS_CHAP2_RESPONSE[2..], |b| {
+            VendorSpecificRepr::parse(b).and_then(|vsa| {
+                let sub = vsa.sub_attributes().next().unwrap()?;
+                VendorAttribute::parse(vsa.vendor_id, &sub).map(drop)
+            })
+        });
+    }
 }
