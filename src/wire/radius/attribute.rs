@@ -762,6 +762,7 @@ fn three_octets(value: u32) -> Result<()> {
 mod tests {
     use super::super::tests_support::{attr, typed_round_trip};
     use super::*;
+    use crate::wire::test_util::{assert_truncations_do_not_panic, assert_truncations_rejected};
     use hex_literal::hex;
 
     /// Every typed attribute beside its encoding, written out by hand from the RFCs.
@@ -975,12 +976,11 @@ mod tests {
             );
             let value = &bytes[2..];
             let t = bytes[0];
-            // Every shorter value of a variable type may be valid; none may panic.
-            for n in 0..value.len() {
-                let parsed = Attribute::parse(&attr(t, &value[..n]));
-                if fixed_size {
-                    assert!(parsed.is_err(), "{attribute:?} accepted {n} octets");
-                }
+            if fixed_size {
+                assert_truncations_rejected(value, |v| Attribute::parse(&attr(t, v)).map(drop));
+            } else {
+                // A shorter value of a variable type may be valid; none may panic.
+                assert_truncations_do_not_panic(value, |v| Attribute::parse(&attr(t, v)).map(drop));
             }
             if fixed_size && !matches!(attribute, Attribute::UserPassword(_)) {
                 let mut longer = value.to_vec();
