@@ -35,7 +35,9 @@ fuzz_target!(|data: &[u8]| {
         let raw = raw.expect("validated chain");
         if let Ok(attribute) = Attribute::parse(&raw) {
             assert_eq!(attribute.buffer_len(), raw.buffer_len());
-            builder.push(&attribute).expect("a parsed attribute re-emits");
+            builder
+                .push(&attribute)
+                .expect("a parsed attribute re-emits");
             typed.push(attribute);
         }
         // Vendor sub-attributes, typed one by one.
@@ -44,10 +46,11 @@ fuzz_target!(|data: &[u8]| {
                 let Ok(sub) = sub else { break };
                 if let Ok(v) = VendorAttribute::parse(vsa.vendor_id, &sub) {
                     let mut sub_out = vec![0u8; 256];
-                    let n = v.emit_sub(&mut sub_out).expect("a parsed sub-attribute re-emits");
-                    let mut sub_iter = shardvpn::wire::radius::vendor::VendorAttributeIter::new(
-                        &sub_out[..n],
-                    );
+                    let n = v
+                        .emit_sub(&mut sub_out)
+                        .expect("a parsed sub-attribute re-emits");
+                    let mut sub_iter =
+                        shardvpn::wire::radius::vendor::VendorAttributeIter::new(&sub_out[..n]);
                     let back = sub_iter.next().expect("one").expect("valid");
                     assert_eq!(VendorAttribute::parse(vsa.vendor_id, &back), Ok(v));
                 }
