@@ -3,15 +3,25 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use shardvpn::wire::radius::{
-    Attribute, Packet, PacketBuilder, Repr, VendorAttribute, VendorSpecificRepr,
+    Attribute, AttributeType, Packet, PacketBuilder, Repr, VendorAttribute, VendorSpecificRepr,
 };
 
 fuzz_target!(|data: &[u8]| {
     let Ok(packet) = Packet::new_checked(data) else {
         return;
     };
-    // Never panics, whatever the chain holds.
+    // Never panic, whatever the chain holds; ranges lie inside the packet.
     let range = packet.message_authenticator_range();
+    for found in [
+        packet.attribute_value_range(AttributeType::UserPassword),
+        packet.vendor_value_range(311, 16),
+        packet.vendor_value_range(data.first().map_or(0, |&b| u32::from(b)), 1),
+        range.clone(),
+    ] {
+        if let Ok(Some(r)) = found {
+            assert!(r.start >= 22 && r.end <= packet.packet_data().len());
+        }
+    }
     let Ok(repr) = Repr::parse(&packet) else {
         return;
     };

@@ -278,6 +278,64 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn message_authenticator_range(&self) -> Result<Option<Range<usize>>> {
         message_authenticator_in(self.attribute_data(), HEADER_LEN)
     }
+
+    /// The byte range, within the packet, of the value of the first attribute of
+    /// `attribute_type` (e.g. User-Password, for hiding or revealing it in place).
+    pub fn attribute_value_range(
+        &self,
+        attribute_type: AttributeType,
+    ) -> Result<Option<Range<usize>>> {
+        let mut iter = self.attributes();
+        loop {
+            let start = HEADER_LEN + iter.position() + ATTRIBUTE_HEADER_LEN;
+            match iter.next() {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(attr)) if attr.attribute_type == attribute_type => {
+                    return Ok(Some(start..start + attr.value.len()));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The byte range, within the packet, of the value of the first vendor
+    /// sub-attribute `vendor_type` of `vendor_id` (e.g. MS-MPPE-Send-Key, whose value
+    /// is Salt and the hidden String). Vendor-Specific attributes whose data is not a
+    /// sub-attribute chain are skipped.
+    pub fn vendor_value_range(
+        &self,
+        vendor_id: u32,
+        vendor_type: u8,
+    ) -> Result<Option<Range<usize>>> {
+        let mut iter = self.attributes();
+        loop {
+            let value_start = HEADER_LEN + iter.position() + ATTRIBUTE_HEADER_LEN;
+            let attr = match iter.next() {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(attr)) => attr,
+            };
+            if attr.attribute_type != AttributeType::VendorSpecific {
+                continue;
+            }
+            let Ok(vsa) = VendorSpecificRepr::parse(attr.value) else {
+                continue;
+            };
+            if vsa.vendor_id != vendor_id {
+                continue;
+            }
+            let mut offset = value_start + vendor::VENDOR_ID_LEN;
+            for sub in vsa.sub_attributes() {
+                let Ok(sub) = sub else { break };
+                if sub.vendor_type == vendor_type {
+                    let start = offset + vendor::VENDOR_HEADER_LEN;
+                    return Ok(Some(start..start + sub.value.len()));
+                }
+                offset += sub.buffer_len();
+            }
+        }
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -1046,6 +1104,45 @@ pub(crate) mod tests {
         b.push(&Attribute::NasPort(1)).unwrap();
         assert_eq!(b.message_authenticator_range(), Some(27..43));
         assert_eq!(b.finish(), &bytes[..]);
+    }
+
+    #[test]
+    fn value_ranges() {
+        let packet = Packet::new_checked(&ACCESS_REQUEST_PAP[..]).unwrap();
+        assert_eq!(
+            packet.attribute_value_range(AttributeType::UserPassword),
+            Ok(Some(28..44))
+        );
+        assert_eq!(&ACCESS_REQUEST_PAP[28..44], &PAP_PASSWORD);
+        assert_eq!(
+            packet.attribute_value_range(AttributeType::NasPort),
+            Ok(Some(52..56))
+        );
+        assert_eq!(packet.attribute_value_range(AttributeType::State), Ok(None));
+        // Mikrotik, then a Microsoft VSA with DNS then Send-Key (salt 8001, 16 octets).
+        let bytes = hex!(
+            "02 05 00 48 00000000000000000000000000000000"
+            "1a 0c 00003a8c 08 06 31 4d 2f 31"
+            "1a 20 00000137 1c 06 08080808 10 14 8001 55555555555555555555555555555555"
+            "1a 08 00000137 01 01"
+        );
+        let packet = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(packet.vendor_value_range(311, 16), Ok(Some(46..64)));
+        assert_eq!(bytes[46..48], [0x80, 0x01]);
+        assert_eq!(packet.vendor_value_range(311, 28), Ok(Some(40..44)));
+        assert_eq!(packet.vendor_value_range(14988, 8), Ok(Some(28..32)));
+        assert_eq!(packet.vendor_value_range(311, 17), Ok(None));
+        assert_eq!(packet.vendor_value_range(9, 1), Ok(None));
+        // A broken chain is an error, not "absent".
+        let mut broken = ACCESS_REQUEST_PAP;
+        broken[21] = 1;
+        let packet = Packet::new_checked(&broken[..]).unwrap();
+        assert!(
+            packet
+                .attribute_value_range(AttributeType::NasPort)
+                .is_err()
+        );
+        assert!(packet.vendor_value_range(311, 16).is_err());
     }
 
     #[test]
