@@ -342,3 +342,80 @@ fn disconnect_and_coa() {
         strings(&["", "", "503", "", "", "401"])
     );
 }
+
+/// The RFC 2865 §7.1 and §7.2 example packets: our parser and tshark agree on the
+/// header and on every attribute's type and length.
+#[test]
+fn rfc2865_examples_parse_like_tshark() {
+    use hex_literal::hex;
+    use shardvpn::wire::radius::{Packet, Repr};
+
+    let vectors: [&[u8]; 4] = [
+        &hex!(
+            "01 00 00 38 0f 40 3f 94 73 97 80 57 bd 83 d5 cb"
+            "98 f4 22 7a 01 06 6e 65 6d 6f 02 12 0d be 70 8d"
+            "93 d4 13 ce 31 96 e4 3f 78 2a 0a ee 04 06 c0 a8"
+            "01 10 05 06 00 00 00 03"
+        ),
+        &hex!(
+            "02 00 00 26 86 fe 22 0e 76 24 ba 2a 10 05 f6 bf"
+            "9b 55 e0 b2 06 06 00 00 00 01 0f 06 00 00 00 00"
+            "0e 06 c0 a8 01 03"
+        ),
+        &hex!(
+            "01 01 00 47 2a ee 86 f0 8d 0d 55 96 9c a5 97 8e"
+            "0d 33 67 a2 01 08 66 6c 6f 70 73 79 03 13 16 e9"
+            "75 57 c3 16 18 58 95 f2 93 ff 63 44 07 72 75 04"
+            "06 c0 a8 01 10 05 06 00 00 00 14 06 06 00 00 00"
+            "02 07 06 00 00 00 01"
+        ),
+        &hex!(
+            "02 01 00 38 15 ef bc 7d ab 26 cf a3 dc 34 d9 c0"
+            "3c 86 01 a4 06 06 00 00 00 02 07 06 00 00 00 01"
+            "08 06 ff ff ff fe 0a 06 00 00 00 02 0d 06 00 00"
+            "00 01 0c 06 00 00 05 dc"
+        ),
+    ];
+    let mut cap = Capture::raw_ip();
+    cap.udp(CLIENT_PORT, AUTH_PORT, vectors[0]);
+    cap.udp_reply(AUTH_PORT, CLIENT_PORT, vectors[1]);
+    cap.udp(CLIENT_PORT + 1, AUTH_PORT, vectors[2]);
+    cap.udp_reply(AUTH_PORT, CLIENT_PORT + 1, vectors[3]);
+    let d = cap.dissect();
+
+    let codes = one(&d, "radius.code");
+    let ids = one(&d, "radius.id");
+    let lengths = one(&d, "radius.length");
+    let types = d.field("radius.avp.type");
+    let avp_lengths = d.field("radius.avp.length");
+    for (i, bytes) in vectors.iter().enumerate() {
+        let packet = Packet::new_checked(*bytes).unwrap();
+        let repr = Repr::parse(&packet).unwrap();
+        assert_eq!(codes[i], u8::from(repr.code).to_string());
+        assert_eq!(ids[i], repr.identifier.to_string());
+        assert_eq!(lengths[i], packet.length().to_string());
+        let ours: Vec<(String, String)> = repr
+            .attributes
+            .iter()
+            .map(|a| {
+                let a = a.unwrap();
+                (
+                    u8::from(a.attribute_type).to_string(),
+                    a.buffer_len().to_string(),
+                )
+            })
+            .collect();
+        let theirs: Vec<(String, String)> = types[i]
+            .iter()
+            .cloned()
+            .zip(avp_lengths[i].iter().cloned())
+            .collect();
+        assert_eq!(ours, theirs, "frame {i}");
+    }
+    assert_eq!(
+        one(&d, "radius.User_Name"),
+        strings(&["nemo", "", "flopsy", ""])
+    );
+    assert_eq!(one(&d, "radius.NAS_Port"), strings(&["3", "", "20", ""]));
+    assert_eq!(one(&d, "radius.Framed_MTU")[3], "1500");
+}

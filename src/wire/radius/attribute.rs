@@ -20,7 +20,8 @@
 //! - A Vendor-Specific attribute holding exactly one well-formed sub-attribute parses as
 //!   [`Attribute::Vendor`] (typed where [`VendorAttribute`] knows it); any other
 //!   Vendor-Specific parses as [`Attribute::VendorSpecific`], whose sub-attributes the
-//!   caller can walk.
+//!   caller can walk. A lone known sub-attribute that breaks its own size rule makes
+//!   `parse` fail, like any other typed attribute; the raw [`AttributeRepr`] remains.
 //! - Tunnel attributes carry the RFC 2868 Tag: always present (0 = none) before the
 //!   3-octet Tunnel-Type / Tunnel-Medium-Type value; present in the endpoints only when
 //!   the first octet is 0x00..=0x1F (RFC 2868 §3.3).

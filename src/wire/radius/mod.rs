@@ -33,6 +33,9 @@
 //!   [`PacketBuilder::message_authenticator_range`]) so the crypto can zero and fill it.
 //!   An attribute 80 whose value is not 16 octets is malformed; if several appear the
 //!   first is reported (RFC 3579 allows at most one; rejecting is policy).
+//!   [`Packet::attribute_value_range`] and [`Packet::vendor_value_range`] do the same
+//!   for User-Password and the MS-MPPE keys, which the crypto hides and reveals in
+//!   place.
 //!
 //! Contract: untrusted input goes through [`Packet::new_checked`] (or [`Repr::parse`]);
 //! every error is an [`Error`], never a panic. `Repr::emit` never panics on a buffer
