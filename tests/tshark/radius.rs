@@ -267,7 +267,13 @@ fn accounting_start_interim_stop() {
     assert_eq!(one(&d, "radius.Acct_Output_Gigawords")[2], "1");
     assert_eq!(one(&d, "radius.Acct_Terminate_Cause")[2], "1");
     assert_framed_ip_address(&d, "10.10.0.5");
-    assert!(d.text().contains("Event-Timestamp"), "{}", d.text());
+    // 1 700 000 000 s after the epoch (RFC 2869 §5.3).
+    assert!(
+        d.text()
+            .contains("Event-Timestamp: Nov 14, 2023 22:13:20.000000000 UTC"),
+        "{}",
+        d.text()
+    );
 }
 
 #[test]
