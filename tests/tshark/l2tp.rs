@@ -462,17 +462,44 @@ fn hide(attribute_type: u16, secret: &[u8], random_vector: &[u8], data: &mut [u8
     }
 }
 
+/// The inverse of [`hide`]: each block's key comes from the previous *hidden* block.
+fn unhide(attribute_type: u16, secret: &[u8], random_vector: &[u8], data: &mut [u8]) {
+    use md5::{Digest, Md5};
+    let mut prev: Option<[u8; 16]> = None;
+    for chunk in data.chunks_mut(16) {
+        let mut h = Md5::new();
+        match prev {
+            None => {
+                h.update(attribute_type.to_be_bytes());
+                h.update(secret);
+                h.update(random_vector);
+            }
+            Some(c) => {
+                h.update(secret);
+                h.update(c);
+            }
+        }
+        let b = h.finalize();
+        let mut c = [0u8; 16];
+        c[..chunk.len()].copy_from_slice(chunk);
+        prev = Some(c);
+        for (p, k) in chunk.iter_mut().zip(b.iter()) {
+            *p ^= k;
+        }
+    }
+}
+
 #[test]
 fn hidden_avps() {
     let secret = b"tunnel-secret";
     let random_vector = [0x13u8; 16];
 
-    // Assigned Session ID 0x0a0a, hidden with 5 octets of padding.
+    // Assigned Session ID 0x0a0a, hidden with 20 octets of padding (two MD5 blocks).
     let session = AvpValue::AssignedSessionId(LAC_SESSION);
     let mut value = [0u8; 2];
     session.emit(&mut value);
-    let mut hidden = vec![0; avp::hidden_subformat_buffer_len(2, 5)];
-    avp::hidden_subformat_emit(&value, 5, &mut hidden);
+    let mut hidden = vec![0; avp::hidden_subformat_buffer_len(2, 20)];
+    avp::hidden_subformat_emit(&value, 20, &mut hidden);
     hide(
         session.attribute_type(),
         secret,
@@ -502,11 +529,20 @@ fn hidden_avps() {
     let (got, rv) = packet.avps().with_random_vector().nth(2).unwrap().unwrap();
     assert!(got.hidden);
     assert_eq!(rv, Some(&random_vector[..]));
+    let mut unhidden = got.value.to_vec();
+    unhide(got.attribute_type, secret, rv.unwrap(), &mut unhidden);
+    let original = avp::hidden_subformat_value(&unhidden).unwrap();
+    assert_eq!(
+        AvpValue::parse(got.vendor_id, got.attribute_type, original),
+        Ok(AvpValue::AssignedSessionId(LAC_SESSION))
+    );
 
     let mut cap = Capture::raw_ip();
     cap.udp(PORT, PORT, &icrq);
-    // Without the secret tshark shows the H bit and the hidden bytes.
-    let d = cap.dissect();
+    // tshark's `l2tp.shared_secret` only verifies L2TPv3 Message Digests; it does not
+    // un-hide L2TPv2 AVPs (checked with tshark 4.x), so what it can confirm is the H
+    // bit, the AVP length, and that the AVPs around the hidden one still line up.
+    let d = cap.dissect_with(&[("l2tp.shared_secret", "tunnel-secret")]);
     assert_eq!(
         d.field("l2tp.avp.hidden"),
         vec![strings(&["0", "0", "1", "0"])]
