@@ -405,7 +405,7 @@ pub enum AvpValue<'a> {
     ProxyAuthenResponse(&'a [u8]),
     CallErrors(CallErrors),
     Accm(Accm),
-    /// At least one octet.
+    /// Any length; §4.4.3 recommends at least 16 octets.
     RandomVector(&'a [u8]),
     PrivateGroupId(&'a [u8]),
     RxConnectSpeed(u32),
@@ -596,9 +596,8 @@ impl<'a> AvpValue<'a> {
                     receive_accm: u32::from_be_bytes([b[6], b[7], b[8], b[9]]),
                 })
             }
-            T::RandomVector => {
-                AvpValue::RandomVector(non_empty(value, "Random Vector: value must not be empty")?)
-            }
+            // "arbitrary length" (§4.4.3): even empty is well-formed, if useless.
+            T::RandomVector => AvpValue::RandomVector(value),
             T::PrivateGroupId => AvpValue::PrivateGroupId(value),
             T::RxConnectSpeed => {
                 AvpValue::RxConnectSpeed(u32_of(value, "Rx Connect Speed: value must be 4 octets")?)
@@ -1116,6 +1115,8 @@ pub fn emit_chain(avps: &[AvpRepr<'_>], out: &mut [u8]) -> usize {
 
 /// The Message Type of a control message payload: `Ok(None)` for an empty one (a ZLB),
 /// otherwise the first AVP must be an unhidden IETF Message Type AVP (§4.1, §4.4.1).
+/// The M bit of that AVP has a special meaning the engine must apply (§4.4.1): set, an
+/// unknown message type tears the tunnel down; clear, the message is ignored.
 pub fn message_type(chain: &[u8]) -> Result<Option<MessageType>> {
     let Some(first) = AvpIter::new(chain).next() else {
         return Ok(None);

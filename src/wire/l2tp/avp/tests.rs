@@ -344,6 +344,7 @@ fn typed_vectors() -> Vec<(u16, &'static [u8], AvpValue<'static>)> {
             }),
         ),
         (36, &[1, 2, 3, 4], V::RandomVector(&[1, 2, 3, 4])),
+        (36, &[], V::RandomVector(&[])),
         (37, b"grp", V::PrivateGroupId(b"grp")),
         (38, &[0, 0, 0x27, 0x10], V::RxConnectSpeed(10_000)),
         (39, &[], V::SequencingRequired),
@@ -431,7 +432,6 @@ fn typed_sizes_are_checked() {
         (34, 25),
         (34, 27),
         (35, 9),
-        (36, 0),
         (38, 2),
         (39, 1),
     ];
