@@ -15,7 +15,8 @@
 //! checked packet without building a [`Repr`].
 //!
 //! AVPs (§4) live in [`avp`]; a control message's payload is its AVP chain, read with
-//! [`Packet::avps`] and written with [`avp::emit_chain`] behind [`Repr::emit_header`].
+//! [`Packet::avps`] and written with [`emit_control`] (or [`avp::emit_chain`] into
+//! `payload_mut()` after [`Repr::emit_header`]).
 //!
 //! Decisions:
 //! - `Ver` must be 2 ([`VERSION`]); anything else (1 is L2F, 3 is L2TPv3) is
@@ -28,9 +29,11 @@
 //! - The reserved `x` bits are ignored on input and written as 0 (§3.1).
 //! - The Length field counts the whole message, header included. A Length larger than
 //!   the buffer is [`Error::Truncated`]; a Length smaller than the header (offset pad
-//!   included) is [`Error::BadLength`]. Bytes after Length are ignored: the message is
-//!   what Length says (the RFC gives Length precisely so the receiver need not trust the
-//!   datagram size), and `payload()` ends at Length.
+//!   included) is [`Error::BadLength`]. Bytes after Length are ignored rather than
+//!   rejected: Length is authoritative for the message, `payload()` ends there, and a
+//!   datagram padded below L2TP still parses.
+//! - [`Repr`] records whether Length is present (`with_length`), not its value, which
+//!   `emit` always derives; so a `Repr` cannot hold an inconsistent Length.
 //! - The offset pad is undefined on input and written as zeros.
 //! - A ZLB (zero-length body, §5.8) is a control message with an empty payload; it has
 //!   no Message Type ([`Packet::message_type`] returns `Ok(None)`).
