@@ -754,6 +754,41 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_input_never_panics() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..3000 {
+            let len = (next() % 80) as usize;
+            let mut buf = [0u8; 80];
+            for b in &mut buf[..len] {
+                *b = next() as u8;
+            }
+            // Sometimes make the Length field right, so the checks go deeper.
+            if len >= HEADER_LEN && next() % 2 == 0 {
+                buf[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            }
+            let packet = &buf[..len];
+            let start = (next() % 90) as usize;
+            let end = start + (next() % 20) as usize;
+            let ra = [7u8; 16];
+            let _ = response_authenticator(packet, &ra, SECRET);
+            let _ = request_authenticator(packet, SECRET);
+            let _ =
+                verify_message_authenticator(packet, start..end, AuthenticatorBasis::Zero, SECRET);
+            let mut copy = buf;
+            let _ = unhide_user_password(SECRET, &ra, &mut copy[..len]);
+            let mut copy = buf;
+            let _ = unhide_mppe_key(SECRET, &ra, &mut copy[..len]);
+            let _ = verify_chap_password(SECRET, packet, &ra);
+        }
+    }
+
+    #[test]
     fn chap_password() {
         // python3: bytes([22]) + hashlib.md5(bytes([22]) + b"flopsy-pw" + challenge)
         let challenge: [u8; 16] = RFC_CHAP_REQUEST[AUTHENTICATOR].try_into().unwrap();
