@@ -733,13 +733,14 @@ mod tests {
 
     #[test]
     fn stateless_round_trip_with_loss_and_wrap() {
-        for strength in [
-            KeyStrength::Bits40,
-            KeyStrength::Bits56,
-            KeyStrength::Bits128,
+        // Only the 128-bit run goes past the 4096 wrap (debug-build SHA-1 is slow).
+        for (strength, n) in [
+            (KeyStrength::Bits40, 300usize),
+            (KeyStrength::Bits56, 300),
+            (KeyStrength::Bits128, 4200),
         ] {
             let (mut enc, mut dec) = pair(strength, Mode::Stateless);
-            for i in 0..5000usize {
+            for i in 0..n {
                 let mut p = packet(i);
                 let count = enc.encrypt(&mut p).unwrap();
                 assert_eq!(usize::from(count), i % 4096);
@@ -893,7 +894,7 @@ mod tests {
             let mut dec =
                 MppeDecryptor::new(&start(KeyStrength::Bits40), KeyStrength::Bits40, mode).unwrap();
             // Stateless packets can cost up to 2048 key changes each: keep this short.
-            for _ in 0..300 {
+            for _ in 0..100 {
                 let len = (next() % 40) as usize;
                 let mut buf = [0u8; 40];
                 for b in &mut buf[..len] {
