@@ -37,6 +37,9 @@ use super::{Error, Result};
 /// Largest block size of the supported ciphers (AES).
 pub const MAX_BLOCK_LEN: usize = 16;
 
+/// Largest key of the supported ciphers (AES-256).
+pub const MAX_KEY_LEN: usize = 32;
+
 /// An Oakley encryption algorithm with its key length (RFC 2409 Appendix A, attribute
 /// class 1 and 14; AES per RFC 3602 and the IANA registry value 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

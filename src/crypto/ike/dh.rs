@@ -97,6 +97,15 @@ impl DhGroup {
         }
     }
 
+    /// Length of an encoded private key: the MODP exponent or the ECP scalar.
+    pub const fn private_key_len(self) -> usize {
+        match self {
+            DhGroup::Modp1024 | DhGroup::Modp1536 | DhGroup::Modp2048 => MODP_EXPONENT_LEN,
+            DhGroup::Ecp256 => 32,
+            DhGroup::Ecp384 => 48,
+        }
+    }
+
     fn check_public_len(self, peer: &[u8]) -> Result<()> {
         if peer.len() != self.public_value_len() {
             return Err(Error::PublicValueLength {
@@ -190,7 +199,9 @@ fn modp<const L: usize>(
     };
     let mut x = U256::from_be_slice(exponent);
     let mut result = modp_pow(p, &base, &x);
-    out.copy_from_slice(result.to_be_bytes().as_slice());
+    let mut encoded = result.to_be_bytes();
+    out.copy_from_slice(encoded.as_slice());
+    encoded.as_mut_slice().zeroize();
     x.zeroize();
     result.zeroize();
     Ok(())
@@ -298,11 +309,7 @@ impl PrivateKey {
     /// exponents are 256 random bits, redrawn in the negligible case of 0 or 1.
     pub fn generate<R: CryptoRng + ?Sized>(group: DhGroup, rng: &mut R) -> PrivateKey {
         let mut bytes = [0u8; 48];
-        let len = match group {
-            DhGroup::Modp1024 | DhGroup::Modp1536 | DhGroup::Modp2048 => MODP_EXPONENT_LEN,
-            DhGroup::Ecp256 => 32,
-            DhGroup::Ecp384 => 48,
-        };
+        let len = group.private_key_len();
         loop {
             rng.fill_bytes(&mut bytes[..len]);
             if let Ok(key) = PrivateKey::from_bytes(group, &bytes[..len]) {
@@ -317,6 +324,11 @@ impl PrivateKey {
     /// known-answer checks; engines use [`PrivateKey::generate`].
     pub fn from_bytes(group: DhGroup, bytes: &[u8]) -> Result<PrivateKey> {
         let invalid = Error::InvalidPrivateKey(group);
+        // Checked here for ECP too: `SecretKey::from_slice` would left-pad a short
+        // scalar, and we want the exact encoding.
+        if bytes.len() != group.private_key_len() {
+            return Err(invalid);
+        }
         let secret = match group {
             DhGroup::Modp1024 | DhGroup::Modp1536 | DhGroup::Modp2048 => {
                 let exponent: [u8; MODP_EXPONENT_LEN] = bytes.try_into().map_err(|_| invalid)?;
@@ -335,12 +347,6 @@ impl PrivateKey {
                 Secret::P384(p384::SecretKey::from_slice(bytes).map_err(|_| invalid)?)
             }
         };
-        if matches!(secret, Secret::P256(_) | Secret::P384(_))
-            && bytes.len() != group.shared_secret_len()
-        {
-            // `from_slice` pads short scalars; we want the exact encoding.
-            return Err(invalid);
-        }
         Ok(PrivateKey { group, secret })
     }
 

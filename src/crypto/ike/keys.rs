@@ -21,6 +21,7 @@
 
 use zeroize::Zeroize;
 
+use super::cipher::{Cipher, CipherKey, MAX_KEY_LEN};
 use super::prf::{Prf, PrfOutput};
 use super::{Error, Result};
 
@@ -95,6 +96,21 @@ impl Phase1Keys {
     /// The phase-1 encryption key of `out.len()` bytes from SKEYID_e (Appendix B).
     pub fn encryption_key(&self, prf: Prf, out: &mut [u8]) {
         phase1_encryption_key(prf, self.skeyid_e.as_bytes(), out)
+    }
+
+    /// The keyed phase-1 cipher: Appendix B expansion of SKEYID_e to the cipher's key
+    /// length, without the raw key leaving this function (it is zeroized).
+    pub fn cipher_key(&self, prf: Prf, cipher: Cipher) -> CipherKey {
+        let mut key = [0u8; MAX_KEY_LEN];
+        let key_bytes = &mut key[..cipher.key_len()];
+        self.encryption_key(prf, key_bytes);
+        let keyed = CipherKey::new(cipher, key_bytes);
+        key.zeroize();
+        match keyed {
+            Ok(keyed) => keyed,
+            // The buffer is exactly `cipher.key_len()` bytes, the only error case.
+            Err(_) => unreachable!("key buffer has the cipher's key length"),
+        }
     }
 }
 
@@ -388,6 +404,15 @@ mod tests {
             keys.encryption_key(prf, ka);
             assert_eq!(ka, expected);
         }
+
+        // The keyed cipher uses the Appendix B key: check it against a direct
+        // encryption with the expected key bytes.
+        let cipher_key = keys.cipher_key(prf, Cipher::Aes256Cbc);
+        let direct = CipherKey::new(Cipher::Aes256Cbc, want.ka32).unwrap();
+        let (mut x, mut y) = ([0x5au8; 32], [0x5au8; 32]);
+        cipher_key.encrypt(&[0; 16], &mut x).unwrap();
+        direct.encrypt(&[0; 16], &mut y).unwrap();
+        assert_eq!(x, y);
 
         let a = keys.skeyid_a.as_bytes();
         let mut rest1 = [0u8; 44];
