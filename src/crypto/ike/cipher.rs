@@ -14,11 +14,14 @@
 //! [`IvChain::decrypt`] work in place on a block-aligned buffer and advance the chain.
 //! Decisions:
 //! - the phase-1 chain stops advancing when Main Mode ends; phase-2 exchanges derive
-//!   their IV from it ([`IvChain::phase2`]) but never update it, as racoon, strongSwan
-//!   and Windows do, since the RFC names only the "last phase-1 CBC output block";
-//! - `decrypt` advances the chain before the caller has verified the message's HASH.
-//!   An engine that must not let a forged message move the IV (RFC 2409 does not say)
-//!   decrypts with a clone and keeps it only once the message authenticates;
+//!   their IV from it ([`IvChain::phase2`]) but never update it, since the RFC names
+//!   only the "last phase-1 CBC output block" (strongSwan's `iv_manager.c` keeps the
+//!   phase-1 IV apart from the per-Message-ID IVs in the same way);
+//! - a received message must not move the chain until it has authenticated, or a
+//!   forged or corrupted datagram would desynchronise the peers (strongSwan also
+//!   "confirms" an IV only after processing). [`IvChain::decrypt_pending`] therefore
+//!   returns the next chain instead of storing it; [`IvChain::decrypt`] is the
+//!   shortcut for callers that have nothing to verify;
 //! - the padding is the sender's business (RFC 2409 Appendix B: "padded with zeros";
 //!   the receiver ignores it via the ISAKMP length), so buffers here are always whole
 //!   blocks and nothing is added or stripped;
@@ -306,15 +309,24 @@ impl IvChain {
         Ok(())
     }
 
-    /// Decrypts one received message body in place; the chain moves to its last
-    /// ciphertext block (saved before decryption).
-    pub fn decrypt(&mut self, key: &CipherKey, buf: &mut [u8]) -> Result<()> {
-        let mut last = [0u8; MAX_BLOCK_LEN];
+    /// Decrypts one received message body in place and returns the chain as it will
+    /// be once this message is accepted (its last ciphertext block, saved before
+    /// decryption). `self` is unchanged: store the returned chain only after the
+    /// message's HASH has been verified.
+    #[must_use = "the returned chain must replace this one once the message authenticates"]
+    pub fn decrypt_pending(&self, key: &CipherKey, buf: &mut [u8]) -> Result<IvChain> {
+        let mut next = self.clone();
         if buf.len() >= self.len {
-            last[..self.len].copy_from_slice(&buf[buf.len() - self.len..]);
+            next.advance(buf);
         }
         key.decrypt(self.iv(), buf)?;
-        self.iv[..self.len].copy_from_slice(&last[..self.len]);
+        Ok(next)
+    }
+
+    /// Decrypts one received message body in place and moves the chain to its last
+    /// ciphertext block at once (see [`IvChain::decrypt_pending`]).
+    pub fn decrypt(&mut self, key: &CipherKey, buf: &mut [u8]) -> Result<()> {
+        *self = self.decrypt_pending(key, buf)?;
         Ok(())
     }
 }
@@ -431,8 +443,11 @@ mod tests {
         assert_eq!(sender.iv(), &c2[16..]);
 
         let mut receiver = start;
-        receiver.decrypt(&key, &mut b1).unwrap();
+        let next = receiver.decrypt_pending(&key, &mut b1).unwrap();
         assert_eq!(b1, m1);
+        assert_eq!(receiver.iv(), hex!("f0e0d0c0b0a090807060504030201000"));
+        assert_eq!(next.iv(), &c1[32..]);
+        receiver = next;
         receiver.decrypt(&key, &mut b2).unwrap();
         assert_eq!(b2, m2);
         assert_eq!(receiver, sender);

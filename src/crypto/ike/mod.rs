@@ -74,3 +74,143 @@ pub enum Error {
 
 /// Result of an IKE crypto operation.
 pub type Result<T> = core::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    //! A whole Main Mode + Quick Mode key schedule run by both peers through the
+    //! public API, as the engines will use it: both sides must agree on every key
+    //! and IV, and each must decrypt and authenticate what the other sent.
+    use super::keys::{
+        KeymatSeed, Phase1Exchange, Phase1Keys, keymat, quick_mode_hash1, skeyid_psk,
+    };
+    use super::*;
+    use core::convert::Infallible;
+
+    struct CountingRng(u8);
+
+    impl rand_core::TryRng for CountingRng {
+        type Error = Infallible;
+        fn try_next_u32(&mut self) -> core::result::Result<u32, Infallible> {
+            Ok(u32::from_le_bytes([
+                self.step(),
+                self.step(),
+                self.step(),
+                self.step(),
+            ]))
+        }
+        fn try_next_u64(&mut self) -> core::result::Result<u64, Infallible> {
+            Ok(u64::from(self.try_next_u32()?) << 32 | u64::from(self.try_next_u32()?))
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> core::result::Result<(), Infallible> {
+            dst.iter_mut().for_each(|b| *b = self.step());
+            Ok(())
+        }
+    }
+
+    impl rand_core::TryCryptoRng for CountingRng {}
+
+    impl CountingRng {
+        fn step(&mut self) -> u8 {
+            self.0 = self.0.wrapping_mul(73).wrapping_add(41);
+            self.0
+        }
+    }
+
+    #[test]
+    fn initiator_and_responder_agree() {
+        let prf = Prf::HmacSha256;
+        let cipher = Cipher::Aes256Cbc;
+        let (cky_i, cky_r) = ([1u8; 8], [2u8; 8]);
+        let (ni, nr) = ([3u8; 32], [4u8; 32]);
+        let psk = b"secret";
+        let sai_b = [0u8; 40];
+        let id_i = [1, 0, 0, 0, 192, 0, 2, 1];
+
+        for group in [DhGroup::Modp2048, DhGroup::Ecp256] {
+            let x_i = PrivateKey::generate(group, &mut CountingRng(1));
+            let x_r = PrivateKey::generate(group, &mut CountingRng(2));
+            let (g_xi, g_xr) = (x_i.public_value(), x_r.public_value());
+            let g_xy_i = x_i.agree(g_xr.as_bytes()).unwrap();
+            let g_xy_r = x_r.agree(g_xi.as_bytes()).unwrap();
+
+            let derive = |g_xy: &SharedSecret| {
+                let skeyid = skeyid_psk(prf, psk, &ni, &nr);
+                Phase1Keys::derive(prf, skeyid, g_xy.as_bytes(), &cky_i, &cky_r)
+            };
+            let (keys_i, keys_r) = (derive(&g_xy_i), derive(&g_xy_r));
+            let exchange = Phase1Exchange {
+                g_xi: g_xi.as_bytes(),
+                g_xr: g_xr.as_bytes(),
+                cky_i: &cky_i,
+                cky_r: &cky_r,
+                sai_b: &sai_b,
+            };
+
+            // Main Mode message 5: initiator encrypts ID + HASH_I, responder checks.
+            let hash_i = exchange.hash_i(prf, keys_i.skeyid.as_bytes(), &id_i);
+            let mut msg5 = [0u8; 48];
+            msg5[..8].copy_from_slice(&id_i);
+            msg5[8..40].copy_from_slice(hash_i.as_bytes());
+            let mut chain_i = IvChain::phase1(prf, cipher, g_xi.as_bytes(), g_xr.as_bytes());
+            let mut chain_r = IvChain::phase1(prf, cipher, g_xi.as_bytes(), g_xr.as_bytes());
+            chain_i
+                .encrypt(&keys_i.cipher_key(prf, cipher), &mut msg5)
+                .unwrap();
+            chain_r
+                .decrypt(&keys_r.cipher_key(prf, cipher), &mut msg5)
+                .unwrap();
+            let expected = exchange.hash_i(prf, keys_r.skeyid.as_bytes(), &msg5[..8]);
+            assert!(expected.ct_eq(&msg5[8..40]), "{group:?}");
+            assert_eq!(chain_i, chain_r);
+
+            // Quick Mode: both phase-2 IVs and HASH(1) and KEYMAT match.
+            let m_id = 0x1234_5678;
+            let qm_i = IvChain::phase2(prf, cipher, &chain_i, m_id);
+            let qm_r = IvChain::phase2(prf, cipher, &chain_r, m_id);
+            assert_eq!(qm_i, qm_r);
+            let h_i = quick_mode_hash1(prf, keys_i.skeyid_a.as_bytes(), m_id, b"payloads");
+            let h_r = quick_mode_hash1(prf, keys_r.skeyid_a.as_bytes(), m_id, b"payloads");
+            assert!(h_i.ct_eq(h_r.as_bytes()));
+            let seed = KeymatSeed {
+                pfs_g_xy: None,
+                protocol: 3,
+                spi: &[0xc0, 0, 0, 1],
+                ni_b: &[5; 16],
+                nr_b: &[6; 16],
+            };
+            let (mut k_i, mut k_r) = ([0u8; 36], [0u8; 36]);
+            keymat(prf, keys_i.skeyid_d.as_bytes(), &seed, &mut k_i);
+            keymat(prf, keys_r.skeyid_d.as_bytes(), &seed, &mut k_r);
+            assert_eq!(k_i, k_r);
+        }
+    }
+
+    /// Arbitrary peer values of the right length never panic: they either agree or
+    /// come back as a typed error.
+    #[test]
+    fn arbitrary_peer_values_do_not_panic() {
+        let mut rng = CountingRng(9);
+        for group in [
+            DhGroup::Modp1024,
+            DhGroup::Modp1536,
+            DhGroup::Modp2048,
+            DhGroup::Ecp256,
+            DhGroup::Ecp384,
+        ] {
+            let key = PrivateKey::generate(group, &mut rng);
+            let mut peer = [0u8; dh::MAX_PUBLIC_VALUE_LEN];
+            for _ in 0..16 {
+                use rand_core::Rng;
+                let peer = &mut peer[..group.public_value_len()];
+                rng.fill_bytes(peer);
+                match key.agree(peer) {
+                    Ok(secret) => assert_eq!(secret.as_bytes().len(), group.shared_secret_len()),
+                    Err(Error::PublicValueOutOfRange(g) | Error::PointNotOnCurve(g)) => {
+                        assert_eq!(g, group)
+                    }
+                    Err(other) => panic!("{group:?}: unexpected {other:?}"),
+                }
+            }
+        }
+    }
+}
