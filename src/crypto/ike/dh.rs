@@ -273,6 +273,54 @@ impl Drop for SharedSecret {
 
 impl ZeroizeOnDrop for SharedSecret {}
 
+/// The operating system's CSPRNG (via `ring::rand::SystemRandom`) as a
+/// `rand_core::CryptoRng`, for [`PrivateKey::generate`] outside tests.
+///
+/// `CryptoRng` cannot report failure, so a failing OS RNG (the `getrandom` syscall
+/// failing on a running Linux system) panics: continuing without entropy would be
+/// worse. This is not reachable from peer input.
+#[derive(Debug)]
+pub struct SystemRng(ring::rand::SystemRandom);
+
+impl Default for SystemRng {
+    fn default() -> SystemRng {
+        SystemRng::new()
+    }
+}
+
+impl SystemRng {
+    /// A handle to the system RNG.
+    pub fn new() -> SystemRng {
+        SystemRng(ring::rand::SystemRandom::new())
+    }
+}
+
+impl rand_core::TryRng for SystemRng {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> core::result::Result<u32, Self::Error> {
+        let mut bytes = [0u8; 4];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> core::result::Result<u64, Self::Error> {
+        let mut bytes = [0u8; 8];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> core::result::Result<(), Self::Error> {
+        use ring::rand::SecureRandom;
+        if self.0.fill(dst).is_err() {
+            panic!("the operating system's random number generator failed");
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for SystemRng {}
+
 enum Secret {
     Modp([u8; MODP_EXPONENT_LEN]),
     P256(p256::SecretKey),
@@ -659,6 +707,21 @@ mod tests {
         }
         assert_eq!(DhGroup::from_id(1), None);
         assert_eq!(DhGroup::from_id(21), None);
+    }
+
+    #[test]
+    fn system_rng_generates_distinct_keys() {
+        let mut rng = SystemRng::new();
+        for group in ALL {
+            let a = PrivateKey::generate(group, &mut rng);
+            let b = PrivateKey::generate(group, &mut rng);
+            assert_ne!(a.public_value(), b.public_value(), "{group:?}");
+            let shared = a.agree(b.public_value().as_bytes()).unwrap();
+            assert_eq!(
+                shared.as_bytes(),
+                b.agree(a.public_value().as_bytes()).unwrap().as_bytes()
+            );
+        }
     }
 
     #[test]

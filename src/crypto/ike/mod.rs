@@ -28,7 +28,7 @@ pub mod keys;
 pub mod prf;
 
 pub use cipher::{Cipher, CipherKey, IvChain};
-pub use dh::{DhGroup, PrivateKey, PublicValue, SharedSecret};
+pub use dh::{DhGroup, PrivateKey, PublicValue, SharedSecret, SystemRng};
 pub use keys::{KeymatSeed, Phase1Exchange, Phase1Keys};
 pub use prf::{Prf, PrfOutput};
 

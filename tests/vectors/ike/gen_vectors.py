@@ -4,7 +4,8 @@
 No RFC publishes IKEv1 derivation vectors, so the expected values in the Rust
 tests were computed by this script with Python's own hashlib / hmac / pow and
 the `cryptography` package (AES, 3DES), never with shardvpn code.
-Rerun: python3 tests/vectors/ike/gen_vectors.py  (prints Rust-ready hex).
+Rerun: python3 tests/vectors/ike/gen_vectors.py  (its output is kept in
+gen_vectors.out beside it; diff to confirm nothing drifted).
 
 The MODP primes are rebuilt here from the formula the RFCs give
 (p = 2^n - 2^(n-64) - 1 + 2^64 * ([2^(n-130) pi] + k)) and compared with the hex
