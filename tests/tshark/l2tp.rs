@@ -3,6 +3,7 @@
 //! field, and hidden AVPs.
 
 use crate::common::Capture;
+use shardvpn::crypto::l2tp as l2tp_crypto;
 use shardvpn::wire::l2tp::avp::{
     self, Accm, AvpRepr, AvpValue, Bearer, Framing, MessageType, ProxyAuthenType, ResultCode,
 };
@@ -56,6 +57,9 @@ fn strings(v: &[&str]) -> Vec<String> {
 #[test]
 fn tunnel_and_session_lifecycle() {
     let challenge = [0x42u8; 16];
+    // Tunnel authentication (§4.4.3): the SCCRP answers the SCCRQ's Challenge.
+    let sccrp_response =
+        l2tp_crypto::challenge_response(l2tp_crypto::CHAP_ID_SCCRP, b"tunnel-secret", &challenge);
     let response = [0x5au8; 16];
     let vendor_avp = AvpRepr {
         mandatory: false,
@@ -101,7 +105,7 @@ fn tunnel_and_session_lifecycle() {
             AvpValue::FramingCapabilities(Framing(Framing::SYNC)),
             AvpValue::HostName(b"lns.example"),
             AvpValue::AssignedTunnelId(LNS_TUNNEL),
-            AvpValue::ChallengeResponse(response),
+            AvpValue::ChallengeResponse(sccrp_response),
         ],
         &[],
     );
@@ -330,7 +334,8 @@ fn tunnel_and_session_lifecycle() {
     assert_eq!(assigned_tunnels[10], "8738");
     // SCCRP / SCCCN challenge responses.
     let responses = one("l2tp.avp.chap_challenge_response");
-    assert_eq!(responses[1], "5a".repeat(16));
+    let hex: String = sccrp_response.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(responses[1], hex);
     assert_eq!(responses[2], "5a".repeat(16));
 
     // ICRQ / ICRP / CDN session IDs and call parameters.
@@ -434,8 +439,8 @@ fn data_message_with_sequence_and_offset() {
 }
 
 /// RFC 2661 §4.3 hiding, written here from the RFC text with the md-5 crate as an
-/// independent check of the subformat layout (the library's own hiding lives in
-/// `crypto::l2tp`): b1 = MD5(type ‖ secret ‖ RV), bi = MD5(secret ‖ c(i-1)), ci = pi ^ bi.
+/// independent check of `crypto::l2tp::hide`:
+/// b1 = MD5(type ‖ secret ‖ RV), bi = MD5(secret ‖ c(i-1)), ci = pi ^ bi.
 fn hide(attribute_type: u16, secret: &[u8], random_vector: &[u8], data: &mut [u8]) {
     use md5::{Digest, Md5};
     let mut prev: Option<[u8; 16]> = None;
@@ -462,33 +467,6 @@ fn hide(attribute_type: u16, secret: &[u8], random_vector: &[u8], data: &mut [u8
     }
 }
 
-/// The inverse of [`hide`]: each block's key comes from the previous *hidden* block.
-fn unhide(attribute_type: u16, secret: &[u8], random_vector: &[u8], data: &mut [u8]) {
-    use md5::{Digest, Md5};
-    let mut prev: Option<[u8; 16]> = None;
-    for chunk in data.chunks_mut(16) {
-        let mut h = Md5::new();
-        match prev {
-            None => {
-                h.update(attribute_type.to_be_bytes());
-                h.update(secret);
-                h.update(random_vector);
-            }
-            Some(c) => {
-                h.update(secret);
-                h.update(c);
-            }
-        }
-        let b = h.finalize();
-        let mut c = [0u8; 16];
-        c[..chunk.len()].copy_from_slice(chunk);
-        prev = Some(c);
-        for (p, k) in chunk.iter_mut().zip(b.iter()) {
-            *p ^= k;
-        }
-    }
-}
-
 #[test]
 fn hidden_avps() {
     let secret = b"tunnel-secret";
@@ -500,11 +478,23 @@ fn hidden_avps() {
     session.emit(&mut value);
     let mut hidden = vec![0; avp::hidden_subformat_buffer_len(2, 20)];
     avp::hidden_subformat_emit(&value, 20, &mut hidden);
-    hide(
+    let mut independent = hidden.clone();
+    l2tp_crypto::hide(
         session.attribute_type(),
         secret,
         &random_vector,
         &mut hidden,
+    )
+    .unwrap();
+    hide(
+        session.attribute_type(),
+        secret,
+        &random_vector,
+        &mut independent,
+    );
+    assert_eq!(
+        hidden, independent,
+        "crypto::l2tp::hide agrees with the RFC text"
     );
 
     let icrq = control(
@@ -524,13 +514,13 @@ fn hidden_avps() {
     );
 
     // Our side: the hidden AVP pairs with the Random Vector before it, and un-hiding
-    // (the same XOR again, computed from the ciphertext) yields the subformat.
+    // in place gives back the subformat, whose Original Length frames the value.
     let packet = Packet::new_checked(&icrq[..]).unwrap();
     let (got, rv) = packet.avps().with_random_vector().nth(2).unwrap().unwrap();
     assert!(got.hidden);
     assert_eq!(rv, Some(&random_vector[..]));
     let mut unhidden = got.value.to_vec();
-    unhide(got.attribute_type, secret, rv.unwrap(), &mut unhidden);
+    l2tp_crypto::unhide(got.attribute_type, secret, rv.unwrap(), &mut unhidden).unwrap();
     let original = avp::hidden_subformat_value(&unhidden).unwrap();
     assert_eq!(
         AvpValue::parse(got.vendor_id, got.attribute_type, original),
