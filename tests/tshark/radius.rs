@@ -425,3 +425,139 @@ fn rfc2865_examples_parse_like_tshark() {
     assert_eq!(one(&d, "radius.NAS_Port"), strings(&["3", "", "20", ""]));
     assert_eq!(one(&d, "radius.Framed_MTU")[3], "1500");
 }
+
+/// The wire layer and `crypto::radius` together rebuild the RFC 2865 §7.1 exchange
+/// byte for byte (hidden password, Response Authenticator), and the value ranges the
+/// wire layer reports are the ones the crypto hides, reveals and signs in place.
+#[test]
+fn rfc2865_exchange_rebuilt_with_crypto() {
+    use hex_literal::hex;
+    use shardvpn::crypto::radius as crypto;
+    use shardvpn::crypto::radius::AuthenticatorBasis;
+    use shardvpn::wire::radius::vendor::VENDOR_MICROSOFT;
+    use shardvpn::wire::radius::{AttributeRepr, AttributeType, Packet};
+
+    const SECRET: &[u8] = b"xyzzy5461";
+    const REQUEST_AUTHENTICATOR: [u8; 16] = hex!("0f403f94739780 57bd83d5cb98f4227a");
+    let request_vector = hex!(
+        "01 00 00 38 0f 40 3f 94 73 97 80 57 bd 83 d5 cb"
+        "98 f4 22 7a 01 06 6e 65 6d 6f 02 12 0d be 70 8d"
+        "93 d4 13 ce 31 96 e4 3f 78 2a 0a ee 04 06 c0 a8"
+        "01 10 05 06 00 00 00 03"
+    );
+    let accept_vector = hex!(
+        "02 00 00 26 86 fe 22 0e 76 24 ba 2a 10 05 f6 bf"
+        "9b 55 e0 b2 06 06 00 00 00 01 0f 06 00 00 00 00"
+        "0e 06 c0 a8 01 03"
+    );
+
+    // Access-Request: hide "arctangent", then build.
+    let mut hidden = [0u8; 128];
+    let hidden =
+        crypto::hide_user_password(SECRET, &REQUEST_AUTHENTICATOR, b"arctangent", &mut hidden)
+            .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut b =
+        PacketBuilder::new(&mut buf, Code::AccessRequest, 0, &REQUEST_AUTHENTICATOR).unwrap();
+    b.push(&Attribute::UserName(b"nemo")).unwrap();
+    b.push(&Attribute::UserPassword(hidden)).unwrap();
+    b.push(&Attribute::NasIpAddress(Ipv4Addr::new(192, 168, 1, 16)))
+        .unwrap();
+    b.push(&Attribute::NasPort(3)).unwrap();
+    let request = b.finish().to_vec();
+    assert_eq!(request, request_vector);
+
+    // The server reveals it in place, at the range the wire layer reports.
+    let mut received = request.clone();
+    let range = Packet::new_checked(&received[..])
+        .unwrap()
+        .attribute_value_range(AttributeType::UserPassword)
+        .unwrap()
+        .unwrap();
+    let password =
+        crypto::unhide_user_password(SECRET, &REQUEST_AUTHENTICATOR, &mut received[range]).unwrap();
+    assert_eq!(password, b"arctangent");
+
+    // Access-Accept: Service-Type Login, Login-Service Telnet (15), Login-IP-Host (14);
+    // then the Response Authenticator.
+    let mut buf = [0u8; 4096];
+    let mut b = PacketBuilder::new(&mut buf, Code::AccessAccept, 0, &[0; 16]).unwrap();
+    b.push(&Attribute::ServiceType(ServiceType::Login)).unwrap();
+    b.push_repr(&AttributeRepr {
+        attribute_type: 15.into(),
+        value: &[0, 0, 0, 0],
+    })
+    .unwrap();
+    b.push_repr(&AttributeRepr {
+        attribute_type: 14.into(),
+        value: &[192, 168, 1, 3],
+    })
+    .unwrap();
+    let accept = b.finish();
+    crypto::set_response_authenticator(accept, &REQUEST_AUTHENTICATOR, SECRET).unwrap();
+    assert_eq!(accept, &accept_vector[..]);
+
+    // An Access-Accept for MS-CHAPv2 with a Message-Authenticator and an MPPE key,
+    // signed at the ranges the builder and the parser report.
+    let send_key = [0x42u8; 16];
+    let mut hidden_key = [0u8; 64];
+    let hidden_key = crypto::hide_mppe_key(
+        SECRET,
+        &REQUEST_AUTHENTICATOR,
+        [0x80, 0x01],
+        &send_key,
+        &mut hidden_key,
+    )
+    .unwrap();
+    let (salt, encrypted) = hidden_key.split_at(2);
+    let mut buf = [0u8; 4096];
+    let mut b = PacketBuilder::new(&mut buf, Code::AccessAccept, 0, &[0; 16]).unwrap();
+    b.push(&Attribute::MessageAuthenticator([0; 16])).unwrap();
+    b.push(&Attribute::Vendor(VendorAttribute::MsMppeSendKey(
+        MppeKey {
+            salt: u16::from_be_bytes([salt[0], salt[1]]),
+            encrypted,
+        },
+    )))
+    .unwrap();
+    let range = b.message_authenticator_range().unwrap();
+    let accept = b.finish();
+    let basis = AuthenticatorBasis::Request(&REQUEST_AUTHENTICATOR);
+    crypto::fill_message_authenticator(accept, range, basis, SECRET).unwrap();
+    crypto::set_response_authenticator(accept, &REQUEST_AUTHENTICATOR, SECRET).unwrap();
+
+    let mut received = accept.to_vec();
+    let packet = Packet::new_checked(&received[..]).unwrap();
+    let ma_range = packet.message_authenticator_range().unwrap().unwrap();
+    let key_range = packet
+        .vendor_value_range(VENDOR_MICROSOFT, 16)
+        .unwrap()
+        .unwrap();
+    crypto::verify_response_authenticator(&received, &REQUEST_AUTHENTICATOR, SECRET).unwrap();
+    crypto::verify_message_authenticator(&received, ma_range.clone(), basis, SECRET).unwrap();
+    let key =
+        crypto::unhide_mppe_key(SECRET, &REQUEST_AUTHENTICATOR, &mut received[key_range]).unwrap();
+    assert_eq!(key, send_key);
+    // A flipped octet fails both checks.
+    let mut tampered = accept.to_vec();
+    *tampered.last_mut().unwrap() ^= 1;
+    assert!(
+        crypto::verify_response_authenticator(&tampered, &REQUEST_AUTHENTICATOR, SECRET).is_err()
+    );
+    assert!(crypto::verify_message_authenticator(&tampered, ma_range, basis, SECRET).is_err());
+
+    // tshark reads the signed packets cleanly (no secret configured).
+    let mut cap = Capture::raw_ip();
+    cap.udp(CLIENT_PORT, AUTH_PORT, &request);
+    cap.udp_reply(AUTH_PORT, CLIENT_PORT, accept);
+    let d = cap.dissect();
+    assert_eq!(one(&d, "radius.code"), strings(&["1", "2"]));
+    assert_eq!(
+        one(&d, "radius.MS_MPPE_Send_Key")[1],
+        hex_string(hidden_key)
+    );
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    hex(bytes)
+}
