@@ -36,6 +36,11 @@
 //!   which payloads may appear in which exchange: all left to the engine; helpers such
 //!   as [`NonceRepr::len_ok`] make the checks one-liners.
 //!
+//! Shape: the header and the generic payload header have smoltcp `Packet` views; the
+//! payload bodies behind them are small and fixed-layout, so they are read and written
+//! only through their Reprs (`parse(body)` / `buffer_len()` / `emit(body)`), with the
+//! generic header handled once by [`Payloads`] and [`Payload::emit`].
+//!
 //! Reprs borrow the buffer. Lists inside a payload (proposals, transforms, attributes)
 //! are a [`List`]: either the validated wire bytes (after `parse`) or a slice of item
 //! Reprs (to build), iterated the same way and compared item by item.
@@ -639,12 +644,16 @@ impl<'a, T: Item<'a>> List<'a, T> {
 
     pub fn iter(&self) -> ListIter<'a, T> {
         match *self {
-            List::Wire(b) => ListIter::Wire {
-                reader: Reader::new(b, Layer::IsakmpPayload),
-                more: None,
-                done: false,
+            List::Wire(b) => ListIter {
+                inner: ListIterInner::Wire {
+                    reader: Reader::new(b, Layer::IsakmpPayload),
+                    more: None,
+                    done: false,
+                },
             },
-            List::Items(items) => ListIter::Items(items.iter()),
+            List::Items(items) => ListIter {
+                inner: ListIterInner::Items(items.iter()),
+            },
         }
     }
 
@@ -690,14 +699,18 @@ impl<'a, T: Item<'a> + Eq> Eq for List<'a, T> {}
 
 /// Iterator over a [`List`].
 #[derive(Debug, Clone)]
-pub enum ListIter<'a, T> {
-    #[doc(hidden)]
+pub struct ListIter<'a, T> {
+    inner: ListIterInner<'a, T>,
+}
+
+#[derive(Debug, Clone)]
+enum ListIterInner<'a, T> {
     Wire {
         reader: Reader<'a>,
+        /// What the previous chained item's Next Payload announced.
         more: Option<bool>,
         done: bool,
     },
-    #[doc(hidden)]
     Items(core::slice::Iter<'a, T>),
 }
 
@@ -705,9 +718,9 @@ impl<'a, T: Item<'a>> Iterator for ListIter<'a, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        match self {
-            ListIter::Items(it) => it.next().map(|t| Ok(*t)),
-            ListIter::Wire { reader, more, done } => {
+        match &mut self.inner {
+            ListIterInner::Items(it) => it.next().map(|t| Ok(*t)),
+            ListIterInner::Wire { reader, more, done } => {
                 if *done {
                     return None;
                 }
