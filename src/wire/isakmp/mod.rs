@@ -788,6 +788,73 @@ pub(crate) fn write_chained(
     w.put_u16(len as u16);
 }
 
+/// Which NAT-traversal numbering a peer speaks, chosen from its vendor IDs: RFC 3947
+/// or the drafts 02/03 (which share the private payload numbers and encapsulation
+/// modes; strongSwan groups them the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatTDialect {
+    Rfc3947,
+    Draft,
+}
+
+impl NatTDialect {
+    /// The dialect a NAT-T vendor ID announces, if it is one (exact match, as
+    /// strongSwan does). A peer that sends several prefers RFC 3947 (RFC 3947 §3.1).
+    pub fn from_vendor_id(vid: &[u8]) -> Option<NatTDialect> {
+        if vid == vendor_id::NAT_T_RFC3947 {
+            Some(NatTDialect::Rfc3947)
+        } else if vid == vendor_id::NAT_T_DRAFT_03
+            || vid == vendor_id::NAT_T_DRAFT_02
+            || vid == vendor_id::NAT_T_DRAFT_02_N
+        {
+            Some(NatTDialect::Draft)
+        } else {
+            None
+        }
+    }
+
+    /// NAT-D payload number: 20 (RFC 3947 §3.2) or 130 (drafts).
+    pub fn nat_d(self) -> PayloadType {
+        match self {
+            NatTDialect::Rfc3947 => PayloadType::NatD,
+            NatTDialect::Draft => PayloadType::NatDDraft,
+        }
+    }
+
+    /// NAT-OA payload number: 21 (RFC 3947 §5.2) or 131 (drafts).
+    pub fn nat_oa(self) -> PayloadType {
+        match self {
+            NatTDialect::Rfc3947 => PayloadType::NatOa,
+            NatTDialect::Draft => PayloadType::NatOaDraft,
+        }
+    }
+
+    /// Encapsulation mode for UDP-encapsulated transport: 4 (RFC 3947 §5.2) or 61444.
+    pub fn udp_encapsulated_transport(self) -> attribute::EncapsulationMode {
+        match self {
+            NatTDialect::Rfc3947 => attribute::EncapsulationMode::UdpEncapsulatedTransport,
+            NatTDialect::Draft => attribute::EncapsulationMode::UdpEncapsulatedTransportDraft,
+        }
+    }
+
+    /// Encapsulation mode for UDP-encapsulated tunnel: 3 (RFC 3947 §5.2) or 61443.
+    pub fn udp_encapsulated_tunnel(self) -> attribute::EncapsulationMode {
+        match self {
+            NatTDialect::Rfc3947 => attribute::EncapsulationMode::UdpEncapsulatedTunnel,
+            NatTDialect::Draft => attribute::EncapsulationMode::UdpEncapsulatedTunnelDraft,
+        }
+    }
+
+    /// A NAT-D payload in this dialect's numbering.
+    pub fn nat_d_payload(self, hash: &[u8]) -> Payload<'_> {
+        let repr = NatDRepr { hash };
+        match self {
+            NatTDialect::Rfc3947 => Payload::NatD(repr),
+            NatTDialect::Draft => Payload::NatDDraft(repr),
+        }
+    }
+}
+
 /// Known Vendor ID payload contents.
 pub mod vendor_id {
     /// RFC 3947 §3.1: MD5("RFC 3947").

@@ -665,3 +665,41 @@ fn quick_mode_esp_builder() {
     let parsed = Payload::parse(PayloadType::SecurityAssociation, p.body()).unwrap();
     assert_eq!(parsed, sa);
 }
+
+#[test]
+fn nat_t_dialects() {
+    assert_eq!(
+        NatTDialect::from_vendor_id(&vendor_id::NAT_T_RFC3947),
+        Some(NatTDialect::Rfc3947)
+    );
+    for v in [
+        vendor_id::NAT_T_DRAFT_02,
+        vendor_id::NAT_T_DRAFT_02_N,
+        vendor_id::NAT_T_DRAFT_03,
+    ] {
+        assert_eq!(NatTDialect::from_vendor_id(&v), Some(NatTDialect::Draft));
+    }
+    assert_eq!(NatTDialect::from_vendor_id(&vendor_id::DPD), None);
+    assert_eq!(u8::from(NatTDialect::Rfc3947.nat_d()), 20);
+    assert_eq!(u8::from(NatTDialect::Draft.nat_d()), 130);
+    assert_eq!(u8::from(NatTDialect::Rfc3947.nat_oa()), 21);
+    assert_eq!(u8::from(NatTDialect::Draft.nat_oa()), 131);
+    assert_eq!(
+        u16::from(NatTDialect::Rfc3947.udp_encapsulated_transport()),
+        4
+    );
+    assert_eq!(
+        u16::from(NatTDialect::Draft.udp_encapsulated_transport()),
+        61444
+    );
+    assert_eq!(u16::from(NatTDialect::Rfc3947.udp_encapsulated_tunnel()), 3);
+    assert_eq!(
+        u16::from(NatTDialect::Draft.udp_encapsulated_tunnel()),
+        61443
+    );
+    let h = [1u8; 20];
+    assert_eq!(
+        NatTDialect::Draft.nat_d_payload(&h).payload_type(),
+        PayloadType::NatDDraft
+    );
+}
