@@ -15,13 +15,14 @@
 //!   policy for the engine.
 //! - **Length.** The header's Length must be at least 28 and at most the buffer. Bytes
 //!   of the datagram after Length are not part of the message (RFC 2408 §3.1 defines
-//!   the message by Length) and are ignored, as Wireshark and strongSwan do; they are
+//!   the message by Length) and are ignored rather than failing the datagram; they are
 //!   reachable through [`Packet::trailer`] for a policy that wants to count them.
 //! - **Encryption.** With the E flag set the body after the header is ciphertext:
 //!   [`Message::payloads`] refuses it; the engine decrypts the body and walks the
 //!   plaintext with [`Payloads::new`] in [`Trailing::PaddingAllowed`] mode, because
-//!   RFC 2409 Appendix B pads the plaintext to the cipher's block size after the last
-//!   payload (and some peers pad further, or send a length that includes the padding).
+//!   the plaintext is padded to the cipher's block size after the last payload (RFC 2409
+//!   Appendix B: zero bytes; §5.3: zeros and a count in the last byte; peers do either,
+//!   so the padding's content is not checked here).
 //!   A clear message is walked in [`Trailing::Strict`] mode: after the payload whose
 //!   Next Payload is NONE nothing may follow.
 //! - **RESERVED.** RFC 2408 §3.2 says RESERVED "MUST be set to 0"; we write zeros and
