@@ -26,9 +26,10 @@
 //!   A clear message is walked in [`Trailing::Strict`] mode: after the payload whose
 //!   Next Payload is NONE nothing may follow.
 //! - **RESERVED.** RFC 2408 §3.2 says RESERVED "MUST be set to 0"; we write zeros and
-//!   ignore the value on receipt (as Wireshark, strongSwan and Microsoft's MS-AIPS
-//!   "the responder MUST ignore this field" do): a stray bit is not worth a failed
-//!   phase 1 with a Windows client.
+//!   ignore the value on receipt, as IKEv2 later made explicit (RFC 7296 §3.2: "MUST
+//!   be ignored on receipt") and Microsoft's MS-AIPS says of the same header ("The
+//!   responder MUST ignore this field"): a stray bit is not worth a failed phase 1.
+//!   The same holds for the RESERVED fields inside payloads (Transform, NAT-OA).
 //! - **Payload numbers.** NAT-D / NAT-OA have RFC 3947 numbers (20, 21) and the
 //!   private-range numbers of draft-ietf-ipsec-nat-t-ike-02/03 (130, 131); both are
 //!   parsed, and the [`Payload`] variant remembers which was used so that a reply can
