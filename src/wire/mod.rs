@@ -21,6 +21,7 @@
 
 use core::fmt;
 
+pub mod chap;
 pub mod esp;
 pub mod gre;
 pub mod ipv4;
@@ -29,7 +30,6 @@ pub mod isakmp;
 pub mod l2tp;
 pub mod mschapv2;
 pub mod pap;
-pub mod chap;
 pub mod ppp;
 pub mod ppp_options;
 pub mod pptp;
@@ -405,6 +405,13 @@ mod tests {
         assert_eq!(checksum::data(&bytes), !0xddf2);
         // An odd length pads with a zero byte.
         assert_eq!(checksum::data(&[0x01]), !0x0100);
+    }
+
+    #[test]
+    fn truncation_helpers() {
+        let bytes = [0u8, 1, 2, 3];
+        test_util::assert_truncations_rejected(&bytes, |b| Reader::new(b, Layer::Gre).u32());
+        test_util::assert_truncations_do_not_panic(&bytes, |b| Reader::new(b, Layer::Ppp).u16());
     }
 
     #[test]
