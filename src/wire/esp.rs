@@ -145,7 +145,7 @@ pub struct Repr<'a> {
 
 impl<'a> Repr<'a> {
     /// Parses a checked packet; rejects SPI 0 ([`ZERO_SPI`]).
-    pub fn parse(packet: &Packet<&'a [u8]>) -> Result<Self> {
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Self> {
         packet.check_len()?;
         let spi = packet.security_parameters_index();
         if spi == 0 {
@@ -154,7 +154,7 @@ impl<'a> Repr<'a> {
         Ok(Repr {
             spi,
             sequence_number: packet.sequence_number(),
-            payload: &packet.buffer[field::PAYLOAD],
+            payload: &T::as_ref(packet.buffer)[field::PAYLOAD],
         })
     }
 

@@ -311,7 +311,7 @@ pub struct Repr<'a> {
 
 impl<'a> Repr<'a> {
     /// Parses a checked packet.
-    pub fn parse(packet: &Packet<&'a [u8]>) -> Result<Self> {
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Self> {
         packet.check_len()?;
         let start = packet.header_len();
         Ok(Repr {
@@ -319,7 +319,7 @@ impl<'a> Repr<'a> {
             call_id: packet.call_id(),
             sequence_number: packet.sequence_number(),
             acknowledgment_number: packet.acknowledgment_number(),
-            payload: &packet.buffer[start..start + usize::from(packet.payload_length())],
+            payload: &T::as_ref(packet.buffer)[start..start + usize::from(packet.payload_length())],
         })
     }
 

@@ -1050,13 +1050,13 @@ impl<'a> Repr<'a> {
 
     /// Parses a checked message: verifies the Magic Cookie and, for known control
     /// messages, that Length is the RFC's fixed size.
-    pub fn parse(packet: &Packet<&'a [u8]>) -> Result<Self> {
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Self> {
         packet.check_len()?;
         if packet.magic_cookie() != MAGIC_COOKIE {
             return Err(BAD_MAGIC);
         }
         let length = usize::from(packet.length());
-        let body = &packet.buffer[HEADER_LEN..length];
+        let body = &T::as_ref(packet.buffer)[HEADER_LEN..length];
         let message_type = packet.pptp_message_type();
         let control_message_type = packet.control_message_type();
         let message = match (message_type, control_message_type.message_len()) {

@@ -2,7 +2,7 @@
 //! message, built with `wire::esp`, `wire::gre` and `wire::pptp` and read back by
 //! tshark's `esp`, `udpencap`, `isakmp`, `gre`, `ppp` and `pptp` dissectors.
 
-use shardvpn::wire::esp::{self, EncapRepr};
+use shardvpn::wire::esp::{self, Alignment, EncapRepr, NextHeader, Trailer};
 use shardvpn::wire::gre::{self, Protocol};
 use shardvpn::wire::pptp::{self, *};
 
@@ -89,6 +89,60 @@ fn raw_esp() {
     let d = cap.dissect();
     assert_eq!(per_frame(&d, "esp.spi"), ["0x00001001"]);
     assert_eq!(per_frame(&d, "esp.sequence"), ["4294967294"]);
+}
+
+/// The ESP trailer cross-check: with NULL encryption (RFC 2410) the plaintext is on
+/// the wire, and Wireshark's NULL heuristic (which assumes a 12-byte ICV) reads the
+/// padding, Pad Length and Next Header that `Trailer` wrote.
+#[test]
+fn esp_trailer_with_null_encryption() {
+    // Inner UDP datagram 40000 -> 9 (discard), 13 bytes, checksum 0 (not computed).
+    let inner: [u8; 13] = [
+        0x9c, 0x40, 0x00, 0x09, 0x00, 0x0d, 0x00, 0x00, b'h', b'e', b'l', b'l', b'o',
+    ];
+    let mut frames = Vec::new();
+    for (align, pad) in [
+        (Alignment::Byte, 1),
+        (Alignment::Block8, 1),
+        (Alignment::Block16, 1),
+    ] {
+        let trailer = Trailer::for_payload(inner.len(), NextHeader::Udp, align);
+        assert_eq!(trailer.pad_length, pad);
+        let mut plaintext = inner.to_vec();
+        plaintext.resize(inner.len() + trailer.buffer_len(), 0);
+        trailer.emit(&mut plaintext[inner.len()..]);
+        plaintext.extend_from_slice(&[0xee; 12]); // ICV, not checked
+        frames.push(plaintext);
+    }
+    // An empty datagram (8 bytes) for AES-CBC needs 6 bytes of padding.
+    let trailer = Trailer::for_payload(8, NextHeader::Udp, Alignment::Block16);
+    let mut plaintext = vec![0x9c, 0x41, 0x00, 0x09, 0x00, 0x08, 0x00, 0x00];
+    plaintext.resize(8 + trailer.buffer_len(), 0);
+    trailer.emit(&mut plaintext[8..]);
+    plaintext.extend_from_slice(&[0xee; 12]);
+    frames.push(plaintext);
+
+    let mut cap = Capture::raw_ip();
+    for (i, payload) in frames.iter().enumerate() {
+        let repr = esp::Repr {
+            spi: 0x0000_2000,
+            sequence_number: u32::try_from(i + 1).unwrap(),
+            payload,
+        };
+        cap.ip(50, &emit_esp(&repr));
+    }
+    let d = cap.dissect_with(&[("esp.enable_null_encryption_decode_heuristic", "TRUE")]);
+    assert_eq!(per_frame(&d, "esp.pad_len"), ["1", "1", "1", "6"]);
+    assert_eq!(per_frame(&d, "esp.pad")[3], "010203040506");
+    assert_eq!(
+        per_frame(&d, "esp.protocol"),
+        ["0x11", "0x11", "0x11", "0x11"]
+    );
+    assert_eq!(per_frame(&d, "udp.dstport"), ["9", "9", "9", "9"]);
+    assert_eq!(
+        per_frame(&d, "udp.srcport"),
+        ["40000", "40000", "40000", "40001"]
+    );
 }
 
 /// A PPP LCP Echo-Request in HDLC-like framing (FF 03, protocol C021, code 9, id 1,
