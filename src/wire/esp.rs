@@ -5,7 +5,8 @@
 //! - [`Packet`] / [`Repr`]: the ESP header, Security Parameters Index and Sequence
 //!   Number (RFC 4303 §2.1, §2.2). Everything after them (IV, ciphertext, ICV) is
 //!   opaque at this layer: its split depends on the SA's transform, which the crypto
-//!   layer knows and the wire layer does not.
+//!   layer knows and the wire layer does not; so does its minimum length (IV + one
+//!   block + ICV), which the transform checks before decrypting.
 //! - [`Trailer`]: the ESP trailer found at the *end* of the decrypted plaintext
 //!   (RFC 4303 §2.4-§2.6): Padding, Pad Length, Next Header. Parsing checks the
 //!   default monotonic padding 1, 2, 3, ... (§2.4: receivers SHOULD check it) and
@@ -586,6 +587,22 @@ mod tests {
         big[257] = 41;
         let (t, range) = Trailer::parse(&big).unwrap();
         assert_eq!((t.next_header, range), (NextHeader::Ipv6, 0..1));
+    }
+
+    #[test]
+    fn test_trailer_maximal_padding_round_trip() {
+        // 255 bytes of padding (extra TFC padding, RFC 4303 §2.7) after a 1-byte payload.
+        let t = Trailer {
+            pad_length: 255,
+            next_header: NextHeader::Ipv6,
+        };
+        let mut buf = [0u8; 258];
+        buf[0] = 0x60;
+        t.emit(&mut buf[1..]);
+        assert_eq!(buf[1], 1);
+        assert_eq!(buf[255], 255);
+        assert_eq!(&buf[256..], &[255, 41]);
+        assert_eq!(Trailer::parse(&buf), Ok((t, 0..1)));
     }
 
     #[test]
