@@ -17,8 +17,7 @@
 //!   enhanced GRE); a payload without S is malformed (S "set if the packet contains
 //!   data").
 //! - The s, Recur and Flags bits "must be zero"; receivers ignore them (we are liberal
-//!   in what we accept, like the Linux pptp driver), so [`Repr`] does not carry them and
-//!   `emit` writes zeroes.
+//!   in what we accept), so [`Repr`] does not carry them and `emit` writes zeroes.
 //! - The Key's payload length bounds the payload; bytes after it in the buffer (there
 //!   should be none inside an IP datagram) are ignored.
 //! - An acknowledgment-only packet has no S and a payload length of 0.
