@@ -176,46 +176,9 @@ impl<'a> Repr<'a> {
     }
 }
 
-/// The Next Header field: an IP protocol number (RFC 4303 §2.6, IANA registry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NextHeader {
-    /// IPv4 in tunnel mode.
-    Ipv4,
-    Tcp,
-    /// UDP: L2TP over UDP/1701 in transport mode.
-    Udp,
-    /// IPv6 in tunnel mode.
-    Ipv6,
-    /// "No Next Header": a dummy packet, to be discarded (RFC 4303 §2.6).
-    NoNext,
-    Unknown(u8),
-}
-
-impl From<u8> for NextHeader {
-    fn from(v: u8) -> Self {
-        match v {
-            4 => NextHeader::Ipv4,
-            6 => NextHeader::Tcp,
-            17 => NextHeader::Udp,
-            41 => NextHeader::Ipv6,
-            59 => NextHeader::NoNext,
-            other => NextHeader::Unknown(other),
-        }
-    }
-}
-
-impl From<NextHeader> for u8 {
-    fn from(v: NextHeader) -> Self {
-        match v {
-            NextHeader::Ipv4 => 4,
-            NextHeader::Tcp => 6,
-            NextHeader::Udp => 17,
-            NextHeader::Ipv6 => 41,
-            NextHeader::NoNext => 59,
-            NextHeader::Unknown(other) => other,
-        }
-    }
-}
+/// The Next Header field: an IP protocol number (RFC 4303 §2.6), the same registry as
+/// IPv4's Protocol field. `NoNextHeader` (59) marks a dummy packet, to be discarded.
+pub use super::ipv4::Protocol as NextHeader;
 
 /// The block size the ciphertext must be a multiple of (RFC 4303 §2.4). Whatever the
 /// cipher, the trailer always ends on a 4-byte boundary, so `Byte` and `Word` pad alike.
@@ -522,7 +485,7 @@ mod tests {
         let (t, range) = Trailer::parse(&PLAINTEXT_3DES).unwrap();
         assert_eq!(
             (t.pad_length, t.next_header, range),
-            (7, NextHeader::NoNext, 0..7)
+            (7, NextHeader::NoNextHeader, 0..7)
         );
     }
 
@@ -540,7 +503,7 @@ mod tests {
         assert_eq!(buf, PLAINTEXT_GCM);
 
         let mut buf = [0u8; 16];
-        Trailer::for_payload(7, NextHeader::NoNext, Alignment::Block8).emit(&mut buf[7..]);
+        Trailer::for_payload(7, NextHeader::NoNextHeader, Alignment::Block8).emit(&mut buf[7..]);
         assert_eq!(buf, PLAINTEXT_3DES);
     }
 
@@ -617,8 +580,9 @@ mod tests {
         for v in 0..=255u8 {
             assert_eq!(u8::from(NextHeader::from(v)), v);
         }
-        assert_eq!(NextHeader::from(59), NextHeader::NoNext);
-        assert_eq!(NextHeader::from(50), NextHeader::Unknown(50));
+        assert_eq!(NextHeader::from(59), NextHeader::NoNextHeader);
+        assert_eq!(NextHeader::from(50), NextHeader::Esp);
+        assert_eq!(NextHeader::from(200), NextHeader::Unknown(200));
     }
 
     // A UDP/4500 datagram payload holding a non-ESP marker and a 28-byte ISAKMP header

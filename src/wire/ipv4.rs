@@ -30,56 +30,25 @@ mod field {
 /// Length of a header without options.
 pub const HEADER_LEN: usize = field::DST_ADDR.end;
 
-/// IP protocol numbers (IANA "Assigned Internet Protocol Numbers"), shared by IPv6's
-/// Next Header and ESP's next-header field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Icmp,
-    Tcp,
-    Udp,
-    Ipv4,
-    Ipv6,
-    Gre,
-    Esp,
-    Ah,
-    Icmpv6,
-    NoNextHeader,
-    Unknown(u8),
-}
-
-impl From<u8> for Protocol {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Protocol::Icmp,
-            4 => Protocol::Ipv4,
-            6 => Protocol::Tcp,
-            17 => Protocol::Udp,
-            41 => Protocol::Ipv6,
-            47 => Protocol::Gre,
-            50 => Protocol::Esp,
-            51 => Protocol::Ah,
-            58 => Protocol::Icmpv6,
-            59 => Protocol::NoNextHeader,
-            other => Protocol::Unknown(other),
-        }
-    }
-}
-
-impl From<Protocol> for u8 {
-    fn from(p: Protocol) -> u8 {
-        match p {
-            Protocol::Icmp => 1,
-            Protocol::Ipv4 => 4,
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Ipv6 => 41,
-            Protocol::Gre => 47,
-            Protocol::Esp => 50,
-            Protocol::Ah => 51,
-            Protocol::Icmpv6 => 58,
-            Protocol::NoNextHeader => 59,
-            Protocol::Unknown(v) => v,
-        }
+open_enum! {
+    /// IP protocol numbers (IANA "Assigned Internet Protocol Numbers"), shared by IPv6's
+    /// Next Header and ESP's Next Header field.
+    pub enum Protocol: u8 {
+        Icmp = 1,
+        /// IPv4 in IPv4 (ESP tunnel mode).
+        Ipv4 = 4,
+        Tcp = 6,
+        /// UDP: L2TP on 1701, IKE on 500/4500.
+        Udp = 17,
+        /// IPv6 in IPv4 (ESP tunnel mode).
+        Ipv6 = 41,
+        /// Enhanced GRE for PPTP (RFC 2637).
+        Gre = 47,
+        Esp = 50,
+        Ah = 51,
+        Icmpv6 = 58,
+        /// "No Next Header" (RFC 8200 §4.7); in ESP a dummy packet (RFC 4303 §2.6).
+        NoNextHeader = 59,
     }
 }
 

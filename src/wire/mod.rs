@@ -22,6 +22,53 @@
 use core::fmt;
 
 pub mod chap;
+/// Defines an open enum over an integer code point: named variants plus
+/// `Unknown(raw)` for values without a name, with `From` both ways and a `const fn
+/// code()`. `Unknown` is only produced for values that have no name, so parsed values
+/// compare as expected. Unknown code points are data, not parse errors: what to reject
+/// is the engines' policy.
+macro_rules! open_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident : $ty:ty {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// A code point without a name here.
+            Unknown($ty),
+        }
+
+        impl $name {
+            /// The code point (usable in `const` contexts).
+            pub const fn code(self) -> $ty {
+                match self {
+                    $( $name::$variant => $value, )*
+                    $name::Unknown(other) => other,
+                }
+            }
+        }
+
+        impl From<$ty> for $name {
+            fn from(value: $ty) -> Self {
+                match value {
+                    $( $value => $name::$variant, )*
+                    other => $name::Unknown(other),
+                }
+            }
+        }
+
+        impl From<$name> for $ty {
+            fn from(value: $name) -> Self {
+                value.code()
+            }
+        }
+    };
+}
+
 pub mod esp;
 pub mod gre;
 pub mod ipv4;

@@ -83,41 +83,6 @@ pub const CALL_STATISTICS_LEN: usize = 128;
 /// The Magic Cookie is not 0x1A2B3C4D.
 pub const BAD_MAGIC: Error = Error::BadChecksum(Layer::Pptp);
 
-/// Defines an open enum over a code point type, with the two `From` conversions.
-macro_rules! open_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident : $ty:ty {
-            $( $(#[$vmeta:meta])* $variant:ident = $value:literal, )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
-            Unknown($ty),
-        }
-
-        impl From<$ty> for $name {
-            fn from(v: $ty) -> Self {
-                match v {
-                    $( $value => $name::$variant, )+
-                    other => $name::Unknown(other),
-                }
-            }
-        }
-
-        impl From<$name> for $ty {
-            fn from(v: $name) -> Self {
-                match v {
-                    $( $name::$variant => $value, )+
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-    };
-}
-
 open_enum! {
     /// PPTP Message Type (RFC 2637 §1.4).
     pub enum MessageType: u16 {

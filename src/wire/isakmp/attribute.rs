@@ -169,7 +169,7 @@ impl<'a> Item<'a> for DataAttribute<'a> {
 
 open_enum! {
     /// IKE phase-1 attribute classes (RFC 2409 Appendix A).
-    pub enum Phase1Class(u16) {
+    pub enum Phase1Class: u16 {
         EncryptionAlgorithm = 1,
         HashAlgorithm = 2,
         AuthenticationMethod = 3,
@@ -191,7 +191,7 @@ open_enum! {
 
 open_enum! {
     /// Phase-1 Encryption Algorithm values (RFC 2409 Appendix A; AES: RFC 3602 §5).
-    pub enum EncryptionAlgorithm(u16) {
+    pub enum EncryptionAlgorithm: u16 {
         DesCbc = 1,
         IdeaCbc = 2,
         BlowfishCbc = 3,
@@ -204,7 +204,7 @@ open_enum! {
 
 open_enum! {
     /// Phase-1 Hash Algorithm values (RFC 2409 Appendix A; SHA-2: RFC 4868 §2.4).
-    pub enum HashAlgorithm(u16) {
+    pub enum HashAlgorithm: u16 {
         Md5 = 1,
         Sha1 = 2,
         Tiger = 3,
@@ -217,7 +217,7 @@ open_enum! {
 open_enum! {
     /// Phase-1 Authentication Method values (RFC 2409 Appendix A). The XAUTH
     /// methods (65001..) of draft-ietf-ipsec-isakmp-xauth are left `Unknown`.
-    pub enum AuthenticationMethod(u16) {
+    pub enum AuthenticationMethod: u16 {
         PreSharedKey = 1,
         DssSignatures = 2,
         RsaSignatures = 3,
@@ -228,7 +228,7 @@ open_enum! {
 
 open_enum! {
     /// Phase-1 Group Type values (RFC 2409 Appendix A).
-    pub enum GroupType(u16) {
+    pub enum GroupType: u16 {
         Modp = 1,
         Ecp = 2,
         Ec2n = 3,
@@ -238,7 +238,7 @@ open_enum! {
 open_enum! {
     /// Life Type values: phase 1 (RFC 2409 Appendix A) and IPsec DOI SA Life Type
     /// (RFC 2407 §4.5) share them.
-    pub enum LifeType(u16) {
+    pub enum LifeType: u16 {
         Seconds = 1,
         Kilobytes = 2,
     }
@@ -246,7 +246,7 @@ open_enum! {
 
 open_enum! {
     /// IPsec DOI attribute classes (RFC 2407 §4.5).
-    pub enum IpsecClass(u16) {
+    pub enum IpsecClass: u16 {
         SaLifeType = 1,
         SaLifeDuration = 2,
         GroupDescription = 3,
@@ -263,7 +263,7 @@ open_enum! {
     /// Encapsulation Mode values: RFC 2407 §4.5, RFC 3947 §5.2 (UDP-encapsulated),
     /// and the values of draft-ietf-ipsec-nat-t-ike-02/03 §5.2 still sent by clients
     /// that negotiated NAT-T with a draft vendor ID.
-    pub enum EncapsulationMode(u16) {
+    pub enum EncapsulationMode: u16 {
         Tunnel = 1,
         Transport = 2,
         UdpEncapsulatedTunnel = 3,
@@ -275,7 +275,7 @@ open_enum! {
 
 open_enum! {
     /// IPsec DOI Authentication Algorithm values (RFC 2407 §4.5; SHA-2: RFC 4868 §2.4).
-    pub enum AuthenticationAlgorithm(u16) {
+    pub enum AuthenticationAlgorithm: u16 {
         HmacMd5 = 1,
         HmacSha1 = 2,
         DesMac = 3,

@@ -50,44 +50,6 @@
 
 use super::{Error, Field, Layer, Reader, Rest, Result, Writer};
 
-/// Defines an open enum over an integer code point: named variants plus
-/// `Unknown(raw)`, with `From` both ways. `Unknown` is only produced for values that
-/// have no name, so parsed values compare as expected.
-macro_rules! open_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident($ty:ty) {
-            $( $(#[$vmeta:meta])* $variant:ident = $value:literal, )*
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )*
-            /// A value without a name here.
-            Unknown($ty),
-        }
-
-        impl From<$ty> for $name {
-            fn from(value: $ty) -> Self {
-                match value {
-                    $( $value => $name::$variant, )*
-                    other => $name::Unknown(other),
-                }
-            }
-        }
-
-        impl From<$name> for $ty {
-            fn from(value: $name) -> $ty {
-                match value {
-                    $( $name::$variant => $value, )*
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-    };
-}
-
 pub mod attribute;
 pub mod payload;
 pub mod sa;
@@ -123,7 +85,7 @@ pub const PAYLOAD_HEADER_LEN: usize = 4;
 open_enum! {
     /// Exchange types (RFC 2408 §3.1 and §4; Quick Mode and New Group: RFC 2409 §5.5,
     /// §6). Main Mode is ISAKMP's Identity Protection exchange.
-    pub enum ExchangeType(u8) {
+    pub enum ExchangeType: u8 {
         Base = 1,
         IdentityProtection = 2,
         AuthenticationOnly = 3,
@@ -144,7 +106,7 @@ open_enum! {
     /// private numbers of draft-ietf-ipsec-nat-t-ike-02/03; Fragment: the
     /// Cisco/Microsoft IKE fragmentation extension; Attributes: Mode Config,
     /// draft-ietf-ipsec-isakmp-mode-cfg, named only).
-    pub enum PayloadType(u8) {
+    pub enum PayloadType: u8 {
         None = 0,
         SecurityAssociation = 1,
         Proposal = 2,

@@ -94,7 +94,7 @@ impl VendorIdRepr<'_> {
 
 open_enum! {
     /// Identification types of the IPsec DOI (RFC 2407 §4.6.2.1), also used by NAT-OA.
-    pub enum IdType(u8) {
+    pub enum IdType: u8 {
         Ipv4Addr = 1,
         Fqdn = 2,
         UserFqdn = 3,
@@ -160,7 +160,7 @@ impl<'a> IdentificationRepr<'a> {
 
 open_enum! {
     /// Certificate encodings (RFC 2408 §3.9).
-    pub enum CertificateEncoding(u8) {
+    pub enum CertificateEncoding: u8 {
         Pkcs7 = 1,
         Pgp = 2,
         DnsSignedKey = 3,
@@ -228,7 +228,7 @@ impl<'a> CertificateRequestRepr<'a> {
 open_enum! {
     /// Notify message types: errors (RFC 2408 §3.14.1), IPsec DOI status types
     /// (RFC 2407 §4.6.3) and dead peer detection (RFC 3706 §5).
-    pub enum NotifyMessageType(u16) {
+    pub enum NotifyMessageType: u16 {
         InvalidPayloadType = 1,
         DoiNotSupported = 2,
         SituationNotSupported = 3,

@@ -16,7 +16,7 @@ use super::{Item, List, PayloadType, read_chained, write_chained};
 
 open_enum! {
     /// Domain of Interpretation (RFC 2408 §3.4, RFC 2407 §4.1).
-    pub enum Doi(u32) {
+    pub enum Doi: u32 {
         Isakmp = 0,
         Ipsec = 1,
     }
@@ -31,7 +31,7 @@ pub mod situation {
 
 open_enum! {
     /// Protocol identifiers of the IPsec DOI (RFC 2407 §4.4.1).
-    pub enum ProtocolId(u8) {
+    pub enum ProtocolId: u8 {
         Isakmp = 1,
         IpsecAh = 2,
         IpsecEsp = 3,
@@ -41,14 +41,14 @@ open_enum! {
 
 open_enum! {
     /// Transform identifiers for PROTO_ISAKMP (RFC 2407 §4.4.2).
-    pub enum IsakmpTransformId(u8) {
+    pub enum IsakmpTransformId: u8 {
         KeyIke = 1,
     }
 }
 
 open_enum! {
     /// Transform identifiers for PROTO_IPSEC_AH (RFC 2407 §4.4.3; SHA-2: RFC 4868).
-    pub enum AhTransformId(u8) {
+    pub enum AhTransformId: u8 {
         Md5 = 2,
         Sha = 3,
         Des = 4,
@@ -61,7 +61,7 @@ open_enum! {
 open_enum! {
     /// Transform identifiers for PROTO_IPSEC_ESP (RFC 2407 §4.4.4; AES-CBC RFC 3602,
     /// AES-CTR RFC 3686, AES-CCM RFC 4309, AES-GCM RFC 4106 §8.1).
-    pub enum EspTransformId(u8) {
+    pub enum EspTransformId: u8 {
         DesIv64 = 1,
         Des = 2,
         TripleDes = 3,
@@ -86,7 +86,7 @@ open_enum! {
 
 open_enum! {
     /// Transform identifiers for IPCOMP (RFC 2407 §4.4.5).
-    pub enum IpcompTransformId(u8) {
+    pub enum IpcompTransformId: u8 {
         Oui = 1,
         Deflate = 2,
         Lzs = 3,

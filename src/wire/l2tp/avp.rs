@@ -70,45 +70,6 @@ mod field {
     pub const VALUE: Rest = 6..;
 }
 
-/// Declares an open enum over an integer code point with `From` both ways.
-macro_rules! open_enum {
-    ($(#[$meta:meta])* pub enum $name:ident: $ty:ty {
-        $($(#[$vmeta:meta])* $variant:ident = $value:literal,)*
-    }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)*
-            Unknown($ty),
-        }
-
-        impl $name {
-            /// The code point (usable in `const` contexts).
-            pub const fn code(self) -> $ty {
-                match self {
-                    $($name::$variant => $value,)*
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-
-        impl From<$ty> for $name {
-            fn from(value: $ty) -> Self {
-                match value {
-                    $($value => $name::$variant,)*
-                    other => $name::Unknown(other),
-                }
-            }
-        }
-
-        impl From<$name> for $ty {
-            fn from(value: $name) -> Self {
-                value.code()
-            }
-        }
-    };
-}
-
 open_enum! {
     /// Control message types (§3.2, the value of the Message Type AVP).
     pub enum MessageType: u16 {
