@@ -21,6 +21,7 @@
 
 use core::fmt;
 
+pub mod chap;
 pub mod esp;
 pub mod gre;
 pub mod ipv4;
@@ -29,7 +30,6 @@ pub mod isakmp;
 pub mod l2tp;
 pub mod mschapv2;
 pub mod pap;
-pub mod chap;
 pub mod ppp;
 pub mod ppp_options;
 pub mod pptp;
