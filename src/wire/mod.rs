@@ -408,6 +408,13 @@ mod tests {
     }
 
     #[test]
+    fn truncation_helpers() {
+        let bytes = [0u8, 1, 2, 3];
+        test_util::assert_truncations_rejected(&bytes, |b| Reader::new(b, Layer::Gre).u32());
+        test_util::assert_truncations_do_not_panic(&bytes, |b| Reader::new(b, Layer::Ppp).u16());
+    }
+
+    #[test]
     fn error_labels() {
         let e = Error::Malformed(Layer::Isakmp, "payload loop");
         assert_eq!(e.layer(), Layer::Isakmp);
