@@ -1,8 +1,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use shardvpn::wire::ppp::{
-    ControlPacket, ControlRepr, Frame, FrameRepr, MagicDataRepr, ProtocolRejectRepr,
-    TimeRemainingRepr,
+    CodeRejectRepr, ControlPacket, ControlRepr, Frame, FrameRepr, MagicDataRepr,
+    ProtocolRejectRepr, TerminateRepr, TimeRemainingRepr,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -33,6 +33,17 @@ fuzz_target!(|data: &[u8]| {
                 let mut b = vec![0u8; r.buffer_len()];
                 r.emit(&mut b);
                 assert_eq!(MagicDataRepr::parse(&b), Ok(r));
+            }
+            if let Ok(r) = CodeRejectRepr::parse(repr.data) {
+                let _ = (r.rejected_code(), r.rejected_identifier());
+                let mut b = vec![0u8; r.buffer_len()];
+                r.emit(&mut b);
+                assert_eq!(CodeRejectRepr::parse(&b), Ok(r));
+            }
+            if let Ok(r) = TerminateRepr::parse(repr.data) {
+                let mut b = vec![0u8; r.buffer_len()];
+                r.emit(&mut b);
+                assert_eq!(TerminateRepr::parse(&b), Ok(r));
             }
             if let Ok(r) = TimeRemainingRepr::parse(repr.data) {
                 let mut b = vec![0u8; r.buffer_len()];

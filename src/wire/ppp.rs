@@ -35,8 +35,8 @@
 //! ("Octets outside the range of the Length field are treated as padding and are
 //! ignored on reception"). The data of the codes that have a fixed layout is read
 //! with [`ProtocolRejectRepr`], [`MagicDataRepr`] (Echo, Discard, Identification),
-//! [`TimeRemainingRepr`]; Configure-* data is an option list (see
-//! [`super::ppp_options`]); Terminate and Code-Reject data are opaque bytes.
+//! [`TimeRemainingRepr`], [`CodeRejectRepr`] and [`TerminateRepr`]; Configure-* data
+//! is an option list (see [`super::ppp_options`]).
 #![forbid(unsafe_code)]
 
 use super::{Error, Layer, Reader, Result, Writer};
@@ -574,13 +574,63 @@ impl<'a> TimeRemainingRepr<'a> {
     }
 }
 
-/// Code-Reject data (RFC 1661 §5.6) is the rejected packet, truncated to the MRU;
-/// it is handed back as a view that may fail `check_len` because of that
-/// truncation, so the engine reads only the Code it needs.
-pub fn code_reject_rejected_code(data: &[u8]) -> Result<Code> {
-    data.first()
-        .map(|&c| Code::from(c))
-        .ok_or(Error::Truncated(Layer::Ppp))
+/// Data of a Code-Reject (RFC 1661 §5.6): a copy of the rejected packet, truncated
+/// to fit the peer's MRU. Because of that truncation its own Length may exceed what
+/// is present, so it is kept as bytes; [`CodeRejectRepr::rejected_code`] reads the
+/// one field the engine needs (a rejected Configure-* or Terminate-* is fatal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeRejectRepr<'a> {
+    pub rejected_packet: &'a [u8],
+}
+
+impl<'a> CodeRejectRepr<'a> {
+    /// The rejected packet must at least hold its Code octet.
+    pub fn parse(data: &'a [u8]) -> Result<Self> {
+        if data.is_empty() {
+            return Err(Error::Truncated(Layer::Ppp));
+        }
+        Ok(CodeRejectRepr {
+            rejected_packet: data,
+        })
+    }
+
+    pub fn rejected_code(&self) -> Code {
+        Code::from(self.rejected_packet[field::CODE])
+    }
+
+    /// The rejected packet's Identifier, if it was not cut before it.
+    pub fn rejected_identifier(&self) -> Option<u8> {
+        self.rejected_packet.get(field::IDENTIFIER).copied()
+    }
+
+    pub fn buffer_len(&self) -> usize {
+        self.rejected_packet.len()
+    }
+
+    pub fn emit(&self, data: &mut [u8]) {
+        data[..self.rejected_packet.len()].copy_from_slice(self.rejected_packet);
+    }
+}
+
+/// Data of Terminate-Request / Terminate-Ack (RFC 1661 §5.4): uninterpreted, often a
+/// human-readable reason, possibly empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminateRepr<'a> {
+    pub data: &'a [u8],
+}
+
+impl<'a> TerminateRepr<'a> {
+    pub fn parse(data: &'a [u8]) -> Result<Self> {
+        Ok(TerminateRepr { data })
+    }
+
+    pub fn buffer_len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn emit(&self, data: &mut [u8]) {
+        data[..self.data.len()].copy_from_slice(self.data);
+    }
 }
 
 #[cfg(test)]
@@ -825,13 +875,20 @@ mod tests {
                 message: b"x",
             }
         );
+        // A Code-Reject of the Protocol-Reject above, cut after 6 octets.
+        let rej = CodeRejectRepr::parse(&PROTOCOL_REJECT[..6]).unwrap();
+        assert_eq!(rej.rejected_code(), Code::ProtocolReject);
+        assert_eq!(rej.rejected_identifier(), Some(3));
+        let rej = CodeRejectRepr::parse(&[0x0e]).unwrap();
+        assert_eq!(rej.rejected_code(), Code::ResetRequest);
+        assert_eq!(rej.rejected_identifier(), None);
         assert_eq!(
-            code_reject_rejected_code(&PROTOCOL_REJECT),
-            Ok(Code::ProtocolReject)
+            CodeRejectRepr::parse(&[]),
+            Err(Error::Truncated(Layer::Ppp))
         );
         assert_eq!(
-            code_reject_rejected_code(&[]),
-            Err(Error::Truncated(Layer::Ppp))
+            TerminateRepr::parse(b"bye"),
+            Ok(TerminateRepr { data: b"bye" })
         );
     }
 
@@ -868,6 +925,20 @@ mod tests {
         let mut data = [0u8; 6];
         echo.emit(&mut data);
         assert_eq!(data, ECHO_REQUEST[4..10]);
+
+        let rej = CodeRejectRepr {
+            rejected_packet: &PROTOCOL_REJECT[..6],
+        };
+        let mut data = [0u8; 6];
+        rej.emit(&mut data);
+        assert_eq!(data, PROTOCOL_REJECT[..6]);
+        assert_eq!(rej.buffer_len(), 6);
+
+        let term = TerminateRepr { data: b"bye" };
+        let mut data = [0u8; 3];
+        term.emit(&mut data);
+        assert_eq!(&data, b"bye");
+        assert_eq!(term.buffer_len(), 3);
     }
 
     #[test]
@@ -918,6 +989,9 @@ mod tests {
         assert_truncations_rejected(&ECHO_REQUEST[4..8], |b| MagicDataRepr::parse(b).map(|_| ()));
         assert_truncations_rejected(&PROTOCOL_REJECT[4..6], |b| {
             ProtocolRejectRepr::parse(b).map(|_| ())
+        });
+        assert_truncations_rejected(&PROTOCOL_REJECT[..1], |b| {
+            CodeRejectRepr::parse(b).map(|_| ())
         });
         assert_truncations_rejected(&TIME_REMAINING[4..12], |b| {
             TimeRemainingRepr::parse(b).map(|_| ())
