@@ -11,7 +11,7 @@ use shardvpn::wire::mschapv2::{
 use shardvpn::wire::pap;
 use shardvpn::wire::ppp::{
     Code, ControlPacket, ControlRepr, FrameRepr, MagicDataRepr, Protocol, ProtocolRejectRepr,
-    emit_header, header_len,
+    TimeRemainingRepr, emit_header, header_len,
 };
 use shardvpn::wire::ppp_options::{
     AuthenticationProtocol, CcpOption, ChapAlgorithm, IpcpOption, Ipv6cpOption, LcpOption,
@@ -193,6 +193,49 @@ fn lcp() {
     assert_eq!(d.field("lcp.magic_number")[4], s(&["0x1234abcd"]));
     assert_eq!(d.field("lcp.magic_number")[5], s(&["0x55667788"]));
     assert_eq!(d.field("lcp.rej_proto")[7], s(&["0x8057"]));
+}
+
+/// The RFC 1570 codes and Discard-Request, Terminate-Ack, CCP Reset-Request.
+#[test]
+fn lcp_extensions() {
+    let mut ident = [0u8; 12];
+    MagicDataRepr {
+        magic_number: 0x0102_0304,
+        data: b"shardvpn",
+    }
+    .emit(&mut ident);
+    let mut remaining = [0u8; 11];
+    TimeRemainingRepr {
+        magic_number: 0x0102_0304,
+        seconds_remaining: 3600,
+        message: b"bye",
+    }
+    .emit(&mut remaining);
+    let mut discard = [0u8; 6];
+    MagicDataRepr {
+        magic_number: 0x0a0b_0c0d,
+        data: b"xx",
+    }
+    .emit(&mut discard);
+
+    let mut cap = Capture::ppp();
+    cap.frame(&control(Protocol::Lcp, Code::Identification, 1, &ident))
+        .frame(&control(Protocol::Lcp, Code::TimeRemaining, 2, &remaining))
+        .frame(&control(Protocol::Lcp, Code::DiscardRequest, 3, &discard))
+        .frame(&control(Protocol::Lcp, Code::TerminateAck, 4, b""))
+        .frame(&control(Protocol::Ccp, Code::ResetRequest, 5, b""));
+    let d = cap.dissect();
+    assert_eq!(
+        d.field("ppp.code"),
+        [s(&["12"]), s(&["13"]), s(&["11"]), s(&["6"]), s(&["14"])]
+    );
+    assert_eq!(d.field("lcp.magic_number")[0], s(&["0x01020304"]));
+    assert_eq!(d.field("lcp.message")[0], s(&["shardvpn"]));
+    assert_eq!(d.field("lcp.secs_remaining")[1], s(&["3600"]));
+    assert_eq!(d.field("lcp.message")[1], s(&["bye"]));
+    assert_eq!(d.field("lcp.magic_number")[2], s(&["0x0a0b0c0d"]));
+    assert_eq!(d.field("ppp.length")[3], s(&["4"]));
+    assert_eq!(d.field("ppp.protocol")[4], s(&["0x80fd"]));
 }
 
 #[test]
