@@ -34,41 +34,15 @@ pub mod field {
 /// Octets of Code + Identifier + Length.
 pub const HEADER_LEN: usize = 4;
 
-/// CHAP codes (RFC 1994 §4, RFC 2759 §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Code {
-    Challenge,
-    Response,
-    Success,
-    Failure,
-    /// MS-CHAPv2 Change-Password (RFC 2759 §7).
-    ChangePassword,
-    Unknown(u8),
-}
-
-impl From<u8> for Code {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Code::Challenge,
-            2 => Code::Response,
-            3 => Code::Success,
-            4 => Code::Failure,
-            7 => Code::ChangePassword,
-            other => Code::Unknown(other),
-        }
-    }
-}
-
-impl From<Code> for u8 {
-    fn from(c: Code) -> u8 {
-        match c {
-            Code::Challenge => 1,
-            Code::Response => 2,
-            Code::Success => 3,
-            Code::Failure => 4,
-            Code::ChangePassword => 7,
-            Code::Unknown(v) => v,
-        }
+open_enum! {
+    /// CHAP codes (RFC 1994 §4, RFC 2759 §7).
+    pub enum Code: u8 {
+        Challenge = 1,
+        Response = 2,
+        Success = 3,
+        Failure = 4,
+        /// MS-CHAPv2 Change-Password (RFC 2759 §7).
+        ChangePassword = 7,
     }
 }
 

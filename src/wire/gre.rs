@@ -73,31 +73,13 @@ pub const CHECKSUM_OR_ROUTING: Error =
 pub const PAYLOAD_WITHOUT_SEQUENCE: Error =
     Error::Malformed(Layer::Gre, "payload without sequence number (S)");
 
-/// The Protocol Type field (an EtherType). PPTP uses PPP, 0x880B.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Ppp,
-    Unknown(u16),
-}
-
 /// EtherType of PPP (RFC 2637 §4.1).
 pub const PROTOCOL_PPP: u16 = 0x880b;
 
-impl From<u16> for Protocol {
-    fn from(v: u16) -> Self {
-        match v {
-            PROTOCOL_PPP => Protocol::Ppp,
-            other => Protocol::Unknown(other),
-        }
-    }
-}
-
-impl From<Protocol> for u16 {
-    fn from(v: Protocol) -> Self {
-        match v {
-            Protocol::Ppp => PROTOCOL_PPP,
-            Protocol::Unknown(other) => other,
-        }
+open_enum! {
+    /// The Protocol Type field (an EtherType). PPTP uses PPP, 0x880B.
+    pub enum Protocol: u16 {
+        Ppp = 0x880b,
     }
 }
 

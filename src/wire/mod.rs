@@ -21,7 +21,6 @@
 
 use core::fmt;
 
-pub mod chap;
 /// Defines an open enum over an integer code point: named variants plus
 /// `Unknown(raw)` for values without a name, with `From` both ways and a `const fn
 /// code()`. `Unknown` is only produced for values that have no name, so parsed values
@@ -69,6 +68,7 @@ macro_rules! open_enum {
     };
 }
 
+pub mod chap;
 pub mod esp;
 pub mod gre;
 pub mod ipv4;

@@ -308,49 +308,21 @@ impl<'a> SuccessMessage<'a> {
     }
 }
 
-/// The E= error codes of RFC 2759 §6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// 646 ERROR_RESTRICTED_LOGON_HOURS.
-    RestrictedLogonHours,
-    /// 647 ERROR_ACCT_DISABLED.
-    AccountDisabled,
-    /// 648 ERROR_PASSWD_EXPIRED.
-    PasswordExpired,
-    /// 649 ERROR_NO_DIALIN_PERMISSION.
-    NoDialinPermission,
-    /// 691 ERROR_AUTHENTICATION_FAILURE.
-    AuthenticationFailure,
-    /// 709 ERROR_CHANGING_PASSWORD.
-    ChangingPassword,
-    Unknown(u32),
-}
-
-impl From<u32> for ErrorCode {
-    fn from(v: u32) -> Self {
-        match v {
-            646 => ErrorCode::RestrictedLogonHours,
-            647 => ErrorCode::AccountDisabled,
-            648 => ErrorCode::PasswordExpired,
-            649 => ErrorCode::NoDialinPermission,
-            691 => ErrorCode::AuthenticationFailure,
-            709 => ErrorCode::ChangingPassword,
-            other => ErrorCode::Unknown(other),
-        }
-    }
-}
-
-impl From<ErrorCode> for u32 {
-    fn from(c: ErrorCode) -> u32 {
-        match c {
-            ErrorCode::RestrictedLogonHours => 646,
-            ErrorCode::AccountDisabled => 647,
-            ErrorCode::PasswordExpired => 648,
-            ErrorCode::NoDialinPermission => 649,
-            ErrorCode::AuthenticationFailure => 691,
-            ErrorCode::ChangingPassword => 709,
-            ErrorCode::Unknown(v) => v,
-        }
+open_enum! {
+    /// The E= error codes of RFC 2759 §6.
+    pub enum ErrorCode: u32 {
+        /// 646 ERROR_RESTRICTED_LOGON_HOURS.
+        RestrictedLogonHours = 646,
+        /// 647 ERROR_ACCT_DISABLED.
+        AccountDisabled = 647,
+        /// 648 ERROR_PASSWD_EXPIRED.
+        PasswordExpired = 648,
+        /// 649 ERROR_NO_DIALIN_PERMISSION.
+        NoDialinPermission = 649,
+        /// 691 ERROR_AUTHENTICATION_FAILURE.
+        AuthenticationFailure = 691,
+        /// 709 ERROR_CHANGING_PASSWORD.
+        ChangingPassword = 709,
     }
 }
 

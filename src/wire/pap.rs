@@ -34,34 +34,12 @@ pub mod field {
 /// Octets of Code + Identifier + Length.
 pub const HEADER_LEN: usize = 4;
 
-/// PAP codes (RFC 1334 §2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Code {
-    AuthenticateRequest,
-    AuthenticateAck,
-    AuthenticateNak,
-    Unknown(u8),
-}
-
-impl From<u8> for Code {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Code::AuthenticateRequest,
-            2 => Code::AuthenticateAck,
-            3 => Code::AuthenticateNak,
-            other => Code::Unknown(other),
-        }
-    }
-}
-
-impl From<Code> for u8 {
-    fn from(c: Code) -> u8 {
-        match c {
-            Code::AuthenticateRequest => 1,
-            Code::AuthenticateAck => 2,
-            Code::AuthenticateNak => 3,
-            Code::Unknown(v) => v,
-        }
+open_enum! {
+    /// PAP codes (RFC 1334 §2.2).
+    pub enum Code: u8 {
+        AuthenticateRequest = 1,
+        AuthenticateAck = 2,
+        AuthenticateNak = 3,
     }
 }
 

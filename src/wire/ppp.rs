@@ -48,65 +48,29 @@ pub const CONTROL_UI: u8 = 0x03;
 /// Length of the Address and Control fields when present.
 pub const ADDRESS_CONTROL_LEN: usize = 2;
 
-/// A PPP Protocol field value (RFC 1661 §2; assigned numbers per IANA).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// 0x0021, RFC 1332.
-    Ipv4,
-    /// 0x0057, RFC 5072.
-    Ipv6,
-    /// 0x00FD, a CCP-compressed (for us: MPPE-encrypted, RFC 3078) datagram.
-    CompressedDatagram,
-    /// 0xC021, RFC 1661 §5.
-    Lcp,
-    /// 0xC023, RFC 1334.
-    Pap,
-    /// 0xC025, Link Quality Report, RFC 1989.
-    Lqr,
-    /// 0xC223, RFC 1994.
-    Chap,
-    /// 0x8021, RFC 1332.
-    Ipcp,
-    /// 0x8057, RFC 5072.
-    Ipv6cp,
-    /// 0x80FD, RFC 1962.
-    Ccp,
-    Unknown(u16),
-}
-
-impl From<u16> for Protocol {
-    fn from(v: u16) -> Self {
-        match v {
-            0x0021 => Protocol::Ipv4,
-            0x0057 => Protocol::Ipv6,
-            0x00FD => Protocol::CompressedDatagram,
-            0xC021 => Protocol::Lcp,
-            0xC023 => Protocol::Pap,
-            0xC025 => Protocol::Lqr,
-            0xC223 => Protocol::Chap,
-            0x8021 => Protocol::Ipcp,
-            0x8057 => Protocol::Ipv6cp,
-            0x80FD => Protocol::Ccp,
-            other => Protocol::Unknown(other),
-        }
-    }
-}
-
-impl From<Protocol> for u16 {
-    fn from(p: Protocol) -> u16 {
-        match p {
-            Protocol::Ipv4 => 0x0021,
-            Protocol::Ipv6 => 0x0057,
-            Protocol::CompressedDatagram => 0x00FD,
-            Protocol::Lcp => 0xC021,
-            Protocol::Pap => 0xC023,
-            Protocol::Lqr => 0xC025,
-            Protocol::Chap => 0xC223,
-            Protocol::Ipcp => 0x8021,
-            Protocol::Ipv6cp => 0x8057,
-            Protocol::Ccp => 0x80FD,
-            Protocol::Unknown(v) => v,
-        }
+open_enum! {
+    /// A PPP Protocol field value (RFC 1661 §2; assigned numbers per IANA).
+    pub enum Protocol: u16 {
+        /// 0x0021, RFC 1332.
+        Ipv4 = 0x0021,
+        /// 0x0057, RFC 5072.
+        Ipv6 = 0x0057,
+        /// 0x00FD, a CCP-compressed (for us: MPPE-encrypted, RFC 3078) datagram.
+        CompressedDatagram = 0x00FD,
+        /// 0xC021, RFC 1661 §5.
+        Lcp = 0xC021,
+        /// 0xC023, RFC 1334.
+        Pap = 0xC023,
+        /// 0xC025, Link Quality Report, RFC 1989.
+        Lqr = 0xC025,
+        /// 0xC223, RFC 1994.
+        Chap = 0xC223,
+        /// 0x8021, RFC 1332.
+        Ipcp = 0x8021,
+        /// 0x8057, RFC 5072.
+        Ipv6cp = 0x8057,
+        /// 0x80FD, RFC 1962.
+        Ccp = 0x80FD,
     }
 }
 
@@ -285,74 +249,28 @@ impl<'a> FrameRepr<'a> {
     }
 }
 
-/// Code of an LCP/NCP/CCP control packet (RFC 1661 §5, RFC 1570, RFC 1962).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Code {
-    ConfigureRequest,
-    ConfigureAck,
-    ConfigureNak,
-    ConfigureReject,
-    TerminateRequest,
-    TerminateAck,
-    CodeReject,
-    ProtocolReject,
-    EchoRequest,
-    EchoReply,
-    DiscardRequest,
-    /// RFC 1570 §2.1.
-    Identification,
-    /// RFC 1570 §2.2.
-    TimeRemaining,
-    /// CCP only, RFC 1962 §1.
-    ResetRequest,
-    /// CCP only, RFC 1962 §1.
-    ResetAck,
-    Unknown(u8),
-}
-
-impl From<u8> for Code {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Code::ConfigureRequest,
-            2 => Code::ConfigureAck,
-            3 => Code::ConfigureNak,
-            4 => Code::ConfigureReject,
-            5 => Code::TerminateRequest,
-            6 => Code::TerminateAck,
-            7 => Code::CodeReject,
-            8 => Code::ProtocolReject,
-            9 => Code::EchoRequest,
-            10 => Code::EchoReply,
-            11 => Code::DiscardRequest,
-            12 => Code::Identification,
-            13 => Code::TimeRemaining,
-            14 => Code::ResetRequest,
-            15 => Code::ResetAck,
-            other => Code::Unknown(other),
-        }
-    }
-}
-
-impl From<Code> for u8 {
-    fn from(c: Code) -> u8 {
-        match c {
-            Code::ConfigureRequest => 1,
-            Code::ConfigureAck => 2,
-            Code::ConfigureNak => 3,
-            Code::ConfigureReject => 4,
-            Code::TerminateRequest => 5,
-            Code::TerminateAck => 6,
-            Code::CodeReject => 7,
-            Code::ProtocolReject => 8,
-            Code::EchoRequest => 9,
-            Code::EchoReply => 10,
-            Code::DiscardRequest => 11,
-            Code::Identification => 12,
-            Code::TimeRemaining => 13,
-            Code::ResetRequest => 14,
-            Code::ResetAck => 15,
-            Code::Unknown(v) => v,
-        }
+open_enum! {
+    /// Code of an LCP/NCP/CCP control packet (RFC 1661 §5, RFC 1570, RFC 1962).
+    pub enum Code: u8 {
+        ConfigureRequest = 1,
+        ConfigureAck = 2,
+        ConfigureNak = 3,
+        ConfigureReject = 4,
+        TerminateRequest = 5,
+        TerminateAck = 6,
+        CodeReject = 7,
+        ProtocolReject = 8,
+        EchoRequest = 9,
+        EchoReply = 10,
+        DiscardRequest = 11,
+        /// RFC 1570 §2.1.
+        Identification = 12,
+        /// RFC 1570 §2.2.
+        TimeRemaining = 13,
+        /// CCP only, RFC 1962 §1.
+        ResetRequest = 14,
+        /// CCP only, RFC 1962 §1.
+        ResetAck = 15,
     }
 }
 

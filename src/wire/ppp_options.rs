@@ -169,38 +169,9 @@ fn protocol_and_data<'a>(data: &'a [u8], why: &'static str) -> Result<(u16, &'a 
     Ok((protocol, r.rest()))
 }
 
-macro_rules! open_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $value:expr,)* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vm])* $variant,)*
-            Unknown(u8),
-        }
-
-        impl From<u8> for $name {
-            fn from(v: u8) -> Self {
-                match v {
-                    $($value => $name::$variant,)*
-                    other => $name::Unknown(other),
-                }
-            }
-        }
-
-        impl From<$name> for u8 {
-            fn from(v: $name) -> u8 {
-                match v {
-                    $($name::$variant => $value,)*
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-    };
-}
-
-open_enum!(
+open_enum! {
     /// LCP option types (RFC 1661 §6, RFC 1570, RFC 1990 §5.1).
-    LcpOptionType {
+    pub enum LcpOptionType: u8 {
         MaximumReceiveUnit = 1,
         AsyncControlCharacterMap = 2,
         AuthenticationProtocol = 3,
@@ -215,17 +186,17 @@ open_enum!(
         /// RFC 1990 §5.1.3.
         EndpointDiscriminator = 19,
     }
-);
+}
 
-open_enum!(
+open_enum! {
     /// The CHAP algorithm octet of the Authentication-Protocol option (RFC 1994 §3,
     /// RFC 2433 §2, RFC 2759 §2).
-    ChapAlgorithm {
+    pub enum ChapAlgorithm: u8 {
         Md5 = 5,
         MsChap = 0x80,
         MsChapV2 = 0x81,
     }
-);
+}
 
 /// The value of LCP's Authentication-Protocol option (RFC 1661 §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,9 +389,9 @@ impl PppOption for LcpOption<'_> {
     }
 }
 
-open_enum!(
+open_enum! {
     /// IPCP option types (RFC 1332 §3, RFC 1877 §1).
-    IpcpOptionType {
+    pub enum IpcpOptionType: u8 {
         /// Deprecated (RFC 1332 appendix), still sent by very old peers.
         IpAddresses = 1,
         IpCompressionProtocol = 2,
@@ -430,7 +401,7 @@ open_enum!(
         SecondaryDnsAddress = 131,
         SecondaryNbnsAddress = 132,
     }
-);
+}
 
 /// An IPCP option, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -541,13 +512,13 @@ impl PppOption for IpcpOption<'_> {
     }
 }
 
-open_enum!(
+open_enum! {
     /// IPv6CP option types (RFC 5072 §4).
-    Ipv6cpOptionType {
+    pub enum Ipv6cpOptionType: u8 {
         InterfaceIdentifier = 1,
         Ipv6CompressionProtocol = 2,
     }
-);
+}
 
 /// An IPv6CP option, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -613,10 +584,10 @@ impl PppOption for Ipv6cpOption<'_> {
     }
 }
 
-open_enum!(
+open_enum! {
     /// CCP option types: compression algorithms (RFC 1962 §4, IANA "PPP Compression
     /// Control Protocol Option Types").
-    CcpOptionType {
+    pub enum CcpOptionType: u8 {
         Oui = 0,
         Predictor1 = 1,
         Predictor2 = 2,
@@ -632,7 +603,7 @@ open_enum!(
         Magnalink = 24,
         Deflate = 26,
     }
-);
+}
 
 /// The 32-bit Supported Bits of the MPPE/MPPC option (RFC 3078 §2), most significant
 /// octet first on the wire. Unknown bits are kept so that a Nak or Reject can echo
