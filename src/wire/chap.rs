@@ -16,23 +16,14 @@
 //! depends on the negotiated algorithm, so it is the engine's check.
 #![forbid(unsafe_code)]
 
-use super::{Error, Layer, Reader, Result, Writer};
+use super::{Layer, Reader, Result, Writer};
 
 pub use super::ppp_options::ChapAlgorithm;
 
-/// Byte ranges of the header.
-pub mod field {
-    use crate::wire::{Field, Rest};
-    pub const CODE: usize = 0;
-    pub const IDENTIFIER: usize = 1;
-    pub const LENGTH: Field = 2..4;
-    pub const DATA: Rest = 4..;
-    /// Challenge/Response: the Value-Size octet.
-    pub const VALUE_SIZE: usize = 4;
-}
+pub use super::ppp::field;
 
 /// Octets of Code + Identifier + Length.
-pub const HEADER_LEN: usize = 4;
+pub const HEADER_LEN: usize = super::ppp::CONTROL_HEADER_LEN;
 
 open_enum! {
     /// CHAP codes (RFC 1994 §4, RFC 2759 §7).
@@ -46,81 +37,17 @@ open_enum! {
     }
 }
 
-/// A view of a CHAP packet.
+/// CHAP packets (protocol 0xC223) in the RFC 1661 §5 format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+pub struct Chap;
+
+impl super::ppp::PacketKind for Chap {
+    type Code = Code;
+    const LAYER: Layer = Layer::Chap;
 }
 
-impl<T: AsRef<[u8]>> Packet<T> {
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// Checks the header is present and `4 <= Length <= buffer length`.
-    pub fn check_len(&self) -> Result<()> {
-        let len = self.buffer.as_ref().len();
-        if len < HEADER_LEN {
-            return Err(Error::Truncated(Layer::Chap));
-        }
-        let length = usize::from(self.length());
-        if length < HEADER_LEN {
-            return Err(Error::BadLength(Layer::Chap));
-        }
-        if length > len {
-            return Err(Error::Truncated(Layer::Chap));
-        }
-        Ok(())
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    pub fn code(&self) -> Code {
-        Code::from(self.buffer.as_ref()[field::CODE])
-    }
-
-    pub fn identifier(&self) -> u8 {
-        self.buffer.as_ref()[field::IDENTIFIER]
-    }
-
-    pub fn length(&self) -> u16 {
-        let b = &self.buffer.as_ref()[field::LENGTH];
-        u16::from_be_bytes([b[0], b[1]])
-    }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
-    /// The data, bounded by Length.
-    pub fn data(&self) -> &'a [u8] {
-        &self.buffer.as_ref()[HEADER_LEN..usize::from(self.length())]
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    pub fn set_code(&mut self, code: Code) {
-        self.buffer.as_mut()[field::CODE] = code.into();
-    }
-
-    pub fn set_identifier(&mut self, identifier: u8) {
-        self.buffer.as_mut()[field::IDENTIFIER] = identifier;
-    }
-
-    pub fn set_length(&mut self, length: u16) {
-        self.buffer.as_mut()[field::LENGTH].copy_from_slice(&length.to_be_bytes());
-    }
-
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::DATA]
-    }
-}
+/// A view of a packet: the RFC 1661 §5 header shared with LCP, and the data.
+pub type Packet<T> = super::ppp::CodedPacket<T, Chap>;
 
 /// A parsed CHAP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +176,7 @@ impl<'a> Repr<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Error;
     use crate::wire::test_util::assert_truncations_rejected;
 
     // MD5 Challenge, id 1, 16-octet value 00..0f, name "lns".

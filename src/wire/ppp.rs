@@ -39,6 +39,8 @@
 //! is an option list (see [`super::ppp_options`]).
 #![forbid(unsafe_code)]
 
+use core::marker::PhantomData;
+
 use super::{Error, Layer, Reader, Result, Writer};
 
 /// RFC 1662 §3.1: the All-Stations address, the only one PPP uses.
@@ -286,15 +288,39 @@ pub mod field {
 /// Octets of Code + Identifier + Length.
 pub const CONTROL_HEADER_LEN: usize = 4;
 
-/// A view of an RFC 1661 §5 control packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ControlPacket<T: AsRef<[u8]>> {
-    buffer: T,
+/// What distinguishes the users of the RFC 1661 §5 packet format (LCP and the NCPs,
+/// PAP, CHAP): their code enum and the layer their errors are counted under.
+pub trait PacketKind {
+    type Code: From<u8> + Into<u8>;
+    const LAYER: Layer;
 }
 
-impl<T: AsRef<[u8]>> ControlPacket<T> {
+/// LCP, IPCP, IPv6CP and CCP control packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Control;
+
+impl PacketKind for Control {
+    type Code = Code;
+    const LAYER: Layer = Layer::Ppp;
+}
+
+/// A view of a packet in the RFC 1661 §5 format: Code, Identifier, Length, Data. LCP
+/// and the NCPs ([`ControlPacket`]), PAP and CHAP share it; `K` names the code enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodedPacket<T: AsRef<[u8]>, K> {
+    buffer: T,
+    kind: PhantomData<K>,
+}
+
+/// An LCP / NCP / CCP control packet.
+pub type ControlPacket<T> = CodedPacket<T, Control>;
+
+impl<T: AsRef<[u8]>, K: PacketKind> CodedPacket<T, K> {
     pub const fn new_unchecked(buffer: T) -> Self {
-        ControlPacket { buffer }
+        CodedPacket {
+            buffer,
+            kind: PhantomData,
+        }
     }
 
     pub fn new_checked(buffer: T) -> Result<Self> {
@@ -307,14 +333,14 @@ impl<T: AsRef<[u8]>> ControlPacket<T> {
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < CONTROL_HEADER_LEN {
-            return Err(Error::Truncated(Layer::Ppp));
+            return Err(Error::Truncated(K::LAYER));
         }
         let length = usize::from(self.length());
         if length < CONTROL_HEADER_LEN {
-            return Err(Error::BadLength(Layer::Ppp));
+            return Err(Error::BadLength(K::LAYER));
         }
         if length > len {
-            return Err(Error::Truncated(Layer::Ppp));
+            return Err(Error::Truncated(K::LAYER));
         }
         Ok(())
     }
@@ -323,8 +349,8 @@ impl<T: AsRef<[u8]>> ControlPacket<T> {
         self.buffer
     }
 
-    pub fn code(&self) -> Code {
-        Code::from(self.buffer.as_ref()[field::CODE])
+    pub fn code(&self) -> K::Code {
+        K::Code::from(self.buffer.as_ref()[field::CODE])
     }
 
     pub fn identifier(&self) -> u8 {
@@ -337,7 +363,7 @@ impl<T: AsRef<[u8]>> ControlPacket<T> {
     }
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> ControlPacket<&'a T> {
+impl<'a, T: AsRef<[u8]> + ?Sized, K: PacketKind> CodedPacket<&'a T, K> {
     /// The Data field, bounded by Length (padding after it is excluded).
     pub fn data(&self) -> &'a [u8] {
         let end = usize::from(self.length());
@@ -345,8 +371,8 @@ impl<'a, T: AsRef<[u8]> + ?Sized> ControlPacket<&'a T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> ControlPacket<T> {
-    pub fn set_code(&mut self, code: Code) {
+impl<T: AsRef<[u8]> + AsMut<[u8]>, K: PacketKind> CodedPacket<T, K> {
+    pub fn set_code(&mut self, code: K::Code) {
         self.buffer.as_mut()[field::CODE] = code.into();
     }
 
