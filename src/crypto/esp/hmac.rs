@@ -7,7 +7,12 @@
 //! - HMAC-SHA-384-192 and HMAC-SHA-512-256 (RFC 4868 §2.1), because strongSwan and
 //!   Windows offer them.
 //!
-//! The HMAC itself is `ring::hmac`; this layer adds the truncation, the ESN high bits
+//! HMAC-SHA-2 is `ring::hmac`. HMAC-SHA1 is RustCrypto's `hmac` + `sha1`: ring's SHA-1
+//! is portable Rust without SHA-NI, and on the machine we measured (SHA-NI present) it
+//! made AES-128-CBC+HMAC-SHA1-96, the suite Windows and Android use most, about three
+//! times slower than SHA-256 (benches/crypto.rs). Both backends precompute the keyed
+//! inner/outer states once per SA; per packet they only copy them. This layer adds the
+//! truncation, the ESN high bits
 //! appended to the MAC input (RFC 4303 §2.2.1: "the high-order 32 bits are ... included
 //! in the ICV computation" but not sent), and a constant-time comparison (`subtle`).
 //! [`Hmac::new`] accepts any key length (the RFC 2202/4231 vectors need that); the ESP
@@ -15,8 +20,28 @@
 
 use core::fmt;
 
+use ::hmac::{KeyInit, Mac};
 use ring::hmac;
 use subtle::ConstantTimeEq;
+
+/// RustCrypto HMAC-SHA1 (SHA-NI when the CPU has it).
+type HmacSha1 = ::hmac::Hmac<sha1::Sha1>;
+
+/// Largest MAC output (SHA-512).
+const MAX_TAG_LEN: usize = 64;
+
+/// A full, untruncated MAC value.
+#[derive(Clone, Copy)]
+pub struct Tag {
+    bytes: [u8; MAX_TAG_LEN],
+    len: usize,
+}
+
+impl AsRef<[u8]> for Tag {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
 
 /// An ESP integrity algorithm (IKEv1 "Authentication Algorithm", RFC 2407 §4.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +80,7 @@ impl Integrity {
         }
     }
 
+    /// ring's algorithm for the SHA-2 variants (SHA-1 uses RustCrypto, see above).
     fn algorithm(self) -> hmac::Algorithm {
         match self {
             Integrity::HmacSha1_96 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
@@ -68,15 +94,34 @@ impl Integrity {
 /// A keyed, truncating HMAC. The key schedule (ring's precomputed inner and outer
 /// states) is overwritten on drop.
 pub struct Hmac {
-    key: hmac::Key,
+    key: Key,
     integrity: Integrity,
+}
+
+enum Key {
+    Sha1(HmacSha1),
+    Sha2(hmac::Key),
+}
+
+impl Key {
+    fn new(integrity: Integrity, key: &[u8]) -> Self {
+        match integrity {
+            // HMAC accepts any key length, so this cannot fail; the fallback keeps the
+            // function total without an `unwrap`.
+            Integrity::HmacSha1_96 => match HmacSha1::new_from_slice(key) {
+                Ok(mac) => Key::Sha1(mac),
+                Err(_) => Key::Sha2(hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key)),
+            },
+            _ => Key::Sha2(hmac::Key::new(integrity.algorithm(), key)),
+        }
+    }
 }
 
 impl Hmac {
     /// Keys the MAC. Any key length is accepted (HMAC hashes long keys, RFC 2104 §3).
     pub fn new(integrity: Integrity, key: &[u8]) -> Self {
         Hmac {
-            key: hmac::Key::new(integrity.algorithm(), key),
+            key: Key::new(integrity, key),
             integrity,
         }
     }
@@ -94,13 +139,32 @@ impl Hmac {
 
     /// The full, untruncated HMAC of `data || extra`.
     #[inline]
-    pub fn full_tag(&self, data: &[u8], extra: &[u8]) -> hmac::Tag {
-        let mut context = hmac::Context::with_key(&self.key);
-        context.update(data);
-        if !extra.is_empty() {
-            context.update(extra);
+    pub fn full_tag(&self, data: &[u8], extra: &[u8]) -> Tag {
+        let mut tag = Tag {
+            bytes: [0; MAX_TAG_LEN],
+            len: 0,
+        };
+        match &self.key {
+            Key::Sha1(keyed) => {
+                let mut mac = keyed.clone();
+                mac.update(data);
+                mac.update(extra);
+                let out = mac.finalize().into_bytes();
+                tag.len = out.len();
+                tag.bytes[..out.len()].copy_from_slice(&out);
+            }
+            Key::Sha2(key) => {
+                let mut context = hmac::Context::with_key(key);
+                context.update(data);
+                if !extra.is_empty() {
+                    context.update(extra);
+                }
+                let out = context.sign();
+                tag.len = out.as_ref().len();
+                tag.bytes[..tag.len].copy_from_slice(out.as_ref());
+            }
         }
-        context.sign()
+        tag
     }
 
     /// Writes the truncated MAC of `data || extra` to `icv`, which must be
@@ -125,10 +189,11 @@ impl Hmac {
 
 impl Drop for Hmac {
     fn drop(&mut self) {
-        // ring's `Key` cannot be zeroized from outside without `unsafe`; overwriting it
-        // with the schedule of an empty key replaces every byte derived from the secret.
+        // Neither ring's `Key` nor (without its `zeroize` feature) RustCrypto's `Hmac`
+        // can be zeroized from outside without `unsafe`; overwriting the keyed state
+        // with that of an empty key replaces every byte derived from the secret.
         // `black_box` keeps the store from being elided as dead.
-        self.key = hmac::Key::new(self.integrity.algorithm(), &[]);
+        self.key = Key::new(self.integrity, &[]);
         core::hint::black_box(&self.key);
     }
 }

@@ -92,7 +92,7 @@ mod hmac;
 
 pub use cbc::{Aes128CbcHmac, Aes256CbcHmac, CbcHmac, IV_KEY_LEN, TripleDesCbcHmac};
 pub use gcm::AesGcm;
-pub use hmac::{Hmac, Integrity};
+pub use hmac::{Hmac, Integrity, Tag};
 
 /// Length of the ESP header: SPI and sequence number (RFC 4303 §2).
 pub const ESP_HEADER_LEN: usize = 8;
