@@ -60,21 +60,17 @@ impl AesGcm {
         Nonce::assume_unique_for_key(nonce)
     }
 
-    /// RFC 4106 §5: `SPI || Seq32`, or `SPI || Seq-hi || Seq-lo` with ESN. Returns the
-    /// buffer and how much of it is used.
+    /// RFC 4106 §5: the AAD is the header itself (`SPI || Seq32`) without ESN, so it is
+    /// borrowed in place; with ESN it is `SPI || Seq-hi || Seq-lo`, built in `buffer`.
     #[inline]
-    fn aad(&self, header: &[u8], seq: u64) -> ([u8; 12], usize) {
-        let mut aad = [0u8; 12];
-        aad[..4].copy_from_slice(&header[..4]);
+    fn aad<'a>(&self, header: &'a [u8], seq: u64, buffer: &'a mut [u8; 12]) -> &'a [u8] {
         match self.esn {
-            Esn::Disabled => {
-                aad[4..8].copy_from_slice(&header[4..8]);
-                (aad, 8)
-            }
+            Esn::Disabled => &header[..ESP_HEADER_LEN],
             Esn::Enabled => {
-                aad[4..8].copy_from_slice(&((seq >> 32) as u32).to_be_bytes());
-                aad[8..12].copy_from_slice(&header[4..8]);
-                (aad, 12)
+                buffer[..4].copy_from_slice(&header[..4]);
+                buffer[4..8].copy_from_slice(&((seq >> 32) as u32).to_be_bytes());
+                buffer[8..12].copy_from_slice(&header[4..8]);
+                buffer
             }
         }
     }
@@ -145,13 +141,14 @@ impl Transform for AesGcm {
         }
         super::check_seq(packet, seq, self.esn, true)?;
         let iv = seq.to_be_bytes();
-        let (aad, aad_len) = self.aad(packet, seq);
         let (head, rest) = packet.split_at_mut(ESP_HEADER_LEN + IV_LEN);
         head[ESP_HEADER_LEN..].copy_from_slice(&iv);
+        let mut buffer = [0u8; 12];
+        let aad = self.aad(head, seq, &mut buffer);
         let (body, icv) = rest.split_at_mut(rest.len() - ICV_LEN);
         let tag = self
             .key
-            .seal_in_place_separate_tag(self.nonce(&iv), Aad::from(&aad[..aad_len]), body)
+            .seal_in_place_separate_tag(self.nonce(&iv), Aad::from(aad), body)
             .map_err(|_| CryptoError::BadLength)?;
         icv.copy_from_slice(tag.as_ref());
         Ok(())
@@ -163,17 +160,15 @@ impl Transform for AesGcm {
             return Err(CryptoError::BadLength);
         }
         super::check_seq(packet, seq, self.esn, false)?;
-        let mut iv = [0u8; IV_LEN];
-        iv.copy_from_slice(&packet[ESP_HEADER_LEN..ESP_HEADER_LEN + IV_LEN]);
-        let (aad, aad_len) = self.aad(packet, seq);
         let start = ESP_HEADER_LEN + IV_LEN;
+        let (head, rest) = packet.split_at_mut(start);
+        let mut iv = [0u8; IV_LEN];
+        iv.copy_from_slice(&head[ESP_HEADER_LEN..]);
+        let mut buffer = [0u8; 12];
+        let aad = self.aad(head, seq, &mut buffer);
         let plain_len = self
             .key
-            .open_in_place(
-                self.nonce(&iv),
-                Aad::from(&aad[..aad_len]),
-                &mut packet[start..],
-            )
+            .open_in_place(self.nonce(&iv), Aad::from(aad), rest)
             .map_err(|_| CryptoError::AuthenticationFailed)?
             .len();
         super::payload_range(start..start + plain_len, packet)
