@@ -23,7 +23,7 @@ use cbc::cipher::{
 use des::TdesEde3;
 
 use super::hmac::{Hmac, Integrity};
-use super::{CryptoError, ESP_HEADER_LEN, ESP_TRAILER_LEN, Esn, Transform};
+use super::{CryptoError, ESP_HEADER_LEN, Esn, Transform};
 
 /// Length of the per-SA IV-generation key (an AES-128 key).
 pub const IV_KEY_LEN: usize = 16;
@@ -211,8 +211,7 @@ impl<C: CbcCipher> Transform for CbcHmac<C> {
         }
         let (head, body) = authenticated.split_at_mut(body_start);
         self.decrypt(&head[ESP_HEADER_LEN..], body)?;
-        debug_assert!(body_len >= ESP_TRAILER_LEN);
-        super::payload_range(body_start..body_start + body_len, packet)
+        super::payload_range(body_start, body)
     }
 }
 

@@ -166,12 +166,11 @@ impl Transform for AesGcm {
         iv.copy_from_slice(&head[ESP_HEADER_LEN..]);
         let mut buffer = [0u8; 12];
         let aad = self.aad(head, seq, &mut buffer);
-        let plain_len = self
+        let plain = self
             .key
             .open_in_place(self.nonce(&iv), Aad::from(aad), rest)
-            .map_err(|_| CryptoError::AuthenticationFailed)?
-            .len();
-        super::payload_range(start..start + plain_len, packet)
+            .map_err(|_| CryptoError::AuthenticationFailed)?;
+        super::payload_range(start, plain)
     }
 }
 

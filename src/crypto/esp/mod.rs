@@ -417,19 +417,18 @@ fn seq_hi(seq: u64, esn: Esn) -> ([u8; 4], usize) {
     }
 }
 
-/// Validates the decrypted trailer at `body` (payload..next header) and returns the
-/// payload range.
+/// Validates the decrypted `body` (payload..next header, starting at `start` in the
+/// packet) and returns the payload range.
 #[inline]
-fn payload_range(body: Range<usize>, packet: &[u8]) -> Result<Range<usize>, CryptoError> {
-    let body_len = body.end - body.start;
-    if body_len < ESP_TRAILER_LEN {
+fn payload_range(start: usize, body: &[u8]) -> Result<Range<usize>, CryptoError> {
+    let [.., pad_len, _next_header] = *body else {
         return Err(CryptoError::BadLength);
-    }
-    let pad_len = usize::from(packet[body.end - 2]);
-    let payload_len = body_len
-        .checked_sub(ESP_TRAILER_LEN + pad_len)
+    };
+    let payload_len = body
+        .len()
+        .checked_sub(ESP_TRAILER_LEN + usize::from(pad_len))
         .ok_or(CryptoError::BadPadding)?;
-    Ok(body.start..body.start + payload_len)
+    Ok(start..start + payload_len)
 }
 
 #[cfg(test)]
