@@ -194,12 +194,15 @@ impl<C: CbcCipher> Transform for CbcHmac<C> {
         self.esn
     }
 
-    #[inline]
+    // Not inlined: CBC's per-packet cost dwarfs a call, and keeping its code out of
+    // `AnyTransform`'s `match` keeps the AES-GCM arm as tight as calling ring directly
+    // (measured: ~3 ns per 64-byte packet).
+    #[inline(never)]
     fn seal(&self, seq: u64, packet: &mut [u8]) -> Result<(), CryptoError> {
         self.seal_with_iv(seq, None, packet)
     }
 
-    #[inline]
+    #[inline(never)]
     fn open(&self, seq: u64, packet: &mut [u8]) -> Result<Range<usize>, CryptoError> {
         let body_len = self.check_packet_len(packet.len())?;
         super::check_seq(packet, seq, self.esn, false)?;
