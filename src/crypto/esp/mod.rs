@@ -70,7 +70,11 @@
 //! [`Transform`] by `match`: a predictable branch, no virtual call, no `Box` and no
 //! pointer chase to a second allocation, and it can be stored inline in a per-shard SA
 //! slab. The concrete types implement the trait too, for code that knows its suite
-//! (benchmarks, tests).
+//! (benchmarks, tests). The CBC arms are kept out of line (`#[inline(never)]`) so the
+//! AES-GCM arm stays small. Measured (benches/crypto.rs, 2-core shared VM, noisy):
+//! AES-128-GCM through the enum is within ~3 % of raw `ring` for sealing and for
+//! 1400-byte packets; opening 64-byte packets costs ~3-7 ns (5-8 %) more than raw ring,
+//! of which ~3 ns is the `match` (the concrete `AesGcm` is within 1-4 %).
 //!
 //! # Keys
 //!
