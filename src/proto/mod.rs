@@ -2,6 +2,9 @@
 //!
 //! Each engine takes `(now, input)` and returns what to send, timers to arm and
 //! events; no sockets, threads or clocks live here (see `../shared/design.md`,
-//! "Control is sans-IO"). The engines arrive with the control-plane issues; this
-//! module exists now so that the layering rule below is stated from the start.
+//! "Control is sans-IO"). The engines arrive with the control-plane issues.
+//!
+//! - [`esp`]: per-SA receive state for the data plane: the anti-replay window.
 #![forbid(unsafe_code)]
+
+pub mod esp;
