@@ -6,8 +6,13 @@
 //! - [`wire`]: zero-copy views and `Repr`s for every wire format we speak;
 //! - [`crypto`]: ESP transforms, IKEv1 key derivation and DH, CHAP / MS-CHAPv2 / MPPE,
 //!   L2TP and RADIUS hiding schemes, all in place into caller buffers;
-//! - [`proto`]: sans-IO protocol engines (time is an argument, no I/O inside).
+//! - [`proto`]: sans-IO protocol engines (time is an argument, no I/O inside);
+//! - [`dataplane`]: the hot path's packet logic as nodes over a batch, no syscalls;
+//! - [`runtime`]: the only place for syscalls and `unsafe`: threads, io_uring, TUN,
+//!   steering programs.
 
 pub mod crypto;
+pub mod dataplane;
 pub mod proto;
+pub mod runtime;
 pub mod wire;
