@@ -1,3 +1,11 @@
 //! The only place for syscalls and `unsafe` (design.md "Layout"): pinned shard
 //! threads, io_uring, reuseport steering programs, the multi-queue TUN device and the
 //! control <-> shard queues. Every `unsafe` block carries a `// Safety:` comment.
+//!
+//! - [`steering`]: the classic BPF programs that put each datagram on its owning
+//!   shard's socket (reuseport groups on UDP/4500 and UDP/1701, raw ESP filters), built
+//!   from the one ID-to-shard function, and the safe calls that attach them.
+//! - [`tun`]: the multi-queue TUN device, one non-blocking fd per shard.
+
+pub mod steering;
+pub mod tun;
