@@ -6,6 +6,8 @@
 //!   shard's socket (reuseport groups on UDP/4500 and UDP/1701, raw ESP filters), built
 //!   from the one ID-to-shard function, and the safe calls that attach them.
 //! - [`tun`]: the multi-queue TUN device, one non-blocking fd per shard.
+//! - [`netns`]: moving a thread into a network namespace (tests, loadgen).
 
+pub mod netns;
 pub mod steering;
 pub mod tun;

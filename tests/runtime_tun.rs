@@ -1,0 +1,153 @@
+//! The multi-queue TUN in the real kernel, inside a network namespace the test creates
+//! (`ip netns add shardvpn-test-<pid>`, removed by a guard even on failure): a TUN with
+//! 2 queues gets 10.0.0.1/24; a UDP datagram sent from that namespace to 10.0.0.2 is
+//! routed out of the TUN and must be read, unchanged, from one of its queues. Needs
+//! root; without it the test says so and returns.
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use shardvpn::runtime::netns;
+use shardvpn::runtime::tun::{MultiQueueTun, TunError};
+use shardvpn::wire::{ipv4, udp};
+
+fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2)) // effective UID
+        == Some("0")
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace that is deleted when the guard drops, even on panic.
+struct Namespace(String);
+
+impl Namespace {
+    fn create(tag: &str) -> Namespace {
+        let name = format!("shardvpn-test-{}-{tag}", std::process::id());
+        ip(&["netns", "add", &name]);
+        Namespace(name)
+    }
+
+    fn path(&self) -> String {
+        format!("/var/run/netns/{}", self.0)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Runs `f` on a thread that has entered `ns`, and propagates its panic after the
+/// thread ends (so the namespace guard still runs).
+fn in_namespace<T: Send + 'static>(ns: &Namespace, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = ns.path();
+    let handle = std::thread::spawn(move || {
+        netns::enter_path(&path).unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        f()
+    });
+    match handle.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+const PAYLOAD: &[u8] = b"shardvpn tun queue test";
+const PORT: u16 = 9999;
+
+#[test]
+fn datagram_routed_out_of_the_tun_is_read_from_a_queue() {
+    if !is_root() {
+        println!("runtime_tun: skipped, needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN)");
+        return;
+    }
+    let ns = Namespace::create("mq");
+    let ns_name = ns.0.clone();
+    in_namespace(&ns, move || {
+        let tun = MultiQueueTun::open("svtun0", 2).expect("open multi-queue TUN");
+        assert_eq!(tun.name(), "svtun0");
+        assert_eq!(tun.queues().len(), 2);
+        ip(&[
+            "-n",
+            &ns_name,
+            "addr",
+            "add",
+            "10.0.0.1/24",
+            "dev",
+            "svtun0",
+        ]);
+        ip(&["-n", &ns_name, "link", "set", "svtun0", "up"]);
+
+        let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        let src_port = sock.local_addr().unwrap().port();
+        sock.send_to(PAYLOAD, (Ipv4Addr::new(10, 0, 0, 2), PORT))
+            .expect("send via the TUN route");
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 2048];
+        let mut seen = 0;
+        while Instant::now() < deadline && seen < 1000 {
+            let mut idle = true;
+            for (q, queue) in tun.queues().iter().enumerate() {
+                let Ok(n) = queue.recv(&mut buf) else {
+                    continue;
+                };
+                idle = false;
+                seen += 1;
+                // Other packets (IPv6 router solicitations, MLD) may come first.
+                let Ok(ip) = ipv4::Packet::new_checked(&buf[..n]) else {
+                    continue;
+                };
+                if ip.version() != 4 || ip.dst_addr() != Ipv4Addr::new(10, 0, 0, 2) {
+                    continue;
+                }
+                assert_eq!(ip.src_addr(), Ipv4Addr::new(10, 0, 0, 1));
+                let Ok(dgram) = udp::Packet::new_checked(ip.payload()) else {
+                    panic!("queue {q}: not UDP: {:02x?}", &buf[..n]);
+                };
+                assert_eq!(dgram.src_port(), src_port);
+                assert_eq!(dgram.dst_port(), PORT);
+                assert_eq!(dgram.payload(), PAYLOAD);
+                return;
+            }
+            if idle {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        panic!("the datagram never came out of the TUN ({seen} other packets read)");
+    });
+}
+
+#[test]
+fn name_of_a_non_tun_interface_is_taken() {
+    if !is_root() {
+        println!("runtime_tun: skipped, needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN)");
+        return;
+    }
+    let ns = Namespace::create("taken");
+    in_namespace(&ns, || {
+        // Every namespace has "lo", and it is not a TUN.
+        match MultiQueueTun::open("lo", 1) {
+            Err(TunError::NameTaken { .. }) => {}
+            other => panic!("expected NameTaken, got {other:?}"),
+        }
+        // The kernel chooses a name when none is given; all queues share it.
+        let tun = MultiQueueTun::open("", 3).expect("open TUN with a kernel-chosen name");
+        assert!(tun.name().starts_with("tun"), "{}", tun.name());
+        assert_eq!(tun.into_queues().len(), 3);
+    });
+}
