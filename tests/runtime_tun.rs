@@ -5,66 +5,13 @@
 //! root; without it the test says so and returns.
 
 use std::net::{Ipv4Addr, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use shardvpn::runtime::netns;
 use shardvpn::runtime::tun::{MultiQueueTun, TunError};
 use shardvpn::wire::{ipv4, udp};
 
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2)) // effective UID
-        == Some("0")
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A network namespace that is deleted when the guard drops, even on panic.
-struct Namespace(String);
-
-impl Namespace {
-    fn create(tag: &str) -> Namespace {
-        let name = format!("shardvpn-test-{}-{tag}", std::process::id());
-        ip(&["netns", "add", &name]);
-        Namespace(name)
-    }
-
-    fn path(&self) -> String {
-        format!("/var/run/netns/{}", self.0)
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// Runs `f` on a thread that has entered `ns`, and propagates its panic after the
-/// thread ends (so the namespace guard still runs).
-fn in_namespace<T: Send + 'static>(ns: &Namespace, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = ns.path();
-    let handle = std::thread::spawn(move || {
-        netns::enter_path(&path).unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        f()
-    });
-    match handle.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
+mod runtime_netns;
+use runtime_netns::{Namespace, ip, is_root};
 
 const PAYLOAD: &[u8] = b"shardvpn tun queue test";
 const PORT: u16 = 9999;
@@ -76,8 +23,8 @@ fn datagram_routed_out_of_the_tun_is_read_from_a_queue() {
         return;
     }
     let ns = Namespace::create("mq");
-    let ns_name = ns.0.clone();
-    in_namespace(&ns, move || {
+    let ns_name = ns.name.clone();
+    ns.run(move || {
         let tun = MultiQueueTun::open("svtun0", 2).expect("open multi-queue TUN");
         assert_eq!(tun.name(), "svtun0");
         assert_eq!(tun.queues().len(), 2);
@@ -139,7 +86,7 @@ fn name_of_a_non_tun_interface_is_taken() {
         return;
     }
     let ns = Namespace::create("taken");
-    in_namespace(&ns, || {
+    ns.run(|| {
         // Every namespace has "lo", and it is not a TUN.
         match MultiQueueTun::open("lo", 1) {
             Err(TunError::NameTaken { .. }) => {}

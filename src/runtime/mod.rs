@@ -6,8 +6,10 @@
 //!   shard's socket (reuseport groups on UDP/4500 and UDP/1701, raw ESP filters), built
 //!   from the one ID-to-shard function, and the safe calls that attach them.
 //! - [`tun`]: the multi-queue TUN device, one non-blocking fd per shard.
+//! - [`raw`]: raw IPv4 sockets for ESP and GRE.
 //! - [`netns`]: moving a thread into a network namespace (tests, loadgen).
 
 pub mod netns;
+pub mod raw;
 pub mod steering;
 pub mod tun;
