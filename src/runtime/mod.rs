@@ -7,9 +7,11 @@
 //!   from the one ID-to-shard function, and the safe calls that attach them.
 //! - [`tun`]: the multi-queue TUN device, one non-blocking fd per shard.
 //! - [`raw`]: raw IPv4 sockets for ESP and GRE.
+//! - [`uring`]: the startup check that io_uring is there with what we need.
 //! - [`netns`]: moving a thread into a network namespace (tests, loadgen).
 
 pub mod netns;
 pub mod raw;
 pub mod steering;
 pub mod tun;
+pub mod uring;
