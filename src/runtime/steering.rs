@@ -42,6 +42,11 @@
 //! SPI and accepts the packet only if `SPI % shards` is that shard. A packet too short to
 //! hold an SPI is dropped by every shard.
 //!
+//! # Raw GRE sockets (PPTP)
+//! The same for protocol 47 with [`raw_gre_filter`]: enhanced GRE (RFC 2637 §4.1:
+//! version 1, protocol 0x880B, Key present) is accepted by the shard owning its Call ID;
+//! any other GRE is dropped by every shard, as nothing in shardvpn handles it.
+//!
 //! Programs are built once at setup (a `Vec` per program is fine there); nothing here
 //! runs per packet in user space.
 
@@ -192,6 +197,39 @@ pub fn raw_esp_filter(map: ShardMap, shard: u32) -> Option<Program> {
     Some(Program { insns })
 }
 
+/// RFC 2637 §4.1: enhanced GRE carries PPP (protocol type 0x880B) with version 1 and
+/// the Key bit set; the key's low half is the Call ID the packet is for.
+const GRE_PPP_PROTOCOL: u32 = 0x880b;
+const GRE_KEY_BIT: u32 = 0x20;
+const GRE_VERSION_MASK: u32 = 0x07;
+const GRE_ENHANCED_VERSION: u32 = 1;
+
+/// Socket filter for `shard`'s raw IPv4 GRE socket (PPTP data): accept only enhanced
+/// GRE (version 1, PPP, Key present) whose Call ID (byte 6 of the GRE header, RFC 2637
+/// §4.1) the shard owns. Any other GRE, or a truncated header, is dropped by every
+/// shard. `None` if `shard` is not below `map.shards()`.
+pub fn raw_gre_filter(map: ShardMap, shard: u32) -> Option<Program> {
+    if shard >= map.shards() {
+        return None;
+    }
+    let insns = vec![
+        /* 0 */ stmt(BPF_LDX | BPF_B | BPF_MSH, 0), // X = IP header length
+        /* 1 */ stmt(BPF_LD | BPF_H | BPF_IND, 2), // protocol type
+        /* 2 */ jump(BPF_JMP | BPF_JEQ | BPF_K, GRE_PPP_PROTOCOL, 0, 9), // -> 12
+        /* 3 */ stmt(BPF_LD | BPF_B | BPF_IND, 0),
+        /* 4 */ jump(BPF_JMP | BPF_JSET | BPF_K, GRE_KEY_BIT, 0, 7), // no key -> 12
+        /* 5 */ stmt(BPF_LD | BPF_B | BPF_IND, 1),
+        /* 6 */ stmt(BPF_ALU | BPF_AND | BPF_K, GRE_VERSION_MASK),
+        /* 7 */ jump(BPF_JMP | BPF_JEQ | BPF_K, GRE_ENHANCED_VERSION, 0, 4), // -> 12
+        /* 8 */ stmt(BPF_LD | BPF_H | BPF_IND, 6), // Call ID
+        /* 9 */ stmt(BPF_ALU | BPF_MOD | BPF_K, map.shards()),
+        /* 10 */ jump(BPF_JMP | BPF_JEQ | BPF_K, shard, 0, 1),
+        /* 11 */ stmt(BPF_RET | BPF_K, ACCEPT),
+        /* 12 */ stmt(BPF_RET | BPF_K, 0),
+    ];
+    Some(Program { insns })
+}
+
 fn setsockopt_prog(fd: impl AsFd, option: libc::c_int, program: &Program) -> io::Result<()> {
     let fprog = program.fprog()?;
     // Safety: `fprog` points at `program.insns`, which outlives the call; `Insn` is
@@ -335,6 +373,14 @@ mod tests {
                     None => return 0,
                 },
                 _ if op == BPF_LD | BPF_W | BPF_IND => match load(x.wrapping_add(i.k), 4) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                _ if op == BPF_LD | BPF_H | BPF_IND => match load(x.wrapping_add(i.k), 2) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                _ if op == BPF_LD | BPF_B | BPF_IND => match load(x.wrapping_add(i.k), 1) {
                     Some(v) => a = v,
                     None => return 0,
                 },
@@ -502,5 +548,57 @@ mod tests {
             assert_eq!(run(&f, &pkt[..len]), 0, "len {len}");
         }
         assert_ne!(run(&f, &pkt[..28]), 0);
+    }
+
+    fn ipv4_gre(ihl_words: u8, call_id: u16) -> Vec<u8> {
+        let hlen = usize::from(ihl_words) * 4;
+        let mut p = vec![0u8; hlen];
+        p[0] = 0x40 | ihl_words;
+        p[9] = 47;
+        // Flags: K and S set, version 1; PPP; payload length 4; call ID; sequence.
+        p.extend_from_slice(&[0x30, 0x81, 0x88, 0x0b, 0x00, 0x04]);
+        p.extend_from_slice(&call_id.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1, 0xff, 0x03, 0x00, 0x21]);
+        p
+    }
+
+    #[test]
+    fn raw_gre_filter_accepts_exactly_owned_call_ids() {
+        for map in maps() {
+            let filters: Vec<_> = (0..map.shards())
+                .map(|k| raw_gre_filter(map, k).unwrap())
+                .collect();
+            for id in ids() {
+                let call_id = id as u16;
+                for ihl in [5u8, 7, 15] {
+                    let pkt = ipv4_gre(ihl, call_id);
+                    let owners: Vec<u32> = (0..map.shards())
+                        .filter(|&k| run(&filters[k as usize], &pkt) != 0)
+                        .collect();
+                    assert_eq!(owners, [map.shard_of(u32::from(call_id))], "call {call_id}");
+                }
+            }
+        }
+        assert_eq!(raw_gre_filter(ShardMap::new(2).unwrap(), 2), None);
+    }
+
+    #[test]
+    fn raw_gre_filter_drops_other_gre_and_truncated() {
+        let map = ShardMap::new(1).unwrap();
+        let f = raw_gre_filter(map, 0).unwrap();
+        let good = ipv4_gre(5, 9);
+        assert_ne!(run(&f, &good), 0);
+        for len in 0..28 {
+            assert_eq!(run(&f, &good[..len]), 0, "len {len}");
+        }
+        let mut no_key = good.clone();
+        no_key[20] &= !0x20;
+        assert_eq!(run(&f, &no_key), 0);
+        let mut version0 = good.clone();
+        version0[21] = 0x00;
+        assert_eq!(run(&f, &version0), 0);
+        let mut ipv4_in_gre = good.clone();
+        ipv4_in_gre[22..24].copy_from_slice(&[0x08, 0x00]);
+        assert_eq!(run(&f, &ipv4_in_gre), 0);
     }
 }
