@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use shardvpn::dataplane::steering::ShardMap;
 use shardvpn::runtime::steering::{
-    Program, attach_reuseport_cbpf, esp_in_udp_program, l2tp_program, reuseport_udp_socket,
+    Program, attach_reuseport_cbpf, control_only_program, esp_in_udp_program, l2tp_program,
+    reuseport_udp_socket,
 };
 
 const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -164,4 +165,13 @@ fn l2tp_group_steers_by_session_in_one_tunnel() {
         cases.push((vec![0x00], 0));
         check(&socks, addr, &cases);
     }
+}
+
+#[test]
+fn ike_group_sends_everything_to_control() {
+    let (socks, addr) = group(3, &control_only_program());
+    let cases: Vec<(Vec<u8>, usize)> = (1u32..=8)
+        .map(|spi| (spi.to_be_bytes().repeat(8), 0))
+        .collect();
+    check(&socks, addr, &cases);
 }

@@ -15,6 +15,7 @@
 //!   keepalive 0xFF, RFC 3948 §2.3) or whose first word is zero (the non-ESP marker in
 //!   front of IKE, RFC 3948 §2.2) goes to index 0, the control socket; anything else is
 //!   ESP and its first word is the SPI (RFC 3948 §2.1): index `1 + SPI % shards`.
+//! - [`control_only_program`] (500): every datagram is IKE, index 0.
 //! - [`l2tp_program`] (1701): control messages (T bit, RFC 2661 §3.1), versions other
 //!   than 2 and headers too short to hold a session ID go to index 0; a data message goes
 //!   to `1 + session_id % shards`, the session ID being at byte 4, or at byte 6 when the
@@ -151,6 +152,15 @@ pub fn esp_in_udp_program(map: ShardMap) -> Program {
         /* 7 */ stmt(BPF_RET | BPF_K, CONTROL_INDEX),
     ];
     Program { insns }
+}
+
+/// UDP/500: everything is IKE and goes to the control socket. A group on 500 still
+/// has per-shard sockets (for sending), so it needs a program to keep the kernel's hash
+/// from spreading IKE over them.
+pub fn control_only_program() -> Program {
+    Program {
+        insns: vec![stmt(BPF_RET | BPF_K, CONTROL_INDEX)],
+    }
 }
 
 /// UDP/1701: L2TP control messages (and anything that is not a well-formed L2TPv2 data
@@ -452,6 +462,14 @@ mod tests {
         ike[4] = 0x11; // initiator cookie after the non-ESP marker
         assert_eq!(run(&prog, &ike), CONTROL_INDEX, "non-ESP marker");
         assert_eq!(run(&prog, &[0, 0, 0, 0]), CONTROL_INDEX);
+    }
+
+    #[test]
+    fn control_only_is_control() {
+        let prog = control_only_program();
+        for pkt in [&[][..], &[0xff], &[1, 2, 3, 4, 5, 6, 7, 8]] {
+            assert_eq!(run(&prog, pkt), CONTROL_INDEX);
+        }
     }
 
     fn l2tp_data(length_bit: bool, tunnel: u16, session: u16) -> Vec<u8> {

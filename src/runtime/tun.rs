@@ -16,8 +16,8 @@
 //!
 //! Bring-up is the caller's business for now: this module neither assigns addresses
 //! nor sets the link up (`ip addr add ... dev NAME`, `ip link set NAME up`, or
-//! rtnetlink later). A queue whose link is down reads nothing and its writes fail
-//! with EIO.
+//! rtnetlink later). While the link is down a queue reads nothing and its writes
+//! fail.
 //!
 //! Errors say which step failed and the likely cause ([`TunError`]): no `/dev/net/tun`
 //! (module not loaded, or a container without the device node), permission denied
