@@ -102,9 +102,12 @@ impl Session {
 
 /// A change to the shard's tables, sent by the control thread.
 pub enum Command {
+    /// Boxed: an SA (transform key schedules + replay bitmap) is far larger than the
+    /// other commands, and queue slots are sized by the largest variant. The box is made
+    /// on the control thread, once per SA, never per packet.
     InstallSa {
         spi: u32,
-        sa: InboundSa,
+        sa: Box<InboundSa>,
     },
     RemoveSa {
         spi: u32,
@@ -167,7 +170,7 @@ impl Tables {
                 if self.sas.len() >= self.sa_capacity {
                     return Err(TableError::Full);
                 }
-                self.sas.insert(spi, sa);
+                self.sas.insert(spi, *sa);
                 Ok(())
             }
             Command::RemoveSa { spi } => {

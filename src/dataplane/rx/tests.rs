@@ -33,7 +33,7 @@ fn tables_with(suite: Suite, esn: Esn, flags: SessionFlags) -> Tables {
     let mut t = Tables::new(4, 64);
     t.apply(Command::InstallSa {
         spi: SPI,
-        sa: InboundSa::new(transform(suite, esn), TUNNEL, 1),
+        sa: Box::new(InboundSa::new(transform(suite, esn), TUNNEL, 1)),
     })
     .unwrap();
     t.apply(Command::InstallSession {
