@@ -1,7 +1,8 @@
 #![no_main]
 //! Arbitrary bytes into the receive nodes with one installed SA and session. The first
 //! byte picks the node (UDP/4500 or UDP/1701) and, for 4500, whether the rest is sealed
-//! with the SA's keys first (so the fuzzer reaches L2TP/PPP/IP behind the ICV).
+//! with the SA's keys first, optionally behind a UDP/1701 header (so the fuzzer reaches
+//! L2TP/PPP/IP behind the ICV).
 //! Property: never panics; a ToTun/Punt range lies inside the buffer.
 use core::net::Ipv4Addr;
 
@@ -40,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let mut t = tables();
     let mut c = Counters::new();
     let mut buf;
-    let rx = match mode % 3 {
+    let rx = match mode % 4 {
         0 => {
             buf = rest.to_vec();
             esp_udp_input(&mut t, &mut c, &mut buf)
@@ -49,10 +50,24 @@ fuzz_target!(|data: &[u8]| {
             buf = rest.to_vec();
             l2tp_udp_input(&mut t, &mut c, &mut buf)
         }
-        _ => {
-            let Some((&nh, payload)) = rest.split_first() else {
-                return;
+        m => {
+            // Mode 2: the fuzzer picks Next Header and the whole payload. Mode 3: a
+            // valid UDP header to 1701 is prepended, so the input starts at L2TP.
+            let (nh, payload, udp) = match (m, rest.split_first()) {
+                (2, Some((&nh, payload))) => (nh, payload, false),
+                (2, None) => return,
+                _ => (17, rest, true),
             };
+            let mut plain = Vec::with_capacity(8 + payload.len());
+            if udp {
+                let len = u16::try_from(8 + payload.len()).unwrap_or(u16::MAX);
+                plain.extend_from_slice(&1701u16.to_be_bytes());
+                plain.extend_from_slice(&1701u16.to_be_bytes());
+                plain.extend_from_slice(&len.to_be_bytes());
+                plain.extend_from_slice(&[0, 0]);
+            }
+            plain.extend_from_slice(payload);
+            let payload = &plain[..];
             let tx = AnyTransform::new(SUITE, Esn::Enabled, &KEY, &[]).unwrap();
             buf = vec![0; tx.packet_len(payload.len())];
             buf[0..4].copy_from_slice(&SPI.to_be_bytes());
