@@ -537,3 +537,55 @@ fn esn_sa_infers_the_high_bits() {
     let (rx, _) = run(&mut t, &mut c, seal(&tx, SPI, (1 << 32) | 2, &payload, 17));
     assert_eq!(rx, Rx::Drop(DropReason::AuthFailed));
 }
+
+fn inner_ipv6(src: core::net::Ipv6Addr, payload: &[u8]) -> Vec<u8> {
+    let repr = ipv6::Repr {
+        src_addr: src,
+        dst_addr: "2001:db8::1".parse().unwrap(),
+        next_header: IpProtocol::Udp,
+        payload_len: payload.len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0; repr.buffer_len() + payload.len()];
+    repr.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+    buf[ipv6::HEADER_LEN..].copy_from_slice(payload);
+    buf
+}
+
+#[test]
+fn ipv6_needs_ipv6cp_and_the_assigned_prefix() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let ok = inner_ipv6("2001:db8:0:9::2".parse().unwrap(), b"six");
+    let bad = inner_ipv6("2001:db8:0:8::2".parse().unwrap(), b"six");
+    let pkt = |seq, inner: &[u8]| {
+        let ppp = ppp_frame(ppp::Protocol::Ipv6, false, true, inner);
+        esp_packet(GCM, seq, &l2tp_data(TUNNEL, SESSION, &ppp))
+    };
+    assert_eq!(
+        run(&mut t, &mut c, pkt(1, &ok)).0,
+        Rx::Drop(DropReason::NcpClosed)
+    );
+    t.apply(Command::SetSessionIpv6 {
+        key: (TUNNEL, SESSION),
+        prefix: Some([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 9]),
+    })
+    .unwrap();
+    let (rx, bytes) = run(&mut t, &mut c, pkt(2, &ok));
+    assert!(
+        matches!(
+            rx,
+            Rx::ToTun {
+                proto: RxProto::Ipv6,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    assert_eq!(bytes, ok);
+    assert_eq!(
+        run(&mut t, &mut c, pkt(3, &bad)).0,
+        Rx::Drop(DropReason::Spoofed)
+    );
+    assert_eq!(c.rx_packets_for(RxProto::Ipv6), 1);
+}
