@@ -1,0 +1,246 @@
+//! Per-shard receive counters: packets and bytes per protocol, drops by
+//! [`DropReason`], punts by [`PuntKind`].
+//!
+//! Plain `u64`s, no atomics: a shard is the only writer of its counters and the
+//! runtime publishes snapshots (a copy of this struct) between batches, so the hot
+//! path pays one add per event. Every array is indexed by a `const fn index()` of its
+//! enum, so counting never branches on a table lookup and never allocates.
+#![forbid(unsafe_code)]
+
+use crate::proto::esp::ReplayError;
+use crate::wire::Layer;
+
+/// Protocols counted on receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RxProto {
+    /// ESP-in-UDP datagrams on 4500 (counted before decryption).
+    EspUdp,
+    /// Plain L2TP datagrams on 1701.
+    L2tpUdp,
+    /// IKE messages seen on 4500 (after the non-ESP marker).
+    IkeUdp,
+    /// Inner IPv4 packets handed to TUN.
+    Ipv4,
+    /// Inner IPv6 packets handed to TUN.
+    Ipv6,
+}
+
+impl RxProto {
+    pub const COUNT: usize = 5;
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a datagram was dropped. Each reason is a counter of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// A NAT-keepalive (RFC 3948 §2.3): expected traffic, not an error.
+    NatKeepalive,
+    /// No inbound SA for this SPI on this shard.
+    NoSa,
+    /// Refused by the anti-replay window (RFC 4303 §3.4.3).
+    Replay(ReplayError),
+    /// The ICV did not verify (RFC 4303 §3.4.4).
+    AuthFailed,
+    /// A header failed its structural checks at this layer.
+    BadHeader(Layer),
+    /// No L2TP session for (tunnel ID, session ID).
+    NoSession,
+    /// The ESP padding or pad length is invalid (RFC 4303 §2.4-§2.5).
+    BadPadding,
+    /// The inner source address is not the one assigned to the session.
+    Spoofed,
+    /// The NCP for this protocol (IPCP / IPv6CP) is not open (RFC 1661 §3.4: packets of
+    /// a network-layer protocol whose NCP is not Opened are silently discarded).
+    NcpClosed,
+    /// ESP payload is not what an L2TP/IPsec transport SA may carry (next header not
+    /// UDP, or UDP not to port 1701).
+    UnexpectedPayload,
+    /// The decrypted L2TP message names a tunnel other than the one the SA belongs to.
+    WrongTunnel,
+    /// A session that requires IPsec was reached over plain L2TP.
+    Unprotected,
+    /// The downstream queue (TUN or punt) was full; counted by the runtime.
+    QueueFull,
+}
+
+/// Index space of the layers a receive drop can name; others share the last slot.
+const LAYER_SLOTS: usize = 8;
+
+const fn layer_slot(layer: Layer) -> usize {
+    match layer {
+        Layer::UdpEncap => 0,
+        Layer::Esp => 1,
+        Layer::Udp => 2,
+        Layer::L2tp => 3,
+        Layer::Ppp => 4,
+        Layer::Ipv4 => 5,
+        Layer::Ipv6 => 6,
+        _ => 7,
+    }
+}
+
+const fn replay_slot(e: ReplayError) -> usize {
+    match e {
+        ReplayError::Zero => 0,
+        ReplayError::Duplicate => 1,
+        ReplayError::TooOld => 2,
+    }
+}
+
+impl DropReason {
+    /// Number of distinct counters.
+    pub const COUNT: usize = 12 + 3 + LAYER_SLOTS;
+
+    /// The counter slot of this reason.
+    pub const fn index(self) -> usize {
+        match self {
+            DropReason::NatKeepalive => 0,
+            DropReason::NoSa => 1,
+            DropReason::AuthFailed => 2,
+            DropReason::NoSession => 3,
+            DropReason::BadPadding => 4,
+            DropReason::Spoofed => 5,
+            DropReason::NcpClosed => 6,
+            DropReason::UnexpectedPayload => 7,
+            DropReason::WrongTunnel => 8,
+            DropReason::Unprotected => 9,
+            DropReason::QueueFull => 10,
+            // 11 is unused (kept so COUNT stays a plain sum).
+            DropReason::Replay(e) => 12 + replay_slot(e),
+            DropReason::BadHeader(l) => 15 + layer_slot(l),
+        }
+    }
+
+    /// False for events that are normal traffic (keepalives).
+    pub const fn is_error(self) -> bool {
+        !matches!(self, DropReason::NatKeepalive)
+    }
+}
+
+/// What was punted to the control thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PuntKind {
+    /// IKE on 4500 after the non-ESP marker (RFC 3948 §2.2).
+    Ike,
+    /// An L2TP control message (T bit set, RFC 2661 §3.1).
+    L2tpControl,
+    /// LCP (RFC 1661 §5).
+    Lcp,
+    /// PAP or CHAP (RFC 1334, RFC 1994).
+    Auth,
+    /// IPCP (RFC 1332).
+    Ipcp,
+    /// IPv6CP (RFC 5072).
+    Ipv6cp,
+    /// CCP (RFC 1962).
+    Ccp,
+    /// Any other PPP protocol: the control thread answers with LCP Protocol-Reject
+    /// (RFC 1661 §5.7).
+    PppOther,
+}
+
+impl PuntKind {
+    pub const COUNT: usize = 8;
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One shard's receive counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub rx_packets: [u64; RxProto::COUNT],
+    pub rx_bytes: [u64; RxProto::COUNT],
+    pub drops: [u64; DropReason::COUNT],
+    pub punts: [u64; PuntKind::COUNT],
+}
+
+impl Counters {
+    pub const fn new() -> Self {
+        Counters {
+            rx_packets: [0; RxProto::COUNT],
+            rx_bytes: [0; RxProto::COUNT],
+            drops: [0; DropReason::COUNT],
+            punts: [0; PuntKind::COUNT],
+        }
+    }
+
+    #[inline]
+    pub fn rx(&mut self, proto: RxProto, bytes: usize) {
+        let i = proto.index();
+        self.rx_packets[i] = self.rx_packets[i].wrapping_add(1);
+        self.rx_bytes[i] = self.rx_bytes[i].wrapping_add(bytes as u64);
+    }
+
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        let i = reason.index();
+        self.drops[i] = self.drops[i].wrapping_add(1);
+    }
+
+    #[inline]
+    pub fn punt(&mut self, kind: PuntKind) {
+        let i = kind.index();
+        self.punts[i] = self.punts[i].wrapping_add(1);
+    }
+
+    pub fn drops_for(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+
+    pub fn punts_for(&self, kind: PuntKind) -> u64 {
+        self.punts[kind.index()]
+    }
+
+    pub fn rx_packets_for(&self, proto: RxProto) -> u64 {
+        self.rx_packets[proto.index()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_indices_are_distinct_and_in_range() {
+        let mut all = vec![
+            DropReason::NatKeepalive,
+            DropReason::NoSa,
+            DropReason::AuthFailed,
+            DropReason::NoSession,
+            DropReason::BadPadding,
+            DropReason::Spoofed,
+            DropReason::NcpClosed,
+            DropReason::UnexpectedPayload,
+            DropReason::WrongTunnel,
+            DropReason::Unprotected,
+            DropReason::QueueFull,
+            DropReason::Replay(ReplayError::Zero),
+            DropReason::Replay(ReplayError::Duplicate),
+            DropReason::Replay(ReplayError::TooOld),
+        ];
+        for l in [
+            Layer::UdpEncap,
+            Layer::Esp,
+            Layer::Udp,
+            Layer::L2tp,
+            Layer::Ppp,
+            Layer::Ipv4,
+            Layer::Ipv6,
+            Layer::Radius,
+        ] {
+            all.push(DropReason::BadHeader(l));
+        }
+        let mut seen = [false; DropReason::COUNT];
+        for r in all {
+            assert!(!seen[r.index()], "{r:?}");
+            seen[r.index()] = true;
+        }
+        let mut c = Counters::new();
+        c.drop(DropReason::Spoofed);
+        assert_eq!(c.drops_for(DropReason::Spoofed), 1);
+        assert_eq!(c.drops_for(DropReason::NoSa), 0);
+    }
+}

@@ -1,0 +1,591 @@
+//! Receive-path tests: packets are built with the wire library and sealed with an
+//! `AnyTransform` built from the same suite and keys as the shard's inbound SA (an ESP
+//! SA's cryptography is symmetric given its keys), then fed to the nodes.
+
+use core::net::Ipv4Addr;
+
+use super::*;
+use crate::crypto::esp::{AesKeySize, AnyTransform, Integrity, Suite};
+use crate::dataplane::tables::{Command, InboundSa, Session, SessionFlags};
+use crate::proto::esp::ReplayError;
+
+const SPI: u32 = 0x0100_0001;
+const TUNNEL: u16 = 7;
+const SESSION: u16 = 42;
+const GCM_KEY: [u8; 20] = [
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+    0xca, 0xfe, 0xba, 0xbe,
+];
+const GCM: Suite = Suite::AesGcm16 {
+    key: AesKeySize::Aes128,
+};
+const SUBSCRIBER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+
+fn transform(suite: Suite, esn: Esn) -> AnyTransform {
+    match suite {
+        Suite::AesGcm16 { .. } => AnyTransform::new(suite, esn, &GCM_KEY, &[]).unwrap(),
+        _ => AnyTransform::with_iv_key(suite, esn, &[0x33; 16], &[0x44; 20], &mut [0x55; 16])
+            .unwrap(),
+    }
+}
+
+fn tables_with(suite: Suite, esn: Esn, flags: SessionFlags) -> Tables {
+    let mut t = Tables::new(4, 64);
+    t.apply(Command::InstallSa {
+        spi: SPI,
+        sa: Box::new(InboundSa::new(transform(suite, esn), TUNNEL, 1)),
+    })
+    .unwrap();
+    t.apply(Command::InstallSession {
+        key: (TUNNEL, SESSION),
+        session: Session::new(1, Some(SUBSCRIBER), flags),
+    })
+    .unwrap();
+    t
+}
+
+fn tables() -> Tables {
+    tables_with(
+        GCM,
+        Esn::Disabled,
+        SessionFlags {
+            requires_esp: false,
+        },
+    )
+}
+
+fn inner_ipv4(src: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    let repr = ipv4::Repr {
+        src_addr: src,
+        dst_addr: Ipv4Addr::new(192, 0, 2, 1),
+        next_header: IpProtocol::Udp,
+        payload_len: payload.len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0; repr.buffer_len() + payload.len()];
+    repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+    buf[ipv4::HEADER_LEN..].copy_from_slice(payload);
+    buf
+}
+
+fn ppp_frame(protocol: ppp::Protocol, acfc: bool, pfc: bool, info: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0; ppp::header_len(protocol, acfc, pfc) + info.len()];
+    let h = ppp::emit_header(&mut buf, protocol, acfc, pfc);
+    buf[h..].copy_from_slice(info);
+    buf
+}
+
+fn l2tp_data(tunnel: u16, session: u16, ppp: &[u8]) -> Vec<u8> {
+    let repr = l2tp::Repr::data(tunnel, session, ppp);
+    let mut buf = vec![0; repr.buffer_len()];
+    repr.emit(&mut l2tp::Packet::new_unchecked(&mut buf[..]));
+    buf
+}
+
+fn l2tp_control(tunnel: u16) -> Vec<u8> {
+    let repr = l2tp::Repr::control(tunnel, 0, 0, 0, &[]);
+    let mut buf = vec![0; repr.buffer_len()];
+    repr.emit(&mut l2tp::Packet::new_unchecked(&mut buf[..]));
+    buf
+}
+
+/// The client's transport-mode UDP datagram (checksum 0: not verified, see module docs).
+fn udp_1701(l2tp: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0; udp::HEADER_LEN + l2tp.len()];
+    let mut p = udp::Packet::new_unchecked(&mut buf[..]);
+    p.set_src_port(1701);
+    p.set_dst_port(1701);
+    p.set_len((udp::HEADER_LEN + l2tp.len()) as u16);
+    p.set_checksum(0);
+    buf[udp::HEADER_LEN..].copy_from_slice(l2tp);
+    buf
+}
+
+fn seal(tx: &AnyTransform, spi: u32, seq: u64, payload: &[u8], next_header: u8) -> Vec<u8> {
+    let mut buf = vec![0; tx.packet_len(payload.len())];
+    buf[0..4].copy_from_slice(&spi.to_be_bytes());
+    buf[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+    let at = tx.payload_offset();
+    buf[at..at + payload.len()].copy_from_slice(payload);
+    tx.encode_trailer(&mut buf, payload.len(), next_header)
+        .unwrap();
+    tx.seal(seq, &mut buf).unwrap();
+    buf
+}
+
+fn esp_packet(suite: Suite, seq: u64, l2tp: &[u8]) -> Vec<u8> {
+    let tx = transform(suite, Esn::Disabled);
+    seal(&tx, SPI, seq, &udp_1701(l2tp), 17)
+}
+
+fn data_packet(seq: u64, tunnel: u16, session: u16, inner: &[u8]) -> Vec<u8> {
+    let ppp = ppp_frame(ppp::Protocol::Ipv4, false, false, inner);
+    esp_packet(GCM, seq, &l2tp_data(tunnel, session, &ppp))
+}
+
+fn run(t: &mut Tables, c: &mut Counters, mut pkt: Vec<u8>) -> (Rx, Vec<u8>) {
+    let rx = esp_udp_input(t, c, &mut pkt);
+    let bytes = rx.slice(&mut pkt).map(|s| s.to_vec()).unwrap_or_default();
+    (rx, bytes)
+}
+
+#[test]
+fn valid_packet_comes_out_as_the_inner_ipv4() {
+    for suite in [
+        GCM,
+        Suite::AesCbc {
+            key: AesKeySize::Aes128,
+            integrity: Integrity::HmacSha1_96,
+        },
+    ] {
+        let mut t = tables_with(suite, Esn::Disabled, SessionFlags::default());
+        let mut c = Counters::new();
+        let inner = inner_ipv4(SUBSCRIBER, b"hello, world");
+        let ppp = ppp_frame(ppp::Protocol::Ipv4, false, false, &inner);
+        let (rx, bytes) = run(
+            &mut t,
+            &mut c,
+            esp_packet(suite, 1, &l2tp_data(TUNNEL, SESSION, &ppp)),
+        );
+        assert!(
+            matches!(
+                rx,
+                Rx::ToTun {
+                    proto: RxProto::Ipv4,
+                    session: (TUNNEL, SESSION),
+                    ..
+                }
+            ),
+            "{rx:?}"
+        );
+        assert_eq!(bytes, inner);
+        assert_eq!(c.rx_packets_for(RxProto::Ipv4), 1);
+        assert_eq!(t.session((TUNNEL, SESSION)).unwrap().rx_packets, 1);
+        assert_eq!(t.sa(SPI).unwrap().replay.highest(), 1);
+    }
+}
+
+#[test]
+fn acfc_and_pfc_frames_are_accepted() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let inner = inner_ipv4(SUBSCRIBER, b"x");
+    for (i, (acfc, pfc)) in [(true, true), (true, false), (false, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let ppp = ppp_frame(ppp::Protocol::Ipv4, acfc, pfc, &inner);
+        let pkt = esp_packet(GCM, i as u64 + 1, &l2tp_data(TUNNEL, SESSION, &ppp));
+        let (rx, bytes) = run(&mut t, &mut c, pkt);
+        assert!(matches!(rx, Rx::ToTun { .. }), "{rx:?}");
+        assert_eq!(bytes, inner);
+    }
+}
+
+#[test]
+fn replay_is_dropped() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let pkt = data_packet(5, TUNNEL, SESSION, &inner_ipv4(SUBSCRIBER, b"a"));
+    assert!(matches!(
+        run(&mut t, &mut c, pkt.clone()).0,
+        Rx::ToTun { .. }
+    ));
+    let dup = DropReason::Replay(ReplayError::Duplicate);
+    assert_eq!(run(&mut t, &mut c, pkt).0, Rx::Drop(dup));
+    assert_eq!(c.drops_for(dup), 1);
+}
+
+#[test]
+fn duplicate_within_one_batch_yields_one_packet() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let pkt = data_packet(9, TUNNEL, SESSION, &inner_ipv4(SUBSCRIBER, b"a"));
+    let (mut a, mut b) = (pkt.clone(), pkt);
+    let mut packets: [&mut [u8]; 2] = [&mut a, &mut b];
+    let mut out = [
+        Rx::Drop(DropReason::QueueFull),
+        Rx::Drop(DropReason::QueueFull),
+    ];
+    assert_eq!(
+        process_batch(&mut t, &mut c, Input::EspUdp, &mut packets, &mut out),
+        2
+    );
+    assert!(matches!(out[0], Rx::ToTun { .. }));
+    assert_eq!(out[1], Rx::Drop(DropReason::Replay(ReplayError::Duplicate)));
+}
+
+#[test]
+fn tampered_icv_fails_and_does_not_move_the_window() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let mut pkt = data_packet(100, TUNNEL, SESSION, &inner_ipv4(SUBSCRIBER, b"a"));
+    let last = pkt.len() - 1;
+    pkt[last] ^= 1;
+    assert_eq!(run(&mut t, &mut c, pkt).0, Rx::Drop(DropReason::AuthFailed));
+    assert_eq!(t.sa(SPI).unwrap().replay.highest(), 0);
+    assert_eq!(c.drops_for(DropReason::AuthFailed), 1);
+    // The genuine packet with that sequence number still goes through.
+    let pkt = data_packet(100, TUNNEL, SESSION, &inner_ipv4(SUBSCRIBER, b"a"));
+    assert!(matches!(run(&mut t, &mut c, pkt).0, Rx::ToTun { .. }));
+}
+
+#[test]
+fn unknown_spi_is_no_sa() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let tx = transform(GCM, Esn::Disabled);
+    let pkt = seal(&tx, SPI + 1, 1, &udp_1701(&l2tp_control(TUNNEL)), 17);
+    assert_eq!(run(&mut t, &mut c, pkt).0, Rx::Drop(DropReason::NoSa));
+    assert_eq!(c.drops_for(DropReason::NoSa), 1);
+}
+
+#[test]
+fn truncation_at_every_length_is_a_drop() {
+    let full = data_packet(1, TUNNEL, SESSION, &inner_ipv4(SUBSCRIBER, b"payload"));
+    for n in 0..full.len() {
+        let mut t = tables();
+        let mut c = Counters::new();
+        let mut pkt = full[..n].to_vec();
+        let rx = esp_udp_input(&mut t, &mut c, &mut pkt);
+        assert!(matches!(rx, Rx::Drop(_)), "len {n}: {rx:?}");
+        let mut plain = l2tp_data(
+            TUNNEL,
+            SESSION,
+            &ppp_frame(
+                ppp::Protocol::Ipv4,
+                false,
+                false,
+                &inner_ipv4(SUBSCRIBER, b"payload"),
+            ),
+        );
+        let m = n.min(plain.len() - 1);
+        let rx = l2tp_udp_input(&mut t, &mut c, &mut plain[..m]);
+        assert!(
+            matches!(rx, Rx::Drop(_) | Rx::Punt { .. }),
+            "plain len {m}: {rx:?}"
+        );
+    }
+}
+
+#[test]
+fn inner_layers_truncated_inside_valid_esp_are_dropped() {
+    // Every prefix of the L2TP message, sealed validly: the decrypted payload is short.
+    let ppp = ppp_frame(
+        ppp::Protocol::Ipv4,
+        false,
+        false,
+        &inner_ipv4(SUBSCRIBER, b"abc"),
+    );
+    let l2tp = l2tp_data(TUNNEL, SESSION, &ppp);
+    for n in 0..l2tp.len() {
+        let mut t = tables();
+        let mut c = Counters::new();
+        let rx = run(&mut t, &mut c, esp_packet(GCM, 1, &l2tp[..n])).0;
+        // A prefix may be a valid (short) frame of another protocol: `FF` alone reads as
+        // a PFC-compressed protocol 0xFF, which is punted for Protocol-Reject.
+        assert!(
+            matches!(
+                rx,
+                Rx::Drop(DropReason::BadHeader(_))
+                    | Rx::Punt {
+                        kind: PuntKind::PppOther,
+                        ..
+                    }
+            ),
+            "len {n}: {rx:?}"
+        );
+    }
+}
+
+#[test]
+fn l2tp_control_and_lcp_are_punted() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let ctl = l2tp_control(TUNNEL);
+    let (rx, bytes) = run(&mut t, &mut c, esp_packet(GCM, 1, &ctl));
+    assert!(
+        matches!(
+            rx,
+            Rx::Punt {
+                kind: PuntKind::L2tpControl,
+                tunnel_id: TUNNEL,
+                spi: Some(SPI),
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    assert_eq!(bytes, ctl);
+
+    let lcp = ppp_frame(ppp::Protocol::Lcp, false, false, &[1, 1, 0, 4]);
+    let (rx, bytes) = run(
+        &mut t,
+        &mut c,
+        esp_packet(GCM, 2, &l2tp_data(TUNNEL, SESSION, &lcp)),
+    );
+    assert!(
+        matches!(
+            rx,
+            Rx::Punt {
+                kind: PuntKind::Lcp,
+                session_id: SESSION,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    assert_eq!(bytes, lcp);
+    let other = ppp_frame(ppp::Protocol::from(0x002b), false, false, &[0]);
+    let (rx, _) = run(
+        &mut t,
+        &mut c,
+        esp_packet(GCM, 3, &l2tp_data(TUNNEL, SESSION, &other)),
+    );
+    assert!(
+        matches!(
+            rx,
+            Rx::Punt {
+                kind: PuntKind::PppOther,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    assert_eq!(c.punts_for(PuntKind::Lcp), 1);
+    assert_eq!(c.punts_for(PuntKind::L2tpControl), 1);
+}
+
+#[test]
+fn unknown_session_wrong_tunnel_and_spoofed() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let ok = inner_ipv4(SUBSCRIBER, b"a");
+    assert_eq!(
+        run(&mut t, &mut c, data_packet(1, TUNNEL, SESSION + 1, &ok)).0,
+        Rx::Drop(DropReason::NoSession)
+    );
+    assert_eq!(
+        run(&mut t, &mut c, data_packet(2, TUNNEL + 1, SESSION, &ok)).0,
+        Rx::Drop(DropReason::WrongTunnel)
+    );
+    let spoofed = inner_ipv4(Ipv4Addr::new(10, 9, 0, 3), b"a");
+    assert_eq!(
+        run(&mut t, &mut c, data_packet(3, TUNNEL, SESSION, &spoofed)).0,
+        Rx::Drop(DropReason::Spoofed)
+    );
+    t.apply(Command::SetSessionIpv4 {
+        key: (TUNNEL, SESSION),
+        ipv4: None,
+    })
+    .unwrap();
+    assert_eq!(
+        run(&mut t, &mut c, data_packet(4, TUNNEL, SESSION, &ok)).0,
+        Rx::Drop(DropReason::NcpClosed)
+    );
+    assert_eq!(c.drops_for(DropReason::Spoofed), 1);
+}
+
+#[test]
+fn non_udp_or_wrong_port_payload_is_refused() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let tx = transform(GCM, Esn::Disabled);
+    let inner = inner_ipv4(SUBSCRIBER, b"a");
+    let pkt = seal(&tx, SPI, 1, &inner, 4);
+    assert_eq!(
+        run(&mut t, &mut c, pkt).0,
+        Rx::Drop(DropReason::UnexpectedPayload)
+    );
+    let mut udp = udp_1701(&l2tp_control(TUNNEL));
+    udp[2..4].copy_from_slice(&500u16.to_be_bytes());
+    let pkt = seal(&tx, SPI, 2, &udp, 17);
+    assert_eq!(
+        run(&mut t, &mut c, pkt).0,
+        Rx::Drop(DropReason::UnexpectedPayload)
+    );
+}
+
+#[test]
+fn nat_keepalive_and_ike_over_4500() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    assert_eq!(
+        run(&mut t, &mut c, vec![0xff]).0,
+        Rx::Drop(DropReason::NatKeepalive)
+    );
+    assert!(!DropReason::NatKeepalive.is_error());
+    let mut ike = vec![0u8; 4 + 28];
+    ike[4] = 0xaa;
+    let (rx, bytes) = run(&mut t, &mut c, ike.clone());
+    assert!(
+        matches!(
+            rx,
+            Rx::Punt {
+                kind: PuntKind::Ike,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    assert_eq!(bytes, ike[4..]);
+    assert_eq!(
+        run(&mut t, &mut c, vec![0u8; 4 + 27]).0,
+        Rx::Drop(DropReason::BadHeader(Layer::UdpEncap))
+    );
+    assert_eq!(c.punts_for(PuntKind::Ike), 1);
+}
+
+#[test]
+fn many_sessions_in_one_tunnel_are_demultiplexed() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    for s in 100..150u16 {
+        t.apply(Command::InstallSession {
+            key: (TUNNEL, s),
+            session: Session::new(
+                u32::from(s),
+                Some(Ipv4Addr::new(10, 1, 0, s as u8)),
+                SessionFlags::default(),
+            ),
+        })
+        .unwrap();
+    }
+    let mut seq = 1;
+    for round in 0..2 {
+        for s in (100..150u16).rev() {
+            let inner = inner_ipv4(Ipv4Addr::new(10, 1, 0, s as u8), &[round, s as u8]);
+            let (rx, bytes) = run(&mut t, &mut c, data_packet(seq, TUNNEL, s, &inner));
+            seq += 1;
+            assert_eq!(
+                rx,
+                Rx::ToTun {
+                    range: rx_range(&rx),
+                    proto: RxProto::Ipv4,
+                    session: (TUNNEL, s)
+                }
+            );
+            assert_eq!(bytes, inner);
+        }
+    }
+    for s in 100..150u16 {
+        assert_eq!(t.session((TUNNEL, s)).unwrap().rx_packets, 2);
+    }
+    // Another subscriber's address inside this session is spoofing.
+    let inner = inner_ipv4(Ipv4Addr::new(10, 1, 0, 101), b"x");
+    assert_eq!(
+        run(&mut t, &mut c, data_packet(seq, TUNNEL, 100, &inner)).0,
+        Rx::Drop(DropReason::Spoofed)
+    );
+}
+
+fn rx_range(rx: &Rx) -> Range<usize> {
+    match rx {
+        Rx::ToTun { range, .. } | Rx::Punt { range, .. } => range.clone(),
+        Rx::Drop(_) => 0..0,
+    }
+}
+
+#[test]
+fn plain_l2tp_path() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let inner = inner_ipv4(SUBSCRIBER, b"plain");
+    let mut pkt = l2tp_data(
+        TUNNEL,
+        SESSION,
+        &ppp_frame(ppp::Protocol::Ipv4, true, true, &inner),
+    );
+    let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt);
+    assert!(matches!(rx, Rx::ToTun { .. }), "{rx:?}");
+    assert_eq!(rx.slice(&mut pkt).unwrap(), &inner[..]);
+    let mut ctl = l2tp_control(0);
+    let rx = l2tp_udp_input(&mut t, &mut c, &mut ctl);
+    assert!(
+        matches!(
+            rx,
+            Rx::Punt {
+                kind: PuntKind::L2tpControl,
+                spi: None,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+
+    // A session whose tunnel requires IPsec is not reachable in the clear.
+    let mut t = tables_with(GCM, Esn::Disabled, SessionFlags { requires_esp: true });
+    let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt);
+    assert_eq!(rx, Rx::Drop(DropReason::Unprotected));
+    assert_eq!(c.rx_packets_for(RxProto::L2tpUdp), 3);
+}
+
+#[test]
+fn esn_sa_infers_the_high_bits() {
+    let mut t = tables_with(GCM, Esn::Enabled, SessionFlags::default());
+    let mut c = Counters::new();
+    let tx = transform(GCM, Esn::Enabled);
+    let inner = inner_ipv4(SUBSCRIBER, b"esn");
+    let payload = udp_1701(&l2tp_data(
+        TUNNEL,
+        SESSION,
+        &ppp_frame(ppp::Protocol::Ipv4, false, false, &inner),
+    ));
+    let (rx, _) = run(&mut t, &mut c, seal(&tx, SPI, 1, &payload, 17));
+    assert!(matches!(rx, Rx::ToTun { .. }), "{rx:?}");
+    // Sealed with the wrong high half: the ICV (which covers Seq-hi) fails.
+    let (rx, _) = run(&mut t, &mut c, seal(&tx, SPI, (1 << 32) | 2, &payload, 17));
+    assert_eq!(rx, Rx::Drop(DropReason::AuthFailed));
+}
+
+fn inner_ipv6(src: core::net::Ipv6Addr, payload: &[u8]) -> Vec<u8> {
+    let repr = ipv6::Repr {
+        src_addr: src,
+        dst_addr: "2001:db8::1".parse().unwrap(),
+        next_header: IpProtocol::Udp,
+        payload_len: payload.len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0; repr.buffer_len() + payload.len()];
+    repr.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+    buf[ipv6::HEADER_LEN..].copy_from_slice(payload);
+    buf
+}
+
+#[test]
+fn ipv6_needs_ipv6cp_and_the_assigned_prefix() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let ok = inner_ipv6("2001:db8:0:9::2".parse().unwrap(), b"six");
+    let bad = inner_ipv6("2001:db8:0:8::2".parse().unwrap(), b"six");
+    let pkt = |seq, inner: &[u8]| {
+        let ppp = ppp_frame(ppp::Protocol::Ipv6, false, true, inner);
+        esp_packet(GCM, seq, &l2tp_data(TUNNEL, SESSION, &ppp))
+    };
+    assert_eq!(
+        run(&mut t, &mut c, pkt(1, &ok)).0,
+        Rx::Drop(DropReason::NcpClosed)
+    );
+    t.apply(Command::SetSessionIpv6 {
+        key: (TUNNEL, SESSION),
+        prefix: Some([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 9]),
+    })
+    .unwrap();
+    let (rx, bytes) = run(&mut t, &mut c, pkt(2, &ok));
+    assert!(
+        matches!(
+            rx,
+            Rx::ToTun {
+                proto: RxProto::Ipv6,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    assert_eq!(bytes, ok);
+    assert_eq!(
+        run(&mut t, &mut c, pkt(3, &bad)).0,
+        Rx::Drop(DropReason::Spoofed)
+    );
+    assert_eq!(c.rx_packets_for(RxProto::Ipv6), 1);
+}
