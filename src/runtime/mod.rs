@@ -10,8 +10,13 @@
 //! - [`uring`]: the startup check that io_uring is there with what we need.
 //! - [`netns`]: moving a thread into a network namespace (tests, loadgen).
 
+pub mod bufring;
+pub mod engine;
+pub mod listen;
 pub mod netns;
+pub mod queues;
 pub mod raw;
+pub mod shard;
 pub mod steering;
 pub mod tun;
 pub mod uring;

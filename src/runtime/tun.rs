@@ -14,10 +14,9 @@
 //! An empty name lets the kernel choose (`tun0`, `tun1`, ...); [`MultiQueueTun::name`]
 //! says which.
 //!
-//! Bring-up is the caller's business for now: this module neither assigns addresses
-//! nor sets the link up (`ip addr add ... dev NAME`, `ip link set NAME up`, or
-//! rtnetlink later). While the link is down a queue reads nothing and its writes
-//! fail.
+//! [`set_link`] sets the MTU and brings the link up; addresses and routes are the
+//! control plane's business. While the link is down a queue reads nothing and its
+//! writes fail.
 //!
 //! Errors say which step failed and the likely cause ([`TunError`]): no `/dev/net/tun`
 //! (module not loaded, or a container without the device node), permission denied
@@ -246,6 +245,65 @@ fn open_queue(name: &str, requested: usize) -> Result<(TunQueue, String), TunErr
         .unwrap_or(req.name.len());
     let actual = String::from_utf8_lossy(&req.name[..len]).into_owned();
     Ok((TunQueue { file }, actual))
+}
+
+/// `struct ifreq` with the union read as an int (`ifr_mtu`).
+#[repr(C)]
+struct IfReqInt {
+    name: [u8; libc::IFNAMSIZ],
+    value: libc::c_int,
+    _pad: [u8; 20],
+}
+
+const _: () = assert!(size_of::<IfReqInt>() >= 40);
+
+/// Sets the MTU of interface `name` and brings it up (or down): what `ip link set
+/// NAME mtu M up` does, through the SIOCSIFMTU / SIOCSIFFLAGS ioctls.
+pub fn set_link(name: &str, mtu: u32, up: bool) -> Result<(), TunError> {
+    validate_name(name)?;
+    let io_err = |op, source| TunError::Io {
+        name: name.to_owned(),
+        op,
+        source,
+    };
+    // Safety: plain socket(2) call; checked before use and closed by OwnedFd.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io_err("socket", io::Error::last_os_error()));
+    }
+    // Safety: `raw` is a fresh descriptor nothing else owns.
+    let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    let mut name_bytes = [0u8; libc::IFNAMSIZ];
+    name_bytes[..name.len()].copy_from_slice(name.as_bytes());
+    let mut req = IfReqInt {
+        name: name_bytes,
+        value: libc::c_int::try_from(mtu).unwrap_or(libc::c_int::MAX),
+        _pad: [0; 20],
+    };
+    // Safety: `req` is a complete ifreq that lives across the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFMTU, &raw mut req) } < 0 {
+        return Err(io_err("SIOCSIFMTU", io::Error::last_os_error()));
+    }
+    let mut flags = IfReqFlags {
+        name: name_bytes,
+        flags: 0,
+        _pad: [0; 22],
+    };
+    // Safety: as above; the kernel writes the current flags into `flags.flags`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut flags) } < 0 {
+        return Err(io_err("SIOCGIFFLAGS", io::Error::last_os_error()));
+    }
+    let up_flag = libc::IFF_UP as libc::c_short;
+    flags.flags = if up {
+        flags.flags | up_flag
+    } else {
+        flags.flags & !up_flag
+    };
+    // Safety: as above.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &raw mut flags) } < 0 {
+        return Err(io_err("SIOCSIFFLAGS", io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

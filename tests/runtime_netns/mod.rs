@@ -62,3 +62,31 @@ impl Drop for Namespace {
             .status();
     }
 }
+
+/// Two namespaces joined by a veth pair: `a` has 10.98.0.2/24 on its end, `b` (the
+/// concentrator's side) has 10.98.0.1/24. Both ends and `lo` are up.
+pub struct Pair {
+    pub a: Namespace,
+    pub b: Namespace,
+}
+
+pub const PAIR_A: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 98, 0, 2);
+pub const PAIR_B: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 98, 0, 1);
+
+impl Pair {
+    pub fn create(tag: &str) -> Pair {
+        let a = Namespace::create(&format!("{tag}-a"));
+        let b = Namespace::create(&format!("{tag}-b"));
+        // Interface names are per namespace, so fixed names cannot collide.
+        ip(&[
+            "link", "add", "sva", "netns", &a.name, "type", "veth", "peer", "name", "svb",
+            "netns", &b.name,
+        ]);
+        for (ns, dev, addr) in [(&a, "sva", "10.98.0.2/24"), (&b, "svb", "10.98.0.1/24")] {
+            ip(&["-n", &ns.name, "addr", "add", addr, "dev", dev]);
+            ip(&["-n", &ns.name, "link", "set", dev, "up"]);
+            ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        }
+        Pair { a, b }
+    }
+}

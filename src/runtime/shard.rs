@@ -1,0 +1,789 @@
+//! One shard: a thread pinned to a core that owns an io_uring, its sockets, its TUN
+//! queue and its tables (design.md "Shards own their state"), and runs the data-plane
+//! nodes of [`crate::dataplane`] over batches of completions.
+//!
+//! # The loop
+//! 1. Apply queued control commands (between batches, never mid-batch).
+//! 2. Reap up to `batch` completions. Receives are multishot with provided buffers
+//!    ([`BufRing`]): one `RecvMsgMulti` per UDP socket (we need the peer address),
+//!    one `RecvMulti` per raw ESP socket (the IP header carries it), one `ReadMulti`
+//!    on the TUN queue. A receive that ends (no `MORE` flag: out of buffers, or an
+//!    error) is re-armed after the batch.
+//! 3. Run the receive nodes (`dataplane::rx`) or the transmit node (`dataplane::tx`)
+//!    on each received buffer, in place. What goes on is queued as SQEs that
+//!    reference the same buffer (TUN `Write`, `SendMsg`); the buffer returns to its
+//!    ring when that SQE completes. Punts are copied to the control thread's queue
+//!    and their buffer returns at once.
+//! 4. Publish the recycled buffers, forward NAT peer moves, publish counters, then one
+//!    `io_uring_enter` submits every SQE of the batch and, if nothing is pending,
+//!    sleeps until the next completion (a packet, a finished write, or a command's
+//!    eventfd).
+//!
+//! Two buffer groups: group 0 for socket receives (an ESP packet is decrypted in
+//! place and written to TUN from the same buffer), group 1 for TUN reads, with
+//! `dataplane::tx::TX_HEADROOM` free bytes in front and `TX_TAILROOM` behind so the
+//! L2TP/PPP/ESP headers and the ESP trailer are added in place.
+//!
+//! Nothing in steady state allocates: batch arrays, send headers (one per TUN buffer)
+//! and punt buffers are made at startup.
+//!
+//! # Baseline mode
+//! [`Mode::Baseline`] is the reference the `dataplane` benchmark compares against:
+//! the same rings, batching and submission, but a UDP payload is written to TUN as is
+//! and a TUN packet is sent as is to one fixed peer (no crypto, no protocol work).
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+
+use super::bufring::BufRing;
+use super::listen::ShardSockets;
+use super::queues::{CommandQueue, Outbox, ToControl};
+use super::tun::TunQueue;
+use crate::dataplane::counters::{Counters, DropReason, PuntKind, RxProto};
+use crate::dataplane::rx::{self, Rx};
+use crate::dataplane::tables::{Capacities, Tables};
+use crate::dataplane::tx::{self, TX_HEADROOM, TX_TAILROOM, Tx, Via};
+
+/// What a shard does with packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The real data plane.
+    Full,
+    /// The benchmark baseline (module docs): UDP payload → TUN, TUN → UDP to `peer`.
+    Baseline { peer: SocketAddr },
+}
+
+/// How to build one shard.
+#[derive(Debug, Clone)]
+pub struct ShardSpec {
+    pub index: u32,
+    /// Core to pin the thread to (`None`: not pinned).
+    pub core: Option<usize>,
+    /// Completions handled per batch.
+    pub batch: usize,
+    /// Buffers per ring (power of two).
+    pub buffers: u16,
+    /// Size of each buffer, TUN headroom and tailroom included.
+    pub buffer_size: usize,
+    pub capacities: Capacities,
+    pub mode: Mode,
+}
+
+/// Counters of the runtime itself (the packet nodes keep theirs in [`Counters`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeCounters {
+    /// Loop iterations that handled at least one completion.
+    pub batches: u64,
+    /// Batch sizes by power of two: `[1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+]`.
+    pub batch_sizes: [u64; 8],
+    /// Multishot receives the kernel ended because the ring had no free buffer.
+    pub no_buffers: u64,
+    /// Datagrams larger than a buffer (dropped).
+    pub truncated: u64,
+    /// Receive errors other than running out of buffers.
+    pub recv_errors: u64,
+    /// Packets written to TUN and datagrams sent (completed), and their errors.
+    pub tun_writes: u64,
+    pub sends: u64,
+    pub tun_write_errors: u64,
+    pub send_errors: u64,
+    /// Commands applied, and refused (reported to the control thread).
+    pub commands: u64,
+    pub command_errors: u64,
+    /// Messages to the control thread lost because its queue was full.
+    pub outbox_full: u64,
+}
+
+/// What a shard publishes for readers (metrics, tests, benchmarks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    pub packets: Counters,
+    pub runtime: RuntimeCounters,
+    /// CPU time the shard thread has used, in nanoseconds.
+    pub cpu_ns: u64,
+    pub sa_count: usize,
+    pub session_count: usize,
+}
+
+/// Everything a shard thread needs, handed over at spawn.
+pub struct ShardParts {
+    pub spec: ShardSpec,
+    pub sockets: ShardSockets,
+    pub tun: TunQueue,
+    pub commands: Arc<CommandQueue>,
+    pub outbox: Outbox,
+    pub stats: Arc<Mutex<ShardStats>>,
+    pub stop: Arc<AtomicBool>,
+}
+
+// user_data layout: op in the top byte, then a source index, then a buffer ID.
+const OP_RECV: u64 = 1 << 56;
+const OP_TUN_READ: u64 = 2 << 56;
+const OP_TUN_WRITE: u64 = 3 << 56;
+const OP_SEND: u64 = 4 << 56;
+const OP_WAKE: u64 = 5 << 56;
+const OP_CANCEL: u64 = 6 << 56;
+const OP_MASK: u64 = 0xff << 56;
+
+/// Receive sources, as indexed in `user_data` and `Shard::armed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Ike = 0,
+    NatT = 1,
+    L2tp = 2,
+    RawEsp = 3,
+    Tun = 4,
+}
+const SOURCES: [Src; 5] = [Src::Ike, Src::NatT, Src::L2tp, Src::RawEsp, Src::Tun];
+
+/// `struct io_uring_recvmsg_out` precedes the name in a multishot recvmsg buffer.
+const RECVMSG_OUT_LEN: usize = 16;
+/// The name field we reserve: a `sockaddr_in6` holds either family.
+const NAME_LEN: usize = size_of::<libc::sockaddr_in6>();
+/// Where a UDP payload starts in a receive buffer.
+const UDP_PAYLOAD_OFFSET: usize = RECVMSG_OUT_LEN + NAME_LEN;
+const MSG_TRUNC: u32 = libc::MSG_TRUNC as u32;
+
+/// One received buffer waiting for the packet nodes.
+#[derive(Clone, Copy)]
+struct Received {
+    src: Src,
+    bid: u16,
+    /// Payload start within the buffer's slot and its length.
+    offset: usize,
+    len: usize,
+    from: SocketAddr,
+}
+
+/// The header of one `SendMsg`, kept until it completes.
+struct SendSlot {
+    hdr: libc::msghdr,
+    iov: libc::iovec,
+    addr: libc::sockaddr_in6,
+}
+
+struct Shard {
+    // Dropped first: the kernel must let go of the rings' memory before they unmap.
+    uring: IoUring,
+    rx_ring: BufRing,
+    tun_ring: BufRing,
+    sockets: ShardSockets,
+    tun: TunQueue,
+    recv_hdr: Box<libc::msghdr>,
+    send_slots: Box<[SendSlot]>,
+    wake_buf: Box<u64>,
+    commands: Arc<CommandQueue>,
+    outbox: Outbox,
+    stats: Arc<Mutex<ShardStats>>,
+    stop: Arc<AtomicBool>,
+    spec: ShardSpec,
+    tables: Tables,
+    counters: Counters,
+    rt: RuntimeCounters,
+    cqes: Vec<(u64, i32, u32)>,
+    batch: Vec<Received>,
+    armed: [bool; 5],
+    wake_armed: bool,
+    in_flight: usize,
+    dirty: bool,
+    last_publish: Instant,
+}
+
+/// Builds the shard on the calling thread (the ring is single-issuer) and runs it
+/// until `stop` is set. `ready` gets the startup result before the loop starts.
+pub fn run(parts: ShardParts, ready: std::sync::mpsc::Sender<io::Result<()>>) {
+    if let Some(core) = parts.spec.core {
+        // Not fatal: a container may forbid affinity changes; the shard still works.
+        let _ = core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    }
+    let mut shard = match Shard::new(parts) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    if let Err(e) = shard.arm_all() {
+        let _ = ready.send(Err(e));
+        return;
+    }
+    let _ = ready.send(Ok(()));
+    shard.run();
+}
+
+fn sockaddr_from_name(name: &[u8]) -> Option<SocketAddr> {
+    let family = u16::from_ne_bytes([*name.first()?, *name.get(1)?]);
+    let port = u16::from_be_bytes([*name.get(2)?, *name.get(3)?]);
+    match libc::c_int::from(family) {
+        libc::AF_INET => {
+            let ip: [u8; 4] = name.get(4..8)?.try_into().ok()?;
+            Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port)))
+        }
+        libc::AF_INET6 => {
+            let ip: [u8; 16] = name.get(8..24)?.try_into().ok()?;
+            let scope = u32::from_ne_bytes(name.get(24..28)?.try_into().ok()?);
+            Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, 0, scope)))
+        }
+        _ => None,
+    }
+}
+
+/// Fills `out` with `addr` in the form the socket family expects; returns its length.
+/// An IPv4 destination on an IPv6 socket is written v4-mapped.
+fn write_sockaddr(addr: SocketAddr, v6_socket: bool, out: &mut libc::sockaddr_in6) -> u32 {
+    match (addr, v6_socket) {
+        (SocketAddr::V4(a), false) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // Safety: sockaddr_in6 is larger than sockaddr_in and suitably aligned.
+            unsafe { (out as *mut libc::sockaddr_in6).cast::<libc::sockaddr_in>().write(sin) };
+            size_of::<libc::sockaddr_in>() as u32
+        }
+        (a, _) => {
+            let (ip, port, flow, scope) = match a {
+                SocketAddr::V4(v4) => (v4.ip().to_ipv6_mapped(), v4.port(), 0, 0),
+                SocketAddr::V6(v6) => (*v6.ip(), v6.port(), v6.flowinfo(), v6.scope_id()),
+            };
+            *out = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: port.to_be(),
+                sin6_flowinfo: flow,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: ip.octets(),
+                },
+                sin6_scope_id: scope,
+            };
+            size_of::<libc::sockaddr_in6>() as u32
+        }
+    }
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // Safety: writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+impl Shard {
+    fn new(parts: ShardParts) -> io::Result<Shard> {
+        let ShardParts {
+            spec,
+            sockets,
+            tun,
+            commands,
+            outbox,
+            stats,
+            stop,
+        } = parts;
+        let batch = spec.batch.max(1);
+        let sq = (batch * 2 + 16).next_power_of_two().min(4096) as u32;
+        let uring = IoUring::builder()
+            .setup_cqsize((u32::from(spec.buffers) * 2 + sq).next_power_of_two())
+            .setup_single_issuer()
+            .setup_coop_taskrun()
+            .build(sq)?;
+        let mut rx_ring = BufRing::new(spec.buffers, spec.buffer_size, 0, 0, 0)?;
+        let mut tun_ring =
+            BufRing::new(spec.buffers, spec.buffer_size, TX_HEADROOM, TX_TAILROOM, 1)?;
+        rx_ring.register(&uring)?;
+        tun_ring.register(&uring)?;
+        // Safety: msghdr is plain data; all-zero is a valid empty header.
+        let mut recv_hdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        recv_hdr.msg_namelen = NAME_LEN as u32;
+        let send_slots = (0..spec.buffers)
+            .map(|_| SendSlot {
+                // Safety: plain data, all-zero is valid; filled before each use.
+                hdr: unsafe { std::mem::zeroed() },
+                iov: libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                },
+                // Safety: as above.
+                addr: unsafe { std::mem::zeroed() },
+            })
+            .collect();
+        Ok(Shard {
+            uring,
+            rx_ring,
+            tun_ring,
+            sockets,
+            tun,
+            recv_hdr,
+            send_slots,
+            wake_buf: Box::new(0),
+            commands,
+            outbox,
+            stats,
+            stop,
+            tables: Tables::new(spec.capacities),
+            counters: Counters::new(),
+            rt: RuntimeCounters::default(),
+            cqes: Vec::with_capacity(batch),
+            batch: Vec::with_capacity(batch),
+            armed: [false; 5],
+            wake_armed: false,
+            in_flight: 0,
+            dirty: true,
+            last_publish: Instant::now(),
+            spec: ShardSpec { batch, ..spec },
+        })
+    }
+
+    fn fd(&self, src: Src) -> Option<RawFd> {
+        match src {
+            Src::Ike => Some(self.sockets.ike.as_raw_fd()),
+            Src::NatT => Some(self.sockets.nat_t.as_raw_fd()),
+            Src::L2tp => Some(self.sockets.l2tp.as_raw_fd()),
+            Src::RawEsp => self.sockets.raw_esp.as_ref().map(|s| s.as_raw_fd()),
+            Src::Tun => Some(self.tun.as_raw_fd()),
+        }
+    }
+
+    /// Queues an SQE, submitting what is queued when the submission ring is full.
+    fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        loop {
+            // Safety: every pointer an entry carries (buffers, msghdrs, the wake
+            // counter) lives in `self` and stays valid and untouched until the entry's
+            // completion is reaped (buffers are not recycled, send slots not reused).
+            if unsafe { self.uring.submission().push(&entry) }.is_ok() {
+                return Ok(());
+            }
+            self.uring.submit()?;
+        }
+    }
+
+    fn arm(&mut self, src: Src) -> io::Result<()> {
+        let Some(fd) = self.fd(src) else {
+            return Ok(());
+        };
+        let fd = types::Fd(fd);
+        let tag = (src as u64) << 16;
+        let entry = match src {
+            Src::Ike | Src::NatT | Src::L2tp => {
+                opcode::RecvMsgMulti::new(fd, &raw const *self.recv_hdr, self.rx_ring.bgid())
+                    .build()
+                    .user_data(OP_RECV | tag)
+            }
+            Src::RawEsp => opcode::RecvMulti::new(fd, self.rx_ring.bgid())
+                .build()
+                .user_data(OP_RECV | tag),
+            Src::Tun => opcode::ReadMulti::new(fd, 0, self.tun_ring.bgid())
+                .build()
+                .user_data(OP_TUN_READ | tag),
+        };
+        self.push(entry)?;
+        self.armed[src as usize] = true;
+        Ok(())
+    }
+
+    fn arm_wake(&mut self) -> io::Result<()> {
+        let entry = opcode::Read::new(
+            types::Fd(self.commands.wake_fd().as_raw_fd()),
+            (&raw mut *self.wake_buf).cast::<u8>(),
+            8,
+        )
+        .build()
+        .user_data(OP_WAKE);
+        self.push(entry)?;
+        self.wake_armed = true;
+        Ok(())
+    }
+
+    fn arm_all(&mut self) -> io::Result<()> {
+        for src in SOURCES {
+            self.arm(src)?;
+        }
+        self.arm_wake()?;
+        self.uring.submit()?;
+        Ok(())
+    }
+
+    fn run(&mut self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            self.apply_commands();
+            self.reap();
+            self.process_batch();
+            self.rx_ring.publish();
+            self.tun_ring.publish();
+            for src in SOURCES {
+                if !self.armed[src as usize] && self.arm(src).is_err() {
+                    self.rt.recv_errors += 1;
+                }
+            }
+            if !self.wake_armed && self.arm_wake().is_err() {
+                self.rt.recv_errors += 1;
+            }
+            self.forward_peer_moves();
+            self.outbox.flush();
+            let idle = self.uring.completion().is_empty();
+            self.publish(idle);
+            let r = if idle {
+                self.uring.submit_and_wait(1)
+            } else {
+                self.uring.submit()
+            };
+            if let Err(e) = r
+                && e.raw_os_error() != Some(libc::EINTR)
+                && e.raw_os_error() != Some(libc::EBUSY)
+            {
+                self.rt.recv_errors += 1;
+            }
+        }
+        self.shutdown();
+    }
+
+    fn apply_commands(&mut self) {
+        // Bounded so a flood of commands cannot starve traffic.
+        for _ in 0..1024 {
+            let Some(command) = self.commands.pop() else {
+                break;
+            };
+            let what = command.name();
+            self.rt.commands += 1;
+            self.dirty = true;
+            if let Err(error) = self.tables.apply(command) {
+                self.rt.command_errors += 1;
+                let sent = self.outbox.send(ToControl::CommandFailed {
+                    shard: self.spec.index,
+                    what,
+                    error,
+                });
+                if !sent {
+                    self.rt.outbox_full += 1;
+                }
+            }
+        }
+    }
+
+    /// Takes up to `batch` completions: finished writes and sends give their buffer
+    /// back, receives go to `self.batch`.
+    fn reap(&mut self) {
+        self.cqes.clear();
+        let cap = self.spec.batch;
+        for cqe in self.uring.completion().take(cap) {
+            self.cqes.push((cqe.user_data(), cqe.result(), cqe.flags()));
+        }
+        self.batch.clear();
+        for i in 0..self.cqes.len() {
+            let (data, res, flags) = self.cqes[i];
+            match data & OP_MASK {
+                OP_RECV | OP_TUN_READ => self.received(data, res, flags),
+                OP_TUN_WRITE => {
+                    self.in_flight -= 1;
+                    if res < 0 {
+                        self.rt.tun_write_errors += 1;
+                    } else {
+                        self.rt.tun_writes += 1;
+                    }
+                    self.rx_ring.recycle(data as u16);
+                }
+                OP_SEND => {
+                    self.in_flight -= 1;
+                    if res < 0 {
+                        self.rt.send_errors += 1;
+                    } else {
+                        self.rt.sends += 1;
+                    }
+                    self.tun_ring.recycle(data as u16);
+                }
+                OP_WAKE => {
+                    self.wake_armed = false;
+                }
+                _ => {}
+            }
+        }
+        if !self.cqes.is_empty() {
+            self.rt.batches += 1;
+            let slot = (usize::BITS - self.cqes.len().leading_zeros()) as usize - 1;
+            self.rt.batch_sizes[slot.min(7)] += 1;
+            self.dirty = true;
+        }
+    }
+
+    fn received(&mut self, data: u64, res: i32, flags: u32) {
+        let src = SOURCES[((data >> 16) & 0xff) as usize % SOURCES.len()];
+        if !cqueue::more(flags) {
+            self.armed[src as usize] = false;
+        }
+        let bid = cqueue::buffer_select(flags);
+        if res < 0 {
+            if res == -libc::ENOBUFS {
+                self.rt.no_buffers += 1;
+            } else if res != -libc::ECANCELED {
+                self.rt.recv_errors += 1;
+            }
+            if let Some(bid) = bid {
+                self.recycle(src, bid);
+            }
+            return;
+        }
+        let Some(bid) = bid else {
+            return;
+        };
+        let len = res as usize;
+        let received = match src {
+            Src::Ike | Src::NatT | Src::L2tp => {
+                let slot = self.rx_ring.slot_mut(bid);
+                let Some(out) = slot.get(..RECVMSG_OUT_LEN) else {
+                    self.rx_ring.recycle(bid);
+                    return;
+                };
+                let word = |i: usize| u32::from_ne_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]);
+                let (payload_len, msg_flags) = (word(8) as usize, word(12));
+                let from = sockaddr_from_name(&slot[RECVMSG_OUT_LEN..UDP_PAYLOAD_OFFSET]);
+                match from {
+                    Some(from) if msg_flags & MSG_TRUNC == 0 && UDP_PAYLOAD_OFFSET + payload_len <= len => {
+                        Received {
+                            src,
+                            bid,
+                            offset: UDP_PAYLOAD_OFFSET,
+                            len: payload_len,
+                            from,
+                        }
+                    }
+                    _ => {
+                        self.rt.truncated += 1;
+                        self.rx_ring.recycle(bid);
+                        return;
+                    }
+                }
+            }
+            Src::RawEsp => Received {
+                src,
+                bid,
+                offset: 0,
+                len,
+                from: SocketAddr::from(([0, 0, 0, 0], 0)),
+            },
+            Src::Tun => Received {
+                src,
+                bid,
+                offset: TX_HEADROOM,
+                len,
+                from: SocketAddr::from(([0, 0, 0, 0], 0)),
+            },
+        };
+        self.batch.push(received);
+    }
+
+    fn recycle(&mut self, src: Src, bid: u16) {
+        match src {
+            Src::Tun => self.tun_ring.recycle(bid),
+            _ => self.rx_ring.recycle(bid),
+        }
+    }
+
+    fn process_batch(&mut self) {
+        for i in 0..self.batch.len() {
+            let r = self.batch[i];
+            let result = match r.src {
+                Src::Tun => self.transmit(r),
+                _ => self.receive(r),
+            };
+            if result.is_err() {
+                self.rt.send_errors += 1;
+            }
+        }
+    }
+
+    fn receive(&mut self, r: Received) -> io::Result<()> {
+        let end = r.offset + r.len;
+        let out = match (self.spec.mode, r.src) {
+            (Mode::Baseline { .. }, _) => Rx::ToTun {
+                range: 0..r.len,
+                proto: RxProto::Ipv4,
+                session: (0, 0),
+            },
+            (Mode::Full, src) => {
+                let buf = &mut self.rx_ring.slot_mut(r.bid)[r.offset..end];
+                match src {
+                    Src::NatT => {
+                        rx::esp_udp_input(&mut self.tables, &mut self.counters, buf, r.from)
+                    }
+                    Src::L2tp => rx::l2tp_udp_input(&mut self.tables, &mut self.counters, buf),
+                    Src::RawEsp => rx::esp_raw_input(&mut self.tables, &mut self.counters, buf),
+                    _ => {
+                        // UDP/500 on a shard socket: only if the kernel's fallback
+                        // hash put IKE here; it still belongs to the control thread.
+                        self.counters.rx(RxProto::IkeUdp, r.len);
+                        self.counters.punt(PuntKind::Ike);
+                        Rx::Punt {
+                            kind: PuntKind::Ike,
+                            range: 0..r.len,
+                            tunnel_id: 0,
+                            session_id: 0,
+                            spi: None,
+                        }
+                    }
+                }
+            }
+        };
+        match out {
+            Rx::ToTun { range, .. } => {
+                let ptr = self.rx_ring.slot_ptr(r.bid, r.offset + range.start);
+                let entry = opcode::Write::new(types::Fd(self.tun.as_raw_fd()), ptr, range.len() as u32)
+                    .build()
+                    .user_data(OP_TUN_WRITE | u64::from(r.bid));
+                self.in_flight += 1;
+                self.push(entry)
+            }
+            Rx::Punt {
+                kind,
+                range,
+                tunnel_id,
+                session_id,
+                spi,
+            } => {
+                let shard = self.spec.index;
+                let from = r.from;
+                let slot = self.rx_ring.slot_mut(r.bid);
+                let bytes = &slot[r.offset + range.start..r.offset + range.end];
+                let sent = self.outbox.punt(bytes, |packet| ToControl::Packet {
+                    shard,
+                    kind,
+                    from,
+                    tunnel_id,
+                    session_id,
+                    spi,
+                    packet,
+                });
+                if !sent {
+                    self.counters.drop(DropReason::QueueFull);
+                }
+                self.rx_ring.recycle(r.bid);
+                Ok(())
+            }
+            Rx::Drop(_) => {
+                self.rx_ring.recycle(r.bid);
+                Ok(())
+            }
+        }
+    }
+
+    fn transmit(&mut self, r: Received) -> io::Result<()> {
+        let out = match self.spec.mode {
+            Mode::Baseline { peer } => Tx::Send {
+                range: r.offset..r.offset + r.len,
+                to: peer,
+                via: Via::Udp4500,
+            },
+            Mode::Full => {
+                let slot = self.tun_ring.slot_mut(r.bid);
+                tx::tun_input(&self.tables, &mut self.counters, slot, r.offset..r.offset + r.len)
+            }
+        };
+        let Tx::Send { range, to, via } = out else {
+            self.tun_ring.recycle(r.bid);
+            return Ok(());
+        };
+        let (fd, v6) = match via {
+            Via::Udp4500 => (Some(self.sockets.nat_t.as_raw_fd()), self.sockets_v6()),
+            Via::Udp1701 => (Some(self.sockets.l2tp.as_raw_fd()), self.sockets_v6()),
+            Via::RawEsp => (self.sockets.raw_esp.as_ref().map(|s| s.as_raw_fd()), false),
+        };
+        let Some(fd) = fd else {
+            self.tun_ring.recycle(r.bid);
+            return Err(io::Error::from(io::ErrorKind::NotConnected));
+        };
+        let ptr = self.tun_ring.slot_ptr(r.bid, range.start);
+        let slot = &mut self.send_slots[usize::from(r.bid)];
+        let addr_len = write_sockaddr(to, v6, &mut slot.addr);
+        slot.iov = libc::iovec {
+            iov_base: ptr.cast(),
+            iov_len: range.len(),
+        };
+        slot.hdr.msg_name = (&raw mut slot.addr).cast();
+        slot.hdr.msg_namelen = addr_len;
+        slot.hdr.msg_iov = &raw mut slot.iov;
+        slot.hdr.msg_iovlen = 1;
+        let entry = opcode::SendMsg::new(types::Fd(fd), &raw const slot.hdr)
+            .build()
+            .user_data(OP_SEND | u64::from(r.bid));
+        self.in_flight += 1;
+        self.push(entry)
+    }
+
+    fn sockets_v6(&self) -> bool {
+        matches!(self.sockets.nat_t.local_addr(), Ok(SocketAddr::V6(_)))
+    }
+
+    fn forward_peer_moves(&mut self) {
+        let shard = self.spec.index;
+        for m in self.tables.take_peer_moves() {
+            let sent = self.outbox.send(ToControl::PeerMoved {
+                shard,
+                spi: m.spi,
+                tunnel_id: m.tunnel_id,
+                peer: m.peer,
+            });
+            if !sent {
+                self.rt.outbox_full += 1;
+            }
+        }
+    }
+
+    /// Copies the counters for readers: when going idle, or at most every millisecond
+    /// under load (the copy and the clock read are per batch, never per packet).
+    fn publish(&mut self, idle: bool) {
+        if !self.dirty {
+            return;
+        }
+        let now = Instant::now();
+        if !idle && now.duration_since(self.last_publish) < Duration::from_millis(1) {
+            return;
+        }
+        if let Ok(mut s) = self.stats.try_lock() {
+            s.packets.clone_from(&self.counters);
+            s.runtime.clone_from(&self.rt);
+            s.cpu_ns = thread_cpu_ns();
+            s.sa_count = self.tables.sa_count();
+            s.session_count = self.tables.session_count();
+            self.dirty = false;
+            self.last_publish = now;
+        }
+    }
+
+    /// Cancels every request and waits (bounded) for the kernel to let go of the
+    /// buffers before the rings are unmapped.
+    fn shutdown(&mut self) {
+        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(OP_CANCEL);
+        let _ = self.push(cancel);
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline {
+            let ts = types::Timespec::new().nsec(10_000_000);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let _ = self.uring.submitter().submit_with_args(1, &args);
+            self.reap();
+            for i in 0..self.batch.len() {
+                let r = self.batch[i];
+                self.recycle(r.src, r.bid);
+            }
+            let armed = self.armed.iter().any(|a| *a) || self.wake_armed;
+            if self.in_flight == 0 && !armed && self.uring.completion().is_empty() {
+                break;
+            }
+        }
+        self.dirty = true;
+        self.publish(true);
+    }
+}
