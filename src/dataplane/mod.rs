@@ -16,3 +16,4 @@ pub mod counters;
 pub mod rx;
 pub mod steering;
 pub mod tables;
+pub mod tx;
