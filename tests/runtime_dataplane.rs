@@ -23,6 +23,7 @@ fn spec(shards: u32, mode: Mode) -> DataplaneSpec {
     DataplaneSpec {
         shards,
         pin_cores: false,
+        first_core: 0,
         batch: 64,
         buffers: 256,
         buffer_size: 2048,

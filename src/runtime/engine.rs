@@ -26,8 +26,9 @@ use crate::dataplane::tables::{Capacities, Command};
 #[derive(Debug, Clone)]
 pub struct DataplaneSpec {
     pub shards: u32,
-    /// Pin shard `i` to core `i % cores`.
+    /// Pin shard `i` to core `(first_core + i) % cores`.
     pub pin_cores: bool,
+    pub first_core: usize,
     pub batch: usize,
     pub buffers: u16,
     pub buffer_size: usize,
@@ -121,7 +122,9 @@ impl Dataplane {
             let part = ShardParts {
                 spec: ShardSpec {
                     index,
-                    core: spec.pin_cores.then_some(index as usize % cores),
+                    core: spec
+                        .pin_cores
+                        .then_some((spec.first_core + index as usize) % cores),
                     batch: spec.batch,
                     buffers: spec.buffers,
                     buffer_size: spec.buffer_size,

@@ -13,6 +13,7 @@
 pub mod bufring;
 pub mod engine;
 pub mod listen;
+pub mod mmsg;
 pub mod netns;
 pub mod queues;
 pub mod raw;
