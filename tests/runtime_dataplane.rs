@@ -136,3 +136,63 @@ fn baseline_moves_packets_between_udp_and_tun() {
     let batches: u64 = stats.iter().map(|s| s.runtime.batches).sum();
     assert!(batches > 0, "{stats:?}");
 }
+
+/// Startup refuses, with an error that names the cause, when a port is taken or the
+/// TUN name belongs to another kind of interface; nothing is left running.
+#[test]
+fn startup_errors_are_clear() {
+    if !is_root() {
+        println!("runtime_dataplane: skipped, needs root");
+        return;
+    }
+    let pair = Pair::create("dperr");
+    let ns = pair.b.name.clone();
+    pair.b.run(move || {
+        // Another daemon on 4500 (no SO_REUSEPORT, like most IKE daemons).
+        let squatter = UdpSocket::bind((PAIR_B, 4500)).unwrap();
+        let err = Dataplane::start(&spec(2, Mode::Full)).err().expect("port taken");
+        let msg = err.to_string();
+        assert!(msg.contains("10.98.0.1:4500") && msg.contains("already in use"), "{msg}");
+        drop(squatter);
+
+        // The TUN name is taken by a veth.
+        ip(&["-n", &ns, "link", "add", "svtun0", "type", "veth", "peer", "name", "svtun0p"]);
+        let err = Dataplane::start(&spec(2, Mode::Full)).err().expect("name taken");
+        assert!(err.to_string().contains("svtun0"), "{err}");
+        ip(&["-n", &ns, "link", "del", "svtun0"]);
+
+        // A TUN MTU that does not fit the buffers.
+        let mut s = spec(1, Mode::Full);
+        s.tun_mtu = 4000;
+        let err = Dataplane::start(&s).err().expect("mtu too big");
+        assert!(err.to_string().contains("tun_mtu"), "{err}");
+
+        // And with the obstacles gone it starts, pinned where it was told.
+        let mut s = spec(2, Mode::Full);
+        s.pin_cores = true;
+        let dp = Dataplane::start(&s).expect("start");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for shard in 0..2usize {
+            let allowed = thread_cpus(&format!("shard-{shard}")).expect("shard thread");
+            assert_eq!(allowed, (shard % cores).to_string(), "shard {shard}");
+        }
+        drop(dp);
+        assert!(thread_cpus("shard-0").is_none(), "shard threads outlive the data plane");
+    });
+}
+
+/// `Cpus_allowed_list` of this process's thread named `name`.
+fn thread_cpus(name: &str) -> Option<String> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let status = std::fs::read_to_string(path.join("status")).ok()?;
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_owned());
+        }
+    }
+    None
+}
