@@ -139,6 +139,7 @@ fn spec(mode: Mode, last_core: usize) -> DataplaneSpec {
             nat_t_port: 4500,
             l2tp_port: 1701,
             raw_esp: false,
+            gre: false,
         },
         tun_name: "svbench0".into(),
         tun_mtu: 1400,

@@ -41,6 +41,7 @@ fn spec(shards: u32, mode: Mode) -> DataplaneSpec {
             nat_t_port: 4500,
             l2tp_port: 1701,
             raw_esp: true,
+            gre: true,
         },
         tun_name: "svtun0".into(),
         tun_mtu: 1400,

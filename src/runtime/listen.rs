@@ -1,7 +1,7 @@
 //! The data plane's sockets: one reuseport group per UDP port (IKE 500, NAT-T 4500,
 //! L2TP 1701), each `1 + shards` sockets in the order the steering programs index
 //! (control first, then shard 0, 1, ...), and one raw ESP socket per shard with its
-//! SPI filter (see [`super::steering`] for the programs and what the kernel
+//! SPI filter (and, for PPTP, one raw GRE socket per shard with its Call ID filter) (see [`super::steering`] for the programs and what the kernel
 //! guarantees).
 //!
 //! Binding happens once at startup; any failure names the port and the likely cause
@@ -28,6 +28,9 @@ pub struct ListenSpec {
     pub l2tp_port: u16,
     /// Also receive ESP as IP protocol 50 (clients not behind NAT). Needs CAP_NET_RAW.
     pub raw_esp: bool,
+    /// Open the per-shard raw GRE sockets for PPTP data (RFC 2637 §4). Needs
+    /// CAP_NET_RAW.
+    pub gre: bool,
 }
 
 impl Default for ListenSpec {
@@ -38,6 +41,7 @@ impl Default for ListenSpec {
             nat_t_port: 4500,
             l2tp_port: 1701,
             raw_esp: true,
+            gre: false,
         }
     }
 }
@@ -64,6 +68,8 @@ pub enum StartupError {
     },
     #[error("cannot open the raw ESP socket (needs CAP_NET_RAW; set listen.raw_esp = false to run without)")]
     RawEsp(#[source] io::Error),
+    #[error("cannot open the raw GRE socket for PPTP (needs CAP_NET_RAW)")]
+    RawGre(#[source] io::Error),
     #[error("cannot attach the steering program to UDP port {port}")]
     Steering {
         port: u16,
@@ -104,6 +110,7 @@ pub struct ShardSockets {
     pub nat_t: UdpSocket,
     pub l2tp: UdpSocket,
     pub raw_esp: Option<RawIpv4Socket>,
+    pub raw_gre: Option<RawIpv4Socket>,
 }
 
 fn bind_one(what: &'static str, addr: SocketAddr) -> Result<UdpSocket, StartupError> {
@@ -200,11 +207,21 @@ pub fn bind(
         } else {
             None
         };
+        let raw_gre = if spec.gre && spec.address.is_ipv4() {
+            let sock = RawIpv4Socket::open(47).map_err(StartupError::RawGre)?;
+            if let Some(filter) = steering::raw_gre_filter(map, i as u32) {
+                attach_filter(&sock, &filter).map_err(StartupError::RawGre)?;
+            }
+            Some(sock)
+        } else {
+            None
+        };
         shards.push(ShardSockets {
             ike,
             nat_t,
             l2tp,
             raw_esp,
+            raw_gre,
         });
     }
     Ok((ControlSockets { ike, nat_t, l2tp }, shards))

@@ -6,8 +6,8 @@
 //! 1. Apply queued control commands (between batches, never mid-batch).
 //! 2. Reap up to `batch` completions. Receives are multishot with provided buffers
 //!    ([`BufRing`]): one `RecvMsgMulti` per UDP socket (we need the peer address),
-//!    one `RecvMulti` per raw ESP socket (the IP header carries it), one `ReadMulti`
-//!    on the TUN queue. A receive that ends (no `MORE` flag: out of buffers, or an
+//!    one `RecvMulti` per raw ESP or GRE socket (the IP header carries it), one
+//!    `ReadMulti` on the TUN queue. A receive that ends (no `MORE` flag: out of buffers, or an
 //!    error) is re-armed after the batch.
 //! 3. Run the receive nodes (`dataplane::rx`) or the transmit node (`dataplane::tx`)
 //!    on each received buffer, in place. What goes on is queued as SQEs that
@@ -98,6 +98,8 @@ pub struct RuntimeCounters {
     pub command_errors: u64,
     /// Messages to the control thread lost because its queue was full.
     pub outbox_full: u64,
+    /// PPTP GRE packets received before the PPTP data path exists (dropped).
+    pub gre_unhandled: u64,
 }
 
 /// What a shard publishes for readers (metrics, tests, benchmarks).
@@ -139,8 +141,16 @@ enum Src {
     L2tp = 2,
     RawEsp = 3,
     Tun = 4,
+    RawGre = 5,
 }
-const SOURCES: [Src; 5] = [Src::Ike, Src::NatT, Src::L2tp, Src::RawEsp, Src::Tun];
+const SOURCES: [Src; 6] = [
+    Src::Ike,
+    Src::NatT,
+    Src::L2tp,
+    Src::RawEsp,
+    Src::Tun,
+    Src::RawGre,
+];
 
 /// `struct io_uring_recvmsg_out` precedes the name in a multishot recvmsg buffer.
 const RECVMSG_OUT_LEN: usize = 16;
@@ -188,7 +198,7 @@ struct Shard {
     rt: RuntimeCounters,
     cqes: Vec<(u64, i32, u32)>,
     batch: Vec<Received>,
-    armed: [bool; 5],
+    armed: [bool; 6],
     wake_armed: bool,
     in_flight: usize,
     dirty: bool,
@@ -338,7 +348,7 @@ impl Shard {
             rt: RuntimeCounters::default(),
             cqes: Vec::with_capacity(batch),
             batch: Vec::with_capacity(batch),
-            armed: [false; 5],
+            armed: [false; 6],
             wake_armed: false,
             in_flight: 0,
             dirty: true,
@@ -354,6 +364,7 @@ impl Shard {
             Src::L2tp => Some(self.sockets.l2tp.as_raw_fd()),
             Src::RawEsp => self.sockets.raw_esp.as_ref().map(|s| s.as_raw_fd()),
             Src::Tun => Some(self.tun.as_raw_fd()),
+            Src::RawGre => self.sockets.raw_gre.as_ref().map(|s| s.as_raw_fd()),
         }
     }
 
@@ -382,7 +393,7 @@ impl Shard {
                     .build()
                     .user_data(OP_RECV | tag)
             }
-            Src::RawEsp => opcode::RecvMulti::new(fd, self.rx_ring.bgid())
+            Src::RawEsp | Src::RawGre => opcode::RecvMulti::new(fd, self.rx_ring.bgid())
                 .build()
                 .user_data(OP_RECV | tag),
             Src::Tun => opcode::ReadMulti::new(fd, 0, self.tun_ring.bgid())
@@ -566,7 +577,7 @@ impl Shard {
                     }
                 }
             }
-            Src::RawEsp => Received {
+            Src::RawEsp | Src::RawGre => Received {
                 src,
                 bid,
                 offset: 0,
@@ -605,6 +616,11 @@ impl Shard {
     }
 
     fn receive(&mut self, r: Received) -> io::Result<()> {
+        if r.src == Src::RawGre {
+            self.rt.gre_unhandled += 1;
+            self.rx_ring.recycle(r.bid);
+            return Ok(());
+        }
         let end = r.offset + r.len;
         let out = match (self.spec.mode, r.src) {
             (Mode::Baseline { .. }, _) => Rx::ToTun {

@@ -4,7 +4,8 @@
 //!
 //! [`probe`] creates a small ring and asks the kernel (IORING_REGISTER_PROBE) whether
 //! it supports the operations the data plane submits: multishot receive (`RecvMulti`,
-//! `RecvMsgMulti`, Linux 6.0), `SendMsg` and `Write`. Provided-buffer ring registration
+//! `RecvMsgMulti`, Linux 6.0), multishot read from TUN (`ReadMulti`, Linux 6.7),
+//! `SendMsg` and `Write`. Provided-buffer ring registration
 //! (Linux 5.19) is not an opcode and is checked when a shard registers its ring.
 
 use std::io;
@@ -20,16 +21,19 @@ pub enum UringError {
         #[source]
         source: io::Error,
     },
-    #[error("io_uring lacks the {opcode} operation (multishot receive needs Linux 6.0 or later)")]
+    #[error(
+        "io_uring lacks the {opcode} operation (the data plane needs Linux 6.7 or later for multishot reads from TUN)"
+    )]
     Unsupported { opcode: &'static str },
 }
 
 /// The operations the data plane needs, by name for the error message.
-const NEEDED: [(u8, &str); 4] = [
+const NEEDED: [(u8, &str); 5] = [
     (opcode::RecvMulti::CODE, "RecvMulti"),
     (opcode::RecvMsgMulti::CODE, "RecvMsgMulti"),
     (opcode::SendMsg::CODE, "SendMsg"),
     (opcode::Write::CODE, "Write"),
+    (opcode::ReadMulti::CODE, "ReadMulti"),
 ];
 
 fn hint(e: &io::Error) -> &'static str {
