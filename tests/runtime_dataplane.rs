@@ -197,3 +197,494 @@ fn thread_cpus(name: &str) -> Option<String> {
     }
     None
 }
+
+// ---------------------------------------------------------------------------------
+// The real path: ESP-in-UDP, raw ESP and plain L2TP through 2 shards.
+// ---------------------------------------------------------------------------------
+
+mod full {
+    use super::*;
+    use std::sync::Arc;
+
+    use shardvpn::crypto::esp::{AesKeySize, AnyTransform, Esn, Suite};
+    use shardvpn::dataplane::counters::{Counters, DropReason, PuntKind, RxProto};
+    use shardvpn::dataplane::rx::{self, Rx};
+    use shardvpn::dataplane::tables::{
+        Command, Encap, EspEncap, InboundSa, OutboundSa, Route, Session, SessionFlags, TableError,
+        Tables, TunnelTx,
+    };
+    use shardvpn::dataplane::tx::{self, TX_HEADROOM, TX_TAILROOM, Tx};
+    use shardvpn::proto::esp::ReplayError;
+    use shardvpn::runtime::queues::ToControl;
+    use shardvpn::runtime::raw::RawIpv4Socket;
+
+    const KEY_IN: [u8; 20] = [0x11; 20];
+    const KEY_OUT: [u8; 20] = [0x22; 20];
+    /// The client's IDs (what it allocated; we echo them).
+    const PEER_TUNNEL: u16 = 300;
+    const PEER_SESSION: u16 = 400;
+
+    fn gcm(key: &[u8; 20]) -> AnyTransform {
+        let suite = Suite::AesGcm16 {
+            key: AesKeySize::Aes128,
+        };
+        AnyTransform::new(suite, Esn::Disabled, key, &[]).unwrap()
+    }
+
+    /// What one subscriber is, seen from both ends.
+    struct Sub {
+        /// Our IDs: tunnel, session, inbound SPI (session and SPI on the same shard).
+        tunnel: u16,
+        session: u16,
+        spi_in: u32,
+        spi_out: u32,
+        addr: Ipv4Addr,
+        esp: bool,
+    }
+
+    fn server() -> SocketAddr {
+        SocketAddr::from((PAIR_B, 4500))
+    }
+
+    /// Installs `sub` on the data plane: SA and session on the owning shard, tunnel and
+    /// route on all shards.
+    fn install(dp: &Dataplane, sub: &Sub, peer: SocketAddr) {
+        let map = dp.shard_map();
+        let owner = map.shard_of(u32::from(sub.session));
+        if sub.esp {
+            assert_eq!(map.shard_of(sub.spi_in), owner, "SPI and session on one shard");
+            let sa = InboundSa::new(gcm(&KEY_IN), sub.tunnel, 1, peer);
+            dp.send(owner, Command::InstallSa {
+                spi: sub.spi_in,
+                sa: Box::new(sa),
+            })
+            .unwrap();
+        }
+        let flags = SessionFlags {
+            requires_esp: sub.esp,
+        };
+        dp.send(owner, Command::InstallSession {
+            key: (sub.tunnel, sub.session),
+            session: Session::new(1, Some(sub.addr), flags),
+        })
+        .unwrap();
+        let encap = if sub.esp {
+            Encap::EspUdp(EspEncap {
+                sa: Arc::new(OutboundSa::new(sub.spi_out, gcm(&KEY_OUT))),
+                local: PAIR_B.into(),
+                inner_src_port: 1701,
+                inner_dst_port: 1701,
+            })
+        } else {
+            Encap::Plain
+        };
+        let tunnel = TunnelTx {
+            peer,
+            peer_tunnel_id: PEER_TUNNEL,
+            encap,
+        };
+        // Several subscribers may share one tunnel: install it once.
+        let _ = dp.broadcast(|| Command::InstallTunnel {
+            id: sub.tunnel,
+            tunnel: tunnel.clone(),
+        });
+        dp.broadcast(|| Command::InstallRoute {
+            ipv4: sub.addr,
+            route: Route {
+                tunnel: sub.tunnel,
+                peer_session_id: PEER_SESSION,
+                session: (sub.tunnel, sub.session),
+            },
+        })
+        .unwrap();
+        settle(dp);
+    }
+
+    fn settle(dp: &Dataplane) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !dp.commands_drained() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    /// The client side: encapsulates toward us with the library's transmit node and
+    /// decapsulates what we send with the receive node.
+    struct Client {
+        tables: Tables,
+        counters: Counters,
+    }
+
+    impl Client {
+        fn new(sub: &Sub, raw: bool) -> Client {
+            let mut tables = Tables::new(super::spec(1, Mode::Full).capacities);
+            let encap = if !sub.esp {
+                Encap::Plain
+            } else {
+                let e = EspEncap {
+                    sa: Arc::new(OutboundSa::new(sub.spi_in, gcm(&KEY_IN))),
+                    local: PAIR_A.into(),
+                    inner_src_port: 1701,
+                    inner_dst_port: 1701,
+                };
+                if raw { Encap::EspRaw(e) } else { Encap::EspUdp(e) }
+            };
+            let to = if sub.esp { server() } else { SocketAddr::from((PAIR_B, 1701)) };
+            tables
+                .apply(Command::InstallTunnel {
+                    id: PEER_TUNNEL,
+                    tunnel: TunnelTx {
+                        peer: to,
+                        peer_tunnel_id: sub.tunnel,
+                        encap,
+                    },
+                })
+                .unwrap();
+            // Everything the client sends goes to TUN_ADDR on our side.
+            tables
+                .apply(Command::InstallRoute {
+                    ipv4: TUN_ADDR,
+                    route: Route {
+                        tunnel: PEER_TUNNEL,
+                        peer_session_id: sub.session,
+                        session: (PEER_TUNNEL, PEER_SESSION),
+                    },
+                })
+                .unwrap();
+            // Receiving: our outbound SA is its inbound one; packets come from TUN_ADDR.
+            if sub.esp {
+                let sa = InboundSa::new(gcm(&KEY_OUT), PEER_TUNNEL, 1, server());
+                tables
+                    .apply(Command::InstallSa {
+                        spi: sub.spi_out,
+                        sa: Box::new(sa),
+                    })
+                    .unwrap();
+            }
+            tables
+                .apply(Command::InstallSession {
+                    key: (PEER_TUNNEL, PEER_SESSION),
+                    session: Session::new(1, Some(TUN_ADDR), SessionFlags::default()),
+                })
+                .unwrap();
+            Client {
+                tables,
+                counters: Counters::new(),
+            }
+        }
+
+        /// The datagram (or raw ESP payload) carrying `inner`.
+        fn encapsulate(&mut self, inner: &[u8]) -> Vec<u8> {
+            let mut buf = vec![0u8; TX_HEADROOM + inner.len() + TX_TAILROOM];
+            buf[TX_HEADROOM..TX_HEADROOM + inner.len()].copy_from_slice(inner);
+            let ip = TX_HEADROOM..TX_HEADROOM + inner.len();
+            match tx::tun_input(&self.tables, &mut self.counters, &mut buf, ip) {
+                Tx::Send { range, .. } => buf[range].to_vec(),
+                Tx::Drop(reason) => panic!("client encapsulation: {reason:?}"),
+            }
+        }
+
+        /// The inner IP packet of a datagram we sent.
+        fn decapsulate(&mut self, datagram: &[u8], esp: bool) -> Vec<u8> {
+            let mut buf = datagram.to_vec();
+            let out = if esp {
+                rx::esp_udp_input(&mut self.tables, &mut self.counters, &mut buf, server())
+            } else {
+                rx::l2tp_udp_input(&mut self.tables, &mut self.counters, &mut buf)
+            };
+            match out {
+                Rx::ToTun { range, .. } => buf[range].to_vec(),
+                other => panic!("client could not decapsulate: {other:?}"),
+            }
+        }
+    }
+
+    /// The next message from the shards, skipping the `Exists` refusals that
+    /// re-installing a shared tunnel causes.
+    fn next_message(dp: &Dataplane) -> ToControl {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match dp.try_recv() {
+                Some(ToControl::CommandFailed {
+                    error: TableError::Exists,
+                    ..
+                }) => continue,
+                Some(m) => return m,
+                None => {}
+            }
+            assert!(Instant::now() < deadline, "no message from the shards");
+            dp.wait(Duration::from_millis(50));
+        }
+    }
+
+    fn total(dp: &Dataplane, f: impl Fn(&shardvpn::runtime::shard::ShardStats) -> u64) -> u64 {
+        (0..dp.shard_map().shards())
+            .map(|i| f(&dp.stats(i).unwrap()))
+            .sum()
+    }
+
+    /// Waits (bounded) until `f` over all shards reaches `want`.
+    fn wait_total(
+        dp: &Dataplane,
+        want: u64,
+        f: impl Fn(&shardvpn::runtime::shard::ShardStats) -> u64,
+    ) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let n = total(dp, &f);
+            if n >= want || Instant::now() > deadline {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// ESP-in-UDP both ways, replay / tamper / unknown SPI / truncation dropped and
+    /// counted while traffic keeps flowing, and a NAT rebinding followed by the
+    /// control thread's UpdatePeer.
+    #[test]
+    fn esp_in_udp_both_ways_with_drops_and_nat_rebinding() {
+        if !is_root() {
+            println!("runtime_dataplane: skipped, needs root");
+            return;
+        }
+        let pair = Pair::create("dpesp");
+        let dp = start(&pair, spec(2, Mode::Full));
+        // Session 9 and SPI 0x1001 are both odd: shard 1.
+        let sub = Sub {
+            tunnel: 7,
+            session: 9,
+            spi_in: 0x1001,
+            spi_out: 0x5000,
+            addr: SUBSCRIBER,
+            esp: true,
+        };
+        let client_addr = SocketAddr::from((PAIR_A, 4500));
+        install(&dp, &sub, client_addr);
+        let mut client = Client::new(&sub, false);
+        let listener = pair.b.run(|| UdpSocket::bind((TUN_ADDR, 7000)).unwrap());
+        let csock = pair.a.run(move || UdpSocket::bind(client_addr).unwrap());
+
+        let inner = udp_packet(SUBSCRIBER, TUN_ADDR, 5555, 7000, b"esp one");
+        let first = client.encapsulate(&inner);
+        csock.send_to(&first, server()).unwrap();
+        assert_eq!(recv_until(&listener, |_| true), b"esp one");
+
+        // Replay, tamper, unknown SPI, truncation.
+        csock.send_to(&first, server()).unwrap();
+        let mut tampered = client.encapsulate(&udp_packet(SUBSCRIBER, TUN_ADDR, 5555, 7000, b"x"));
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        csock.send_to(&tampered, server()).unwrap();
+        let mut unknown = client.encapsulate(&inner);
+        unknown[..4].copy_from_slice(&0x0bad_0001u32.to_be_bytes());
+        csock.send_to(&unknown, server()).unwrap();
+        let short = client.encapsulate(&inner);
+        csock.send_to(&short[..12], server()).unwrap();
+        // ... and the engine keeps forwarding.
+        let next = client.encapsulate(&udp_packet(SUBSCRIBER, TUN_ADDR, 5555, 7000, b"esp two"));
+        csock.send_to(&next, server()).unwrap();
+        assert_eq!(recv_until(&listener, |b| b == b"esp two"), b"esp two");
+        let drops = |r: DropReason| total(&dp, |s| s.packets.drops_for(r));
+        wait_total(&dp, 1, |s| s.packets.drops_for(DropReason::BadHeader(shardvpn::wire::Layer::Esp)));
+        assert_eq!(drops(DropReason::Replay(ReplayError::Duplicate)), 1);
+        assert_eq!(drops(DropReason::AuthFailed), 1);
+        assert_eq!(drops(DropReason::NoSa), 1);
+        // Everything for this subscriber went to shard 1 (SPI 0x1001 and 0x0bad0001 odd).
+        let s0 = dp.stats(0).unwrap();
+        assert_eq!(s0.packets.rx_packets_for(RxProto::EspUdp), 0, "{s0:?}");
+
+        // Toward the subscriber: out of the TUN, encapsulated, encrypted, to its NAT-T
+        // address, where its SA opens it.
+        let sender = pair.b.run(|| UdpSocket::bind((TUN_ADDR, 0)).unwrap());
+        sender.send_to(b"down one", (SUBSCRIBER, 8000)).unwrap();
+        csock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, from) = csock.recv_from(&mut buf).expect("encrypted reply");
+        assert_eq!(from, server());
+        assert_eq!(&buf[..4], &sub.spi_out.to_be_bytes(), "sent under our outbound SPI");
+        let ip_packet = client.decapsulate(&buf[..n], true);
+        let p = ipv4::Packet::new_checked(&ip_packet[..]).unwrap();
+        assert_eq!(p.dst_addr(), SUBSCRIBER);
+        let d = udp::Packet::new_checked(p.payload()).unwrap();
+        assert_eq!(d.payload(), b"down one");
+
+        // The NAT rebinds the client to another port: the shard reports it once
+        // authenticated traffic arrives from there, and sends there after UpdatePeer.
+        let moved_addr = SocketAddr::from((PAIR_A, 40123));
+        let moved = pair.a.run(move || UdpSocket::bind(moved_addr).unwrap());
+        let third = client.encapsulate(&udp_packet(SUBSCRIBER, TUN_ADDR, 5555, 7000, b"esp three"));
+        moved.send_to(&third, server()).unwrap();
+        assert_eq!(recv_until(&listener, |b| b == b"esp three"), b"esp three");
+        match next_message(&dp) {
+            ToControl::PeerMoved {
+                spi, tunnel_id, peer, ..
+            } => {
+                assert_eq!((spi, tunnel_id, peer), (sub.spi_in, sub.tunnel, moved_addr));
+            }
+            other => panic!("expected PeerMoved, got {other:?}"),
+        }
+        dp.broadcast(|| Command::UpdatePeer {
+            tunnel: sub.tunnel,
+            peer: moved_addr,
+        })
+        .unwrap();
+        settle(&dp);
+        sender.send_to(b"down two", (SUBSCRIBER, 8000)).unwrap();
+        moved.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let n = moved.recv(&mut buf).expect("reply at the new port");
+        let ip_packet = client.decapsulate(&buf[..n], true);
+        assert!(ip_packet.ends_with(b"down two"));
+    }
+
+    /// Raw ESP (IP protocol 50) in, and plain L2TP both ways.
+    #[test]
+    fn raw_esp_and_plain_l2tp() {
+        if !is_root() {
+            println!("runtime_dataplane: skipped, needs root");
+            return;
+        }
+        let pair = Pair::create("dpraw");
+        let dp = start(&pair, spec(2, Mode::Full));
+        let esp_sub = Sub {
+            tunnel: 7,
+            session: 8,
+            spi_in: 0x2000,
+            spi_out: 0x6000,
+            addr: SUBSCRIBER,
+            esp: true,
+        };
+        install(&dp, &esp_sub, SocketAddr::from((PAIR_A, 0)));
+        let listener = pair.b.run(|| UdpSocket::bind((TUN_ADDR, 7000)).unwrap());
+        let mut client = Client::new(&esp_sub, true);
+        let raw = pair.a.run(|| RawIpv4Socket::open(50).unwrap());
+        let esp = client.encapsulate(&udp_packet(SUBSCRIBER, TUN_ADDR, 5555, 7000, b"raw esp"));
+        raw.send_to(&esp, PAIR_B).unwrap();
+        assert_eq!(recv_until(&listener, |_| true), b"raw esp");
+        assert_eq!(total(&dp, |s| s.packets.rx_packets_for(RxProto::EspRaw)), 1);
+
+        let lac = SocketAddr::from((PAIR_A, 1701));
+        let plain = Sub {
+            tunnel: 20,
+            session: 21,
+            spi_in: 0,
+            spi_out: 0,
+            addr: Ipv4Addr::new(10, 77, 0, 3),
+            esp: false,
+        };
+        install(&dp, &plain, lac);
+        let mut lac_client = Client::new(&plain, false);
+        let lac_sock = pair.a.run(move || UdpSocket::bind(lac).unwrap());
+        let msg = lac_client.encapsulate(&udp_packet(plain.addr, TUN_ADDR, 5555, 7000, b"plain"));
+        lac_sock.send_to(&msg, (PAIR_B, 1701)).unwrap();
+        assert_eq!(recv_until(&listener, |b| b == b"plain"), b"plain");
+
+        let sender = pair.b.run(|| UdpSocket::bind((TUN_ADDR, 0)).unwrap());
+        sender.send_to(b"to the lac", (plain.addr, 8000)).unwrap();
+        lac_sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, from) = lac_sock.recv_from(&mut buf).expect("plain L2TP reply");
+        assert_eq!(from, SocketAddr::from((PAIR_B, 1701)));
+        let ip_packet = lac_client.decapsulate(&buf[..n], false);
+        assert!(ip_packet.ends_with(b"to the lac"));
+
+        // Plain L2TP cannot reach the IPsec subscriber's session.
+        let mut sneaky = Client::new(
+            &Sub {
+                esp: false,
+                ..esp_sub
+            },
+            false,
+        );
+        let msg = sneaky.encapsulate(&udp_packet(SUBSCRIBER, TUN_ADDR, 5555, 7000, b"sneak"));
+        lac_sock.send_to(&msg, (PAIR_B, 1701)).unwrap();
+        assert_eq!(
+            wait_total(&dp, 1, |s| s.packets.drops_for(DropReason::Unprotected)),
+            1
+        );
+    }
+
+    /// One LAC tunnel (one UDP 4-tuple) carrying 40 sessions spread over 2 shards by
+    /// session ID: each shard sees only its own; control traffic goes to the control
+    /// socket, PPP control to the control thread's queue.
+    #[test]
+    fn one_tunnel_many_sessions_spread_over_shards() {
+        if !is_root() {
+            println!("runtime_dataplane: skipped, needs root");
+            return;
+        }
+        let pair = Pair::create("dpspread");
+        let dp = start(&pair, spec(2, Mode::Full));
+        let lac = SocketAddr::from((PAIR_A, 1701));
+        let lac_sock = pair.a.run(move || UdpSocket::bind(lac).unwrap());
+        let listener = pair.b.run(|| UdpSocket::bind((TUN_ADDR, 7000)).unwrap());
+        let sessions: Vec<Sub> = (0..40u16)
+            .map(|i| Sub {
+                tunnel: 50,
+                session: 100 + i,
+                spi_in: 0,
+                spi_out: 0,
+                addr: Ipv4Addr::new(10, 77, 1, i as u8 + 1),
+                esp: false,
+            })
+            .collect();
+        for s in &sessions {
+            install(&dp, s, lac);
+        }
+        for (i, s) in sessions.iter().enumerate() {
+            let mut c = Client::new(s, false);
+            let body = format!("session {i}");
+            let msg = c.encapsulate(&udp_packet(s.addr, TUN_ADDR, 5555, 7000, body.as_bytes()));
+            lac_sock.send_to(&msg, (PAIR_B, 1701)).unwrap();
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..40 {
+            seen.insert(recv_until(&listener, |_| true));
+        }
+        assert_eq!(seen.len(), 40);
+        for shard in 0..2u32 {
+            let s = dp.stats(shard).unwrap();
+            assert_eq!(s.session_count, 20, "shard {shard}");
+            assert_eq!(s.packets.rx_packets_for(RxProto::Ipv4), 20, "shard {shard}: {s:?}");
+        }
+
+        // An L2TP control message (T bit: a ZLB) goes to the control socket, not a shard.
+        let zlb = [0xc8, 0x02, 0x00, 0x0c, 0x00, 50, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+        lac_sock.send_to(&zlb, (PAIR_B, 1701)).unwrap();
+        let ctl = &dp.control_sockets().l2tp;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 64];
+        let n = loop {
+            if let Ok((n, _)) = ctl.recv_from(&mut buf) {
+                break n;
+            }
+            assert!(Instant::now() < deadline, "control message never reached the control socket");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(&buf[..n], &zlb);
+
+        // LCP Echo-Request in session 101's data channel is punted with its IDs.
+        let lcp = [
+            0xff, 0x03, 0xc0, 0x21, 0x09, 0x01, 0x00, 0x08, 0x12, 0x34, 0x56, 0x78,
+        ];
+        let mut l2tp = vec![0x00, 0x02, 0x00, 50, 0x00, 101];
+        l2tp.extend_from_slice(&lcp);
+        lac_sock.send_to(&l2tp, (PAIR_B, 1701)).unwrap();
+        match next_message(&dp) {
+            ToControl::Packet {
+                shard,
+                kind,
+                from,
+                tunnel_id,
+                session_id,
+                packet,
+                ..
+            } => {
+                assert_eq!((shard, kind, from), (1, PuntKind::Lcp, lac));
+                assert_eq!((tunnel_id, session_id), (50, 101));
+                assert_eq!(packet.bytes(), &lcp);
+            }
+            other => panic!("expected a punted packet, got {other:?}"),
+        }
+    }
+}
