@@ -159,6 +159,8 @@ const NAME_LEN: usize = size_of::<libc::sockaddr_in6>();
 /// Where a UDP payload starts in a receive buffer.
 const UDP_PAYLOAD_OFFSET: usize = RECVMSG_OUT_LEN + NAME_LEN;
 const MSG_TRUNC: u32 = libc::MSG_TRUNC as u32;
+/// How often a busy shard copies its counters out.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(1);
 
 /// One received buffer waiting for the packet nodes.
 #[derive(Clone, Copy)]
@@ -444,16 +446,21 @@ impl Shard {
             }
             self.forward_peer_moves();
             self.outbox.flush();
-            let idle = self.uring.completion().is_empty();
-            self.publish(idle);
-            let r = if idle {
-                self.uring.submit_and_wait(1)
-            } else {
+            self.publish();
+            let r = if !self.uring.completion().is_empty() {
                 self.uring.submit()
+            } else if self.dirty {
+                // Sleep, but wake in time to publish what changed.
+                let ts = types::Timespec::new().nsec(PUBLISH_INTERVAL.as_nanos() as u32);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.uring.submitter().submit_with_args(1, &args)
+            } else {
+                self.uring.submit_and_wait(1)
             };
             if let Err(e) = r
                 && e.raw_os_error() != Some(libc::EINTR)
                 && e.raw_os_error() != Some(libc::EBUSY)
+                && e.raw_os_error() != Some(libc::ETIME)
             {
                 self.rt.recv_errors += 1;
             }
@@ -756,14 +763,15 @@ impl Shard {
         }
     }
 
-    /// Copies the counters for readers: when going idle, or at most every millisecond
-    /// under load (the copy and the clock read are per batch, never per packet).
-    fn publish(&mut self, idle: bool) {
+    /// Copies the counters for readers, at most every [`PUBLISH_INTERVAL`] (the copy
+    /// and the CPU clock read, a syscall, are per interval, never per packet; an idle
+    /// shard with unpublished changes sleeps at most that long).
+    fn publish(&mut self) {
         if !self.dirty {
             return;
         }
         let now = Instant::now();
-        if !idle && now.duration_since(self.last_publish) < Duration::from_millis(1) {
+        if now.duration_since(self.last_publish) < PUBLISH_INTERVAL {
             return;
         }
         if let Ok(mut s) = self.stats.try_lock() {
@@ -800,6 +808,8 @@ impl Shard {
             }
         }
         self.dirty = true;
-        self.publish(true);
+        let now = Instant::now();
+        self.last_publish = now.checked_sub(PUBLISH_INTERVAL).unwrap_or(now);
+        self.publish();
     }
 }
