@@ -16,4 +16,3 @@ pub mod counters;
 pub mod rx;
 pub mod steering;
 pub mod tables;
-pub mod tx;

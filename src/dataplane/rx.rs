@@ -143,8 +143,7 @@ fn crypto_drop(e: CryptoError) -> DropReason {
 
 /// The UDP/4500 node (RFC 3948 §2, RFC 4303 §3.4). `datagram` is the UDP payload; it
 /// is decrypted in place.
-pub fn esp_raw_input(tables: &mut Tables, counters: &mut Counters, datagram: &mut [u8]) -> Rx { esp_udp_input(tables, counters, datagram, std::net::SocketAddr::from(([0,0,0,0],0))) }
-pub fn esp_udp_input(tables: &mut Tables, counters: &mut Counters, datagram: &mut [u8], _from: std::net::SocketAddr) -> Rx {
+pub fn esp_udp_input(tables: &mut Tables, counters: &mut Counters, datagram: &mut [u8]) -> Rx {
     let len = datagram.len();
     if *datagram == NAT_KEEPALIVE {
         return dropped(counters, DropReason::NatKeepalive);
@@ -348,7 +347,7 @@ pub fn process_batch(
     let mut n = 0;
     for (packet, slot) in packets.iter_mut().zip(out.iter_mut()) {
         *slot = match input {
-            Input::EspUdp => esp_udp_input(tables, counters, packet, std::net::SocketAddr::from(([0,0,0,0],0))),
+            Input::EspUdp => esp_udp_input(tables, counters, packet),
             Input::L2tpUdp => l2tp_udp_input(tables, counters, packet),
         };
         n += 1;

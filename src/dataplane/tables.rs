@@ -142,10 +142,6 @@ pub enum TableError {
     NotFound,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capacities { pub sas: usize, pub sessions: usize, pub tunnels: usize, pub routes: usize }
-pub struct PeerMove { pub spi: u32, pub tunnel_id: u16, pub peer: std::net::SocketAddr }
-impl Command { pub fn name(&self) -> &'static str { "cmd" } }
 /// One shard's receive tables.
 pub struct Tables {
     sas: HashMap<u32, InboundSa>,
@@ -156,8 +152,7 @@ pub struct Tables {
 
 impl Tables {
     /// Preallocates both tables (see the module docs for the factor of two).
-    pub fn take_peer_moves(&mut self) -> impl Iterator<Item = PeerMove> + '_ { std::iter::empty() }
-    pub fn new(c: Capacities) -> Self { let (sa_capacity, session_capacity) = (c.sas, c.sessions);
+    pub fn new(sa_capacity: usize, session_capacity: usize) -> Self {
         Tables {
             sas: HashMap::with_capacity(sa_capacity.saturating_mul(2)),
             sessions: HashMap::with_capacity(session_capacity.saturating_mul(2)),
