@@ -1,0 +1,1 @@
+//! Transmit-path tests.
