@@ -514,6 +514,18 @@ impl Tables {
         true
     }
 
+    /// The allocated capacity of every map (tests check that churn never grows them).
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> [usize; 5] {
+        [
+            self.sas.capacity(),
+            self.sessions.capacity(),
+            self.tunnels.capacity(),
+            self.routes4.capacity(),
+            self.routes6.capacity(),
+        ]
+    }
+
     /// Drains the pending peer moves (oldest first), for the control thread. The
     /// storage is kept for the next ones: no allocation.
     pub fn take_peer_moves(&mut self) -> std::vec::Drain<'_, PeerMove> {
