@@ -43,11 +43,13 @@
 //! and comes from another address than [`InboundSa::peer`] moves the peer: the shard
 //! records a [`PeerMove`] (drained by [`Tables::take_peer_moves`] and forwarded to the
 //! control thread, which broadcasts [`Command::UpdatePeer`] to every shard). Only
-//! authenticated, non-replayed traffic may do this: RFC 7296 §2.23 (the NAT-traversal
-//! rules that RFC 3947/3948 implementations follow) lets the host that is not behind
-//! the NAT "dynamically update" the address and port of an SA from a packet "whose
-//! integrity protection validates", and a packet failing replay is not valid input
-//! (RFC 4303 §3.4.3). Requiring the highest sequence number as well keeps a reordered
+//! authenticated, non-replayed traffic may do this. RFC 3947/3948 (IKEv1 NAT-T) say
+//! nothing on when to follow a NAT rebinding; RFC 7296 §2.23 does, and we apply it: the
+//! host that is not behind the NAT (the concentrator) "SHOULD dynamically update" the
+//! SA's address and port from a packet "whose integrity protection validates" (the ICV,
+//! RFC 4303 §3.4.4), and a packet the anti-replay check refuses is discarded before it
+//! counts as received (§3.4.3), so a captured packet replayed from elsewhere cannot
+//! redirect the tunnel. Requiring the highest sequence number as well keeps a reordered
 //! older packet still in flight on the old path from moving the peer back. The list of
 //! pending moves is preallocated; when it is full the move is not recorded and the SA's
 //! `peer` is left unchanged, so the next packet from the new address tries again.
@@ -302,6 +304,9 @@ pub enum Command {
         id: u16,
     },
     /// The peer moved (NAT rebinding, see the module docs): send to `peer` from now on.
+    /// Only the tunnel changes; the owner shard's [`InboundSa::peer`] is kept by the
+    /// receive path itself (if the control thread learned of the move first, e.g. from
+    /// IKE, the next ESP packet from the new address reports it once more, harmlessly).
     UpdatePeer {
         tunnel: u16,
         peer: SocketAddr,

@@ -2,7 +2,7 @@
 //! instruction out.
 //!
 //! [`tun_input`] takes an IPv4 or IPv6 packet (the version nibble says which), finds
-//! the subscriber's [`Route`](super::tables::Route) by destination (the IPv4 address, or
+//! the subscriber's [`Route`] by destination (the IPv4 address, or
 //! the IPv6 /64) and the route's [`TunnelTx`], and encapsulates the packet *in place*,
 //! growing it into the head- and tailroom the runtime leaves around it:
 //!
