@@ -118,7 +118,8 @@ pub enum Via {
     Udp4500,
     /// The shard's UDP socket bound to port 1701: plain L2TP.
     Udp1701,
-    /// The shard's raw IPv4 protocol-50 socket (the kernel writes the IP header).
+    /// The shard's raw IPv4 protocol-50 socket (the kernel writes the IP header). The
+    /// control thread installs [`Encap::EspRaw`] for IPv4 peers only.
     RawEsp,
 }
 
