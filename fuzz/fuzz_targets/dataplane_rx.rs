@@ -1,29 +1,38 @@
 #![no_main]
 //! Arbitrary bytes into the receive nodes with one installed SA and session. The first
-//! byte picks the node (UDP/4500 or UDP/1701) and, for 4500, whether the rest is sealed
-//! with the SA's keys first, optionally behind a UDP/1701 header (so the fuzzer reaches
-//! L2TP/PPP/IP behind the ICV).
-//! Property: never panics; a ToTun/Punt range lies inside the buffer.
-use core::net::Ipv4Addr;
+//! byte picks the node (UDP/4500, UDP/1701 or raw ESP) and, for 4500, whether the rest
+//! is sealed with the SA's keys first, optionally behind a UDP/1701 header (so the
+//! fuzzer reaches L2TP/PPP/IP behind the ICV); bit 7 picks the source address (the SA's
+//! peer or another one, which exercises peer moves).
+//! Property: never panics; a ToTun/Punt range lies inside the buffer; at most one peer
+//! move per packet.
+use core::net::{Ipv4Addr, SocketAddr};
 
 use libfuzzer_sys::fuzz_target;
 use shardvpn::crypto::esp::{AesKeySize, AnyTransform, Esn, Suite, Transform};
 use shardvpn::dataplane::counters::Counters;
-use shardvpn::dataplane::rx::{Rx, esp_udp_input, l2tp_udp_input};
-use shardvpn::dataplane::tables::{Command, InboundSa, Session, SessionFlags, Tables};
+use shardvpn::dataplane::rx::{Rx, esp_raw_input, esp_udp_input, l2tp_udp_input};
+use shardvpn::dataplane::tables::{Capacities, Command, InboundSa, Session, SessionFlags, Tables};
 
 const SPI: u32 = 0x0100_0001;
 const KEY: [u8; 20] = [7; 20];
+const PEER: SocketAddr =
+    SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 4500);
 const SUITE: Suite = Suite::AesGcm16 {
     key: AesKeySize::Aes128,
 };
 
 fn tables() -> Tables {
-    let mut t = Tables::new(2, 2);
+    let mut t = Tables::new(Capacities {
+        sas: 2,
+        sessions: 2,
+        tunnels: 1,
+        routes: 1,
+    });
     let tr = AnyTransform::new(SUITE, Esn::Enabled, &KEY, &[]).unwrap();
     t.apply(Command::InstallSa {
         spi: SPI,
-        sa: Box::new(InboundSa::new(tr, 7, 1)),
+        sa: Box::new(InboundSa::new(tr, 7, 1, PEER)),
     })
     .unwrap();
     t.apply(Command::InstallSession {
@@ -40,11 +49,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut t = tables();
     let mut c = Counters::new();
+    let from = if mode & 0x80 == 0 {
+        PEER
+    } else {
+        "203.0.113.9:1024".parse().unwrap()
+    };
     let mut buf;
-    let rx = match mode % 4 {
+    let rx = match mode % 5 {
         0 => {
             buf = rest.to_vec();
-            esp_udp_input(&mut t, &mut c, &mut buf)
+            esp_udp_input(&mut t, &mut c, &mut buf, from)
+        }
+        4 => {
+            buf = rest.to_vec();
+            esp_raw_input(&mut t, &mut c, &mut buf)
         }
         1 => {
             buf = rest.to_vec();
@@ -76,10 +94,11 @@ fuzz_target!(|data: &[u8]| {
             buf[at..at + payload.len()].copy_from_slice(payload);
             tx.encode_trailer(&mut buf, payload.len(), nh).unwrap();
             tx.seal(1, &mut buf).unwrap();
-            esp_udp_input(&mut t, &mut c, &mut buf)
+            esp_udp_input(&mut t, &mut c, &mut buf, from)
         }
     };
     if !matches!(rx, Rx::Drop(_)) {
         assert!(rx.slice(&mut buf).is_some());
     }
+    assert!(t.take_peer_moves().count() <= 1);
 });

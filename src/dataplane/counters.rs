@@ -1,5 +1,6 @@
-//! Per-shard receive counters: packets and bytes per protocol, drops by
-//! [`DropReason`], punts by [`PuntKind`].
+//! Per-shard counters: receive packets and bytes per protocol ([`RxProto`]), receive
+//! drops by [`DropReason`], punts by [`PuntKind`]; transmit packets and bytes per
+//! protocol ([`TxProto`]) and transmit drops by [`TxDrop`]; [`Event`]s (peer moves).
 //!
 //! Plain `u64`s, no atomics: a shard is the only writer of its counters and the
 //! runtime publishes snapshots (a copy of this struct) between batches, so the hot
@@ -15,6 +16,8 @@ use crate::wire::Layer;
 pub enum RxProto {
     /// ESP-in-UDP datagrams on 4500 (counted before decryption).
     EspUdp,
+    /// Raw ESP (IP protocol 50) packets, IPv4 header included (before decryption).
+    EspRaw,
     /// Plain L2TP datagrams on 1701.
     L2tpUdp,
     /// IKE messages seen on 4500 (after the non-ESP marker).
@@ -26,7 +29,7 @@ pub enum RxProto {
 }
 
 impl RxProto {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -65,7 +68,7 @@ pub enum DropReason {
     QueueFull,
 }
 
-/// Index space of the layers a receive drop can name; others share the last slot.
+/// Index space of the layers a drop can name; others share the last slot.
 const LAYER_SLOTS: usize = 8;
 
 const fn layer_slot(layer: Layer) -> usize {
@@ -148,13 +151,94 @@ impl PuntKind {
     }
 }
 
-/// One shard's receive counters.
+/// Protocols counted on transmit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TxProto {
+    /// ESP-in-UDP datagrams sent from 4500 (UDP payload bytes).
+    EspUdp,
+    /// Raw ESP packets (ESP bytes, without the IP header the kernel adds).
+    EspRaw,
+    /// Plain L2TP datagrams sent from 1701 (UDP payload bytes).
+    L2tpUdp,
+    /// Inner IPv4 packets read from TUN and sent.
+    Ipv4,
+    /// Inner IPv6 packets read from TUN and sent.
+    Ipv6,
+}
+
+impl TxProto {
+    pub const COUNT: usize = 5;
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a packet read from TUN was not sent. Each reason is a counter of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TxDrop {
+    /// No route for the destination (IPv4 address or IPv6 /64).
+    NoRoute,
+    /// The route names a tunnel this shard does not have.
+    NoTunnel,
+    /// The IP header failed its checks (an unknown version counts as IPv4).
+    BadHeader(Layer),
+    /// Not enough head- or tailroom around the packet in the buffer.
+    NoRoom,
+    /// The encapsulated packet would not fit its 16-bit UDP Length.
+    TooBig,
+    /// The outbound SA's sequence numbers are exhausted: it must be rekeyed
+    /// (RFC 4303 §3.3.3).
+    SeqExhausted,
+    /// The transform refused to seal the packet.
+    Crypto,
+}
+
+impl TxDrop {
+    /// Number of distinct counters.
+    pub const COUNT: usize = 6 + LAYER_SLOTS;
+
+    /// The counter slot of this reason.
+    pub const fn index(self) -> usize {
+        match self {
+            TxDrop::NoRoute => 0,
+            TxDrop::NoTunnel => 1,
+            TxDrop::NoRoom => 2,
+            TxDrop::TooBig => 3,
+            TxDrop::SeqExhausted => 4,
+            TxDrop::Crypto => 5,
+            TxDrop::BadHeader(l) => 6 + layer_slot(l),
+        }
+    }
+}
+
+/// Events that are neither traffic nor drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// An SA's peer moved (recorded for the control thread).
+    PeerMove,
+    /// A peer move could not be recorded: the pending list was full (retried on the
+    /// next packet from the new address).
+    PeerMoveOverflow,
+}
+
+impl Event {
+    pub const COUNT: usize = 2;
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One shard's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     pub rx_packets: [u64; RxProto::COUNT],
     pub rx_bytes: [u64; RxProto::COUNT],
     pub drops: [u64; DropReason::COUNT],
     pub punts: [u64; PuntKind::COUNT],
+    pub tx_packets: [u64; TxProto::COUNT],
+    pub tx_bytes: [u64; TxProto::COUNT],
+    pub tx_drops: [u64; TxDrop::COUNT],
+    pub events: [u64; Event::COUNT],
 }
 
 impl Counters {
@@ -164,6 +248,10 @@ impl Counters {
             rx_bytes: [0; RxProto::COUNT],
             drops: [0; DropReason::COUNT],
             punts: [0; PuntKind::COUNT],
+            tx_packets: [0; TxProto::COUNT],
+            tx_bytes: [0; TxProto::COUNT],
+            tx_drops: [0; TxDrop::COUNT],
+            events: [0; Event::COUNT],
         }
     }
 
@@ -196,6 +284,41 @@ impl Counters {
 
     pub fn rx_packets_for(&self, proto: RxProto) -> u64 {
         self.rx_packets[proto.index()]
+    }
+
+    #[inline]
+    pub fn tx(&mut self, proto: TxProto, bytes: usize) {
+        let i = proto.index();
+        self.tx_packets[i] = self.tx_packets[i].wrapping_add(1);
+        self.tx_bytes[i] = self.tx_bytes[i].wrapping_add(bytes as u64);
+    }
+
+    #[inline]
+    pub fn tx_drop(&mut self, reason: TxDrop) {
+        let i = reason.index();
+        self.tx_drops[i] = self.tx_drops[i].wrapping_add(1);
+    }
+
+    #[inline]
+    pub fn event(&mut self, event: Event) {
+        let i = event.index();
+        self.events[i] = self.events[i].wrapping_add(1);
+    }
+
+    pub fn tx_packets_for(&self, proto: TxProto) -> u64 {
+        self.tx_packets[proto.index()]
+    }
+
+    pub fn tx_bytes_for(&self, proto: TxProto) -> u64 {
+        self.tx_bytes[proto.index()]
+    }
+
+    pub fn tx_drops_for(&self, reason: TxDrop) -> u64 {
+        self.tx_drops[reason.index()]
+    }
+
+    pub fn events_for(&self, event: Event) -> u64 {
+        self.events[event.index()]
     }
 }
 
@@ -242,5 +365,44 @@ mod tests {
         c.drop(DropReason::Spoofed);
         assert_eq!(c.drops_for(DropReason::Spoofed), 1);
         assert_eq!(c.drops_for(DropReason::NoSa), 0);
+    }
+
+    #[test]
+    fn tx_drop_indices_are_distinct_and_in_range() {
+        let mut all = vec![
+            TxDrop::NoRoute,
+            TxDrop::NoTunnel,
+            TxDrop::NoRoom,
+            TxDrop::TooBig,
+            TxDrop::SeqExhausted,
+            TxDrop::Crypto,
+        ];
+        for l in [
+            Layer::UdpEncap,
+            Layer::Esp,
+            Layer::Udp,
+            Layer::L2tp,
+            Layer::Ppp,
+            Layer::Ipv4,
+            Layer::Ipv6,
+            Layer::Radius,
+        ] {
+            all.push(TxDrop::BadHeader(l));
+        }
+        let mut seen = [false; TxDrop::COUNT];
+        for r in all {
+            assert!(!seen[r.index()], "{r:?}");
+            seen[r.index()] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+        let mut c = Counters::new();
+        c.tx_drop(TxDrop::NoRoute);
+        c.tx(TxProto::EspUdp, 100);
+        c.event(Event::PeerMove);
+        assert_eq!(c.tx_drops_for(TxDrop::NoRoute), 1);
+        assert_eq!(c.tx_drops_for(TxDrop::NoTunnel), 0);
+        assert_eq!(c.tx_bytes_for(TxProto::EspUdp), 100);
+        assert_eq!(c.tx_packets_for(TxProto::EspRaw), 0);
+        assert_eq!(c.events_for(Event::PeerMove), 1);
     }
 }

@@ -5,14 +5,19 @@
 //! - [`steering`]: the one function that maps an ID we allocate (inbound SPI, L2TP
 //!   session ID, PPTP call ID) to the shard that owns it; the allocator and the kernel
 //!   steering programs both use it.
-//! - [`tables`]: the per-shard SA and session tables and the control-to-shard
-//!   [`tables::Command`]s that change them.
-//! - [`counters`]: per-shard receive counters, drop reasons and punt kinds.
-//! - [`rx`]: the receive nodes: ESP-in-UDP / plain L2TP → L2TP → PPP → IP for TUN,
-//!   control traffic punted (RFC 4303 §3.4, RFC 3948, RFC 2661 §3.1, RFC 1661).
+//! - [`tables`]: the per-shard SA and session tables, the replicated tunnel and route
+//!   tables, the shared outbound SAs, and the control-to-shard [`tables::Command`]s that
+//!   change them; NAT peer moves for the control thread.
+//! - [`counters`]: per-shard receive and transmit counters, drop reasons, punt kinds
+//!   and events.
+//! - [`rx`]: the receive nodes: ESP-in-UDP / raw ESP / plain L2TP → L2TP → PPP → IP for
+//!   TUN, control traffic punted (RFC 4303 §3.4, RFC 3948, RFC 2661 §3.1, RFC 1661).
+//! - [`tx`]: the transmit node: IP from TUN → route → PPP → L2TP → (UDP → ESP) in
+//!   place, for UDP/1701, UDP/4500 or raw ESP (RFC 1662, RFC 2661, RFC 4303, RFC 3948).
 #![forbid(unsafe_code)]
 
 pub mod counters;
 pub mod rx;
 pub mod steering;
 pub mod tables;
+pub mod tx;

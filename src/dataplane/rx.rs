@@ -1,6 +1,6 @@
 //! The receive path of one shard: one datagram in, one instruction out.
 //!
-//! Two entry nodes, one per socket kind the runtime owns:
+//! Three entry nodes, one per socket kind the runtime owns:
 //!
 //! - [`esp_udp_input`]: the payload of a UDP/4500 datagram (RFC 3948 §2): a
 //!   NAT-keepalive (§2.3, dropped and counted as such, not an error), IKE after the
@@ -10,7 +10,16 @@
 //!   used) → replay `commit` (only now may the window move: a forged packet never moves
 //!   it) → transport-mode payload: Next Header must be UDP, and the UDP datagram must go
 //!   to port 1701 → L2TP.
+//! - [`esp_raw_input`]: a packet from the raw IPv4 protocol-50 socket (ESP without
+//!   NAT-T, RFC 4303 over IP): the IPv4 header is checked and skipped (IHL, Total
+//!   Length) and the ESP packet goes through the same ESP node; its source is the IP
+//!   source address with port 0.
 //! - [`l2tp_udp_input`]: the payload of a UDP/1701 datagram (plain L2TP, the LNS role).
+//!
+//! After the replay commit, an ESP packet with the SA's highest sequence number from an
+//! address other than the SA's peer moves the peer (NAT rebinding): see the
+//! [`super::tables`] docs for the rule and the RFC sections, and
+//! [`Tables::take_peer_moves`].
 //!
 //! Both continue in the shared L2TP node (RFC 2661 §3.1): control messages (T bit) are
 //! punted; data messages are demultiplexed by (tunnel ID, session ID), the PPP header is
@@ -55,9 +64,10 @@
 //! Nothing here allocates, locks or makes a syscall.
 #![forbid(unsafe_code)]
 
+use core::net::{IpAddr, SocketAddr};
 use core::ops::Range;
 
-use super::counters::{Counters, DropReason, PuntKind, RxProto};
+use super::counters::{Counters, DropReason, Event, PuntKind, RxProto};
 use super::tables::{SessionKey, Tables};
 use crate::crypto::esp::{CryptoError, Esn, Transform};
 use crate::wire::esp::{ISAKMP_HEADER_LEN, NAT_KEEPALIVE, NON_ESP_MARKER};
@@ -105,6 +115,8 @@ pub enum Input {
     EspUdp,
     /// UDP/1701: plain L2TP.
     L2tpUdp,
+    /// Raw IPv4 protocol 50: ESP, each packet starting at its IPv4 header.
+    EspRaw,
 }
 
 /// ESP header: SPI + sequence number (RFC 4303 §2).
@@ -142,8 +154,13 @@ fn crypto_drop(e: CryptoError) -> DropReason {
 }
 
 /// The UDP/4500 node (RFC 3948 §2, RFC 4303 §3.4). `datagram` is the UDP payload; it
-/// is decrypted in place.
-pub fn esp_udp_input(tables: &mut Tables, counters: &mut Counters, datagram: &mut [u8]) -> Rx {
+/// is decrypted in place. `from` is the datagram's source address and port.
+pub fn esp_udp_input(
+    tables: &mut Tables,
+    counters: &mut Counters,
+    datagram: &mut [u8],
+    from: SocketAddr,
+) -> Rx {
     let len = datagram.len();
     if *datagram == NAT_KEEPALIVE {
         return dropped(counters, DropReason::NatKeepalive);
@@ -165,7 +182,46 @@ pub fn esp_udp_input(tables: &mut Tables, counters: &mut Counters, datagram: &mu
         );
     }
     counters.rx(RxProto::EspUdp, len);
-    let Some(header) = datagram.first_chunk::<ESP_HEADER_LEN>() else {
+    esp_node(tables, counters, datagram, 0..len, from)
+}
+
+/// The raw ESP node: `packet` is what a raw IPv4 socket for protocol 50 reads, from
+/// the IPv4 header on. The header is checked (version, IHL, Total Length within the
+/// packet; bytes past Total Length are ignored) and the ESP packet behind it is
+/// decrypted in place; returned ranges index `packet`.
+pub fn esp_raw_input(tables: &mut Tables, counters: &mut Counters, packet: &mut [u8]) -> Rx {
+    counters.rx(RxProto::EspRaw, packet.len());
+    let (range, src) = match ipv4::Packet::new_checked(&packet[..]) {
+        Ok(ip) if ip.next_header() == IpProtocol::Esp => {
+            (ip.header_len()..usize::from(ip.total_len()), ip.src_addr())
+        }
+        Ok(_) => return dropped(counters, DropReason::UnexpectedPayload),
+        Err(_) => return dropped(counters, DropReason::BadHeader(Layer::Ipv4)),
+    };
+    esp_node(
+        tables,
+        counters,
+        packet,
+        range,
+        SocketAddr::new(IpAddr::V4(src), 0),
+    )
+}
+
+/// The ESP node shared by both ESP inputs, over the ESP packet `buf[range]` (SPI to
+/// ICV) from `from` (RFC 4303 §3.4; the sequence of steps is in the module docs).
+fn esp_node(
+    tables: &mut Tables,
+    counters: &mut Counters,
+    buf: &mut [u8],
+    range: Range<usize>,
+    from: SocketAddr,
+) -> Rx {
+    let offset = range.start;
+    let Some(esp) = buf.get_mut(range) else {
+        return dropped(counters, DropReason::BadHeader(Layer::Esp));
+    };
+    let len = esp.len();
+    let Some(header) = esp.first_chunk::<ESP_HEADER_LEN>() else {
         return dropped(counters, DropReason::BadHeader(Layer::Esp));
     };
     let spi = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
@@ -190,7 +246,7 @@ pub fn esp_udp_input(tables: &mut Tables, counters: &mut Counters, datagram: &mu
     if let Err(e) = sa.replay.check(seq) {
         return dropped(counters, DropReason::Replay(e));
     }
-    let payload = match sa.transform.open(seq, datagram) {
+    let payload = match sa.transform.open(seq, esp) {
         Ok(r) => r,
         Err(e) => return dropped(counters, crypto_drop(e)),
     };
@@ -200,12 +256,23 @@ pub fn esp_udp_input(tables: &mut Tables, counters: &mut Counters, datagram: &mu
     sa.rx_packets = sa.rx_packets.wrapping_add(1);
     sa.rx_bytes = sa.rx_bytes.wrapping_add(len as u64);
     let sa_tunnel = sa.tunnel_id;
-    if sa.transform.next_header(datagram) != Some(u8::from(IpProtocol::Udp)) {
+    let next_header = sa.transform.next_header(esp);
+    // Authenticated, committed, and (highest() == seq after the commit) the newest
+    // packet of the SA: it may move the peer (tables module docs).
+    if sa.replay.highest() == seq && sa.peer != from {
+        if tables.record_peer_move(spi, from) {
+            counters.event(Event::PeerMove);
+        } else {
+            counters.event(Event::PeerMoveOverflow);
+        }
+    }
+    if next_header != Some(u8::from(IpProtocol::Udp)) {
         return dropped(counters, DropReason::UnexpectedPayload);
     }
 
     // Transport mode: the ESP payload is the client's UDP datagram to 1701.
-    let Some(udp_bytes) = datagram.get(payload.clone()) else {
+    let payload = offset + payload.start..offset + payload.end;
+    let Some(udp_bytes) = buf.get(payload.clone()) else {
         return dropped(counters, DropReason::BadHeader(Layer::Esp));
     };
     let udp = match udp::Packet::new_checked(udp_bytes) {
@@ -216,13 +283,7 @@ pub fn esp_udp_input(tables: &mut Tables, counters: &mut Counters, datagram: &mu
         return dropped(counters, DropReason::UnexpectedPayload);
     }
     let l2tp_range = payload.start + udp::HEADER_LEN..payload.start + usize::from(udp.len());
-    l2tp_node(
-        tables,
-        counters,
-        datagram,
-        l2tp_range,
-        Some((spi, sa_tunnel)),
-    )
+    l2tp_node(tables, counters, buf, l2tp_range, Some((spi, sa_tunnel)))
 }
 
 /// The UDP/1701 node: plain L2TP (RFC 2661 §3.1). `datagram` is the UDP payload.
@@ -336,19 +397,28 @@ fn to_tun(
 
 /// Runs the receive nodes over a batch of datagrams from one socket kind, writing one
 /// instruction per datagram into `out` (see the module docs for why per packet).
-/// Processes `min(packets.len(), out.len())` datagrams and returns that number.
+/// `sources[i]` is the source address and port of `packets[i]`; only
+/// [`Input::EspUdp`] reads it (raw ESP takes the source from the IP header, plain L2TP
+/// does not need it), so the others may pass an empty slice. Processes
+/// `min(packets.len(), out.len())` datagrams (and, for `EspUdp`, at most
+/// `sources.len()`) and returns that number.
 pub fn process_batch(
     tables: &mut Tables,
     counters: &mut Counters,
     input: Input,
     packets: &mut [&mut [u8]],
+    sources: &[SocketAddr],
     out: &mut [Rx],
 ) -> usize {
     let mut n = 0;
-    for (packet, slot) in packets.iter_mut().zip(out.iter_mut()) {
+    for (i, (packet, slot)) in packets.iter_mut().zip(out.iter_mut()).enumerate() {
         *slot = match input {
-            Input::EspUdp => esp_udp_input(tables, counters, packet),
+            Input::EspUdp => match sources.get(i) {
+                Some(&from) => esp_udp_input(tables, counters, packet, from),
+                None => break,
+            },
             Input::L2tpUdp => l2tp_udp_input(tables, counters, packet),
+            Input::EspRaw => esp_raw_input(tables, counters, packet),
         };
         n += 1;
     }

@@ -1,30 +1,82 @@
-//! Per-shard tables of the receive path and the commands that change them.
+//! Per-shard tables of the data plane and the commands that change them.
+//!
+//! Owned by one shard (the one [`super::steering`] names for the ID):
 //!
 //! - inbound ESP SAs by SPI (RFC 4303 §3.4.2): the transform, the anti-replay window
-//!   (§3.4.3), the ESN flag and the L2TP tunnel / subscriber the SA protects;
+//!   (§3.4.3), the ESN flag, the L2TP tunnel / subscriber the SA protects and the outer
+//!   address the SA's packets come from;
 //! - L2TP sessions by (local tunnel ID, local session ID) (RFC 2661 §3.1): the
 //!   subscriber's assigned addresses (anti-spoofing), the NCP state, whether the
 //!   session must arrive under IPsec, and per-session counters.
 //!
+//! Replicated on every shard (the transmit path: a packet read from a TUN queue is on
+//! whichever shard the kernel's flow hash chose, not necessarily the owner's):
+//!
+//! - tunnels by local tunnel ID ([`TunnelTx`]): where to send, the peer's tunnel ID and
+//!   the encapsulation (plain L2TP over UDP, ESP-in-UDP, raw ESP) with the outbound SA;
+//! - routes: subscriber IPv4 address, or IPv6 /64 prefix, to ([`Route`]) the tunnel and
+//!   the peer's session ID.
+//!
 //! Only the shard touches its tables; the control thread sends [`Command`]s on the
 //! shard's queue and the shard calls [`Tables::apply`] between batches.
 //!
-//! Capacity: each table is bounded by a configured size, and an insert beyond it fails
-//! with [`TableError::Full`] (overload is refused, never absorbed by growing). The maps
-//! are `std` hash maps preallocated at construction for *twice* the capacity: with at
-//! most `capacity` live entries, hashbrown's growth check always finds the table at
-//! most half full and rehashes in place (to reclaim tombstones) instead of
+//! # Outbound sequence numbers
+//!
+//! An [`OutboundSa`] is shared by `Arc` among all shards, and its sequence counter is
+//! one `AtomicU64` advanced with a relaxed `fetch_add` per packet. RFC 4303 §3.3.3
+//! requires each sequence number to be sent at most once per SA (and AES-GCM's nonce
+//! *is* that number, RFC 4106 §3.1), and several shards may transmit for one SA: the TUN
+//! queue a packet is read from is chosen by the kernel's flow hash, so the shard that
+//! encrypts is not necessarily the SA's owner. The alternatives cost more: handing the
+//! packet to the owner's ring is a copy and a cross-core wakeup per packet, and
+//! per-shard sequence ranges would make the receiver's window see huge jumps. Relaxed
+//! ordering is enough: read-modify-write operations on one atomic are totally ordered
+//! whatever the ordering argument, so every caller gets a distinct value, and no other
+//! memory is published through the counter. The cost is one contended cache line per
+//! SA when shards share it, accepted. Without ESN a value above `u32::MAX` is refused
+//! (the SA must be rekeyed; the counter never wraps, §3.3.3).
+//!
+//! # Peer moves (NAT rebinding)
+//!
+//! An ESP packet that authenticated (RFC 4303 §3.4.4), passed the anti-replay window
+//! and was committed to it (§3.4.3), carries the highest sequence number seen on its SA
+//! and comes from another address than [`InboundSa::peer`] moves the peer: the shard
+//! records a [`PeerMove`] (drained by [`Tables::take_peer_moves`] and forwarded to the
+//! control thread, which broadcasts [`Command::UpdatePeer`] to every shard). Only
+//! authenticated, non-replayed traffic may do this. RFC 3947/3948 (IKEv1 NAT-T) say
+//! nothing on when to follow a NAT rebinding; RFC 7296 §2.23 does, and we apply it: the
+//! host that is not behind the NAT (the concentrator) "SHOULD dynamically update" the
+//! SA's address and port from a packet "whose integrity protection validates" (the ICV,
+//! RFC 4303 §3.4.4), and a packet the anti-replay check refuses is discarded before it
+//! counts as received (§3.4.3), so a captured packet replayed from elsewhere cannot
+//! redirect the tunnel. Requiring the highest sequence number as well keeps a reordered
+//! older packet still in flight on the old path from moving the peer back. The list of
+//! pending moves is preallocated; when it is full the move is not recorded and the SA's
+//! `peer` is left unchanged, so the next packet from the new address tries again.
+//!
+//! # Capacity
+//!
+//! Each table is bounded by a configured size ([`Capacities`]), and an insert beyond it
+//! fails with [`TableError::Full`] (overload is refused, never absorbed by growing).
+//! The maps are `std` hash maps preallocated at construction for *twice* the capacity:
+//! with at most `capacity` live entries, hashbrown's growth check always finds the
+//! table at most half full and rehashes in place (to reclaim tombstones) instead of
 //! reallocating, so steady-state inserts, removes and lookups never allocate.
 #![forbid(unsafe_code)]
 
-use core::net::{Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::crypto::esp::{AnyTransform, Esn, Transform};
 use crate::proto::esp::ReplayWindow;
 
 /// (local tunnel ID, local session ID): the IDs we allocated and the peer echoes.
 pub type SessionKey = (u16, u16);
+
+/// Pending peer moves a shard holds between two [`Tables::take_peer_moves`] calls.
+pub const PEER_MOVES_CAPACITY: usize = 256;
 
 /// One inbound ESP SA.
 pub struct InboundSa {
@@ -37,12 +89,15 @@ pub struct InboundSa {
     pub tunnel_id: u16,
     /// Opaque subscriber handle from the control thread.
     pub subscriber: u32,
+    /// The outer source (address and UDP port; port 0 for raw ESP) of the SA's
+    /// packets, moved by authenticated traffic (see the module docs).
+    pub peer: SocketAddr,
     pub rx_packets: u64,
     pub rx_bytes: u64,
 }
 
 impl InboundSa {
-    pub fn new(transform: AnyTransform, tunnel_id: u16, subscriber: u32) -> Self {
+    pub fn new(transform: AnyTransform, tunnel_id: u16, subscriber: u32, peer: SocketAddr) -> Self {
         let esn = transform.esn();
         InboundSa {
             transform,
@@ -50,10 +105,121 @@ impl InboundSa {
             esn,
             tunnel_id,
             subscriber,
+            peer,
             rx_packets: 0,
             rx_bytes: 0,
         }
     }
+}
+
+/// One outbound ESP SA, shared by every shard that transmits for it.
+pub struct OutboundSa {
+    pub spi: u32,
+    pub transform: AnyTransform,
+    /// The last sequence number handed out (0: none yet). See the module docs.
+    pub seq: AtomicU64,
+}
+
+impl OutboundSa {
+    pub fn new(spi: u32, transform: AnyTransform) -> Self {
+        OutboundSa {
+            spi,
+            transform,
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The next sequence number (the first is 1, RFC 4303 §3.3.3), unique across every
+    /// thread that shares this SA. `None` when the space is exhausted: above
+    /// `u32::MAX` without ESN (the SA must be rekeyed; the counter is never wrapped),
+    /// or after 2^64 - 1 with ESN (centuries at line rate).
+    #[inline]
+    pub fn next_seq(&self) -> Option<u64> {
+        // Relaxed: only the uniqueness of the value matters (see the module docs).
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        match self.transform.esn() {
+            Esn::Disabled if seq > u64::from(u32::MAX) => None,
+            _ if seq == 0 => None,
+            _ => Some(seq),
+        }
+    }
+}
+
+impl core::fmt::Debug for OutboundSa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The transform's Debug prints the suite only, never key material.
+        f.debug_struct("OutboundSa")
+            .field("spi", &format_args!("{:#010x}", self.spi))
+            .field("transform", &self.transform)
+            .field("seq", &self.seq.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// How a tunnel's packets are sent.
+#[derive(Debug, Clone)]
+pub enum Encap {
+    /// Plain L2TP over UDP, from our port 1701 to `peer` (the LNS role, RFC 2661 §8.1).
+    Plain,
+    /// ESP-in-UDP from our port 4500 to `peer` (RFC 3948 §2.1): the NAT-T case.
+    EspUdp(EspEncap),
+    /// ESP as IP protocol 50 to `peer`'s address (RFC 4303): no NAT on the path.
+    EspRaw(EspEncap),
+}
+
+/// The transport-mode ESP encapsulation of an L2TP/IPsec tunnel.
+#[derive(Debug, Clone)]
+pub struct EspEncap {
+    pub sa: Arc<OutboundSa>,
+    /// Our outer address: the source of the outer IP header, for the inner UDP checksum
+    /// over IPv6.
+    pub local: IpAddr,
+    /// The inner UDP source port: our L2TP port, 1701.
+    pub inner_src_port: u16,
+    /// The inner UDP destination port: the client's L2TP port (often 1701, any).
+    pub inner_dst_port: u16,
+}
+
+/// One tunnel's transmit state (replicated on every shard).
+#[derive(Debug, Clone)]
+pub struct TunnelTx {
+    /// Where to send: address and UDP port (port ignored for [`Encap::EspRaw`]).
+    pub peer: SocketAddr,
+    /// The tunnel ID the peer assigned, written in our L2TP data headers.
+    pub peer_tunnel_id: u16,
+    pub encap: Encap,
+}
+
+/// Where a subscriber's return traffic goes (replicated on every shard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The local tunnel ID (key of the tunnel table).
+    pub tunnel: u16,
+    /// The session ID the peer assigned, written in our L2TP data headers.
+    pub peer_session_id: u16,
+    /// Our (tunnel, session) for the subscriber.
+    pub session: SessionKey,
+}
+
+/// An authenticated peer move seen by this shard, for the control thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerMove {
+    pub spi: u32,
+    pub tunnel_id: u16,
+    pub peer: SocketAddr,
+}
+
+/// Table sizes, fixed at construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacities {
+    /// Inbound SAs owned by the shard.
+    pub sas: usize,
+    /// L2TP sessions owned by the shard.
+    pub sessions: usize,
+    /// Tunnels (all of them: replicated).
+    pub tunnels: usize,
+    /// Routes, each of IPv4 and IPv6 (all of them: replicated).
+    pub routes: usize,
 }
 
 /// PPP / session flags.
@@ -129,6 +295,44 @@ pub enum Command {
         key: SessionKey,
         prefix: Option<[u8; 8]>,
     },
+    /// A tunnel's transmit state (broadcast to every shard).
+    InstallTunnel {
+        id: u16,
+        tunnel: TunnelTx,
+    },
+    RemoveTunnel {
+        id: u16,
+    },
+    /// The peer moved (NAT rebinding, see the module docs): send to `peer` from now on.
+    /// Only the tunnel changes; the owner shard's [`InboundSa::peer`] is kept by the
+    /// receive path itself (if the control thread learned of the move first, e.g. from
+    /// IKE, the next ESP packet from the new address reports it once more, harmlessly).
+    UpdatePeer {
+        tunnel: u16,
+        peer: SocketAddr,
+    },
+    /// Rekey: the new outbound SA replaces the old one on an ESP tunnel (the old `Arc`
+    /// is dropped here, on the shard, between batches). [`TableError::NotFound`] for a
+    /// plain tunnel too.
+    SetTunnelSa {
+        tunnel: u16,
+        sa: Arc<OutboundSa>,
+    },
+    InstallRoute {
+        ipv4: Ipv4Addr,
+        route: Route,
+    },
+    RemoveRoute {
+        ipv4: Ipv4Addr,
+    },
+    /// A route for a subscriber's delegated IPv6 /64 (the first 8 octets).
+    InstallRoute6 {
+        prefix: [u8; 8],
+        route: Route,
+    },
+    RemoveRoute6 {
+        prefix: [u8; 8],
+    },
 }
 
 /// Why a command could not be applied.
@@ -142,55 +346,66 @@ pub enum TableError {
     NotFound,
 }
 
-/// One shard's receive tables.
+/// One shard's tables.
 pub struct Tables {
     sas: HashMap<u32, InboundSa>,
     sessions: HashMap<SessionKey, Session>,
-    sa_capacity: usize,
-    session_capacity: usize,
+    tunnels: HashMap<u16, TunnelTx>,
+    routes4: HashMap<Ipv4Addr, Route>,
+    routes6: HashMap<[u8; 8], Route>,
+    capacities: Capacities,
+    /// Preallocated with [`PEER_MOVES_CAPACITY`]; never grows.
+    peer_moves: Vec<PeerMove>,
+}
+
+fn insert_bounded<K: core::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
+    capacity: usize,
+    key: K,
+    value: V,
+) -> Result<(), TableError> {
+    if map.contains_key(&key) {
+        return Err(TableError::Exists);
+    }
+    if map.len() >= capacity {
+        return Err(TableError::Full);
+    }
+    map.insert(key, value);
+    Ok(())
+}
+
+fn remove<K: core::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: &K) -> Result<(), TableError> {
+    map.remove(key).map(drop).ok_or(TableError::NotFound)
 }
 
 impl Tables {
-    /// Preallocates both tables (see the module docs for the factor of two).
-    pub fn new(sa_capacity: usize, session_capacity: usize) -> Self {
+    /// Preallocates every table (see the module docs for the factor of two).
+    pub fn new(capacities: Capacities) -> Self {
+        let map = |n: usize| n.saturating_mul(2);
         Tables {
-            sas: HashMap::with_capacity(sa_capacity.saturating_mul(2)),
-            sessions: HashMap::with_capacity(session_capacity.saturating_mul(2)),
-            sa_capacity,
-            session_capacity,
+            sas: HashMap::with_capacity(map(capacities.sas)),
+            sessions: HashMap::with_capacity(map(capacities.sessions)),
+            tunnels: HashMap::with_capacity(map(capacities.tunnels)),
+            routes4: HashMap::with_capacity(map(capacities.routes)),
+            routes6: HashMap::with_capacity(map(capacities.routes)),
+            capacities,
+            peer_moves: Vec::with_capacity(PEER_MOVES_CAPACITY),
         }
     }
 
+    pub fn capacities(&self) -> Capacities {
+        self.capacities
+    }
+
     pub fn apply(&mut self, command: Command) -> Result<(), TableError> {
+        let cap = self.capacities;
         match command {
-            Command::InstallSa { spi, sa } => {
-                if self.sas.contains_key(&spi) {
-                    return Err(TableError::Exists);
-                }
-                if self.sas.len() >= self.sa_capacity {
-                    return Err(TableError::Full);
-                }
-                self.sas.insert(spi, *sa);
-                Ok(())
-            }
-            Command::RemoveSa { spi } => {
-                self.sas.remove(&spi).map(drop).ok_or(TableError::NotFound)
-            }
+            Command::InstallSa { spi, sa } => insert_bounded(&mut self.sas, cap.sas, spi, *sa),
+            Command::RemoveSa { spi } => remove(&mut self.sas, &spi),
             Command::InstallSession { key, session } => {
-                if self.sessions.contains_key(&key) {
-                    return Err(TableError::Exists);
-                }
-                if self.sessions.len() >= self.session_capacity {
-                    return Err(TableError::Full);
-                }
-                self.sessions.insert(key, session);
-                Ok(())
+                insert_bounded(&mut self.sessions, cap.sessions, key, session)
             }
-            Command::RemoveSession { key } => self
-                .sessions
-                .remove(&key)
-                .map(drop)
-                .ok_or(TableError::NotFound),
+            Command::RemoveSession { key } => remove(&mut self.sessions, &key),
             Command::SetSessionIpv4 { key, ipv4 } => {
                 let s = self.sessions.get_mut(&key).ok_or(TableError::NotFound)?;
                 s.ipv4 = ipv4;
@@ -201,6 +416,33 @@ impl Tables {
                 s.ipv6_prefix = prefix;
                 Ok(())
             }
+            Command::InstallTunnel { id, tunnel } => {
+                insert_bounded(&mut self.tunnels, cap.tunnels, id, tunnel)
+            }
+            Command::RemoveTunnel { id } => remove(&mut self.tunnels, &id),
+            Command::UpdatePeer { tunnel, peer } => {
+                let t = self.tunnels.get_mut(&tunnel).ok_or(TableError::NotFound)?;
+                t.peer = peer;
+                Ok(())
+            }
+            Command::SetTunnelSa { tunnel, sa } => {
+                let t = self.tunnels.get_mut(&tunnel).ok_or(TableError::NotFound)?;
+                match &mut t.encap {
+                    Encap::EspUdp(e) | Encap::EspRaw(e) => {
+                        e.sa = sa;
+                        Ok(())
+                    }
+                    Encap::Plain => Err(TableError::NotFound),
+                }
+            }
+            Command::InstallRoute { ipv4, route } => {
+                insert_bounded(&mut self.routes4, cap.routes, ipv4, route)
+            }
+            Command::RemoveRoute { ipv4 } => remove(&mut self.routes4, &ipv4),
+            Command::InstallRoute6 { prefix, route } => {
+                insert_bounded(&mut self.routes6, cap.routes, prefix, route)
+            }
+            Command::RemoveRoute6 { prefix } => remove(&mut self.routes6, &prefix),
         }
     }
 
@@ -222,12 +464,77 @@ impl Tables {
         self.sessions.get(&key)
     }
 
+    #[inline]
+    pub fn tunnel(&self, id: u16) -> Option<&TunnelTx> {
+        self.tunnels.get(&id)
+    }
+
+    #[inline]
+    pub fn route4(&self, dst: Ipv4Addr) -> Option<&Route> {
+        self.routes4.get(&dst)
+    }
+
+    /// The route for an IPv6 destination: by its /64.
+    #[inline]
+    pub fn route6(&self, dst: Ipv6Addr) -> Option<&Route> {
+        let o = dst.octets();
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&o[..8]);
+        self.routes6.get(&prefix)
+    }
+
     pub fn sa_count(&self) -> usize {
         self.sas.len()
     }
 
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    pub fn tunnel_count(&self) -> usize {
+        self.tunnels.len()
+    }
+
+    /// IPv4 and IPv6 routes.
+    pub fn route_counts(&self) -> (usize, usize) {
+        (self.routes4.len(), self.routes6.len())
+    }
+
+    /// Records that SA `spi` moved to `peer` and updates [`InboundSa::peer`]. Called by
+    /// the receive path only under the conditions of the module docs. Returns false
+    /// (and changes nothing) when the SA is gone or the list of pending moves is full.
+    pub(crate) fn record_peer_move(&mut self, spi: u32, peer: SocketAddr) -> bool {
+        if self.peer_moves.len() >= PEER_MOVES_CAPACITY {
+            return false;
+        }
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return false;
+        };
+        sa.peer = peer;
+        self.peer_moves.push(PeerMove {
+            spi,
+            tunnel_id: sa.tunnel_id,
+            peer,
+        });
+        true
+    }
+
+    /// The allocated capacity of every map (tests check that churn never grows them).
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> [usize; 5] {
+        [
+            self.sas.capacity(),
+            self.sessions.capacity(),
+            self.tunnels.capacity(),
+            self.routes4.capacity(),
+            self.routes6.capacity(),
+        ]
+    }
+
+    /// Drains the pending peer moves (oldest first), for the control thread. The
+    /// storage is kept for the next ones: no allocation.
+    pub fn take_peer_moves(&mut self) -> std::vec::Drain<'_, PeerMove> {
+        self.peer_moves.drain(..)
     }
 }
 
@@ -237,7 +544,12 @@ mod tests {
 
     #[test]
     fn session_capacity_is_enforced() {
-        let mut t = Tables::new(1, 2);
+        let mut t = Tables::new(Capacities {
+            sas: 1,
+            sessions: 2,
+            tunnels: 1,
+            routes: 1,
+        });
         let s = || Session::new(1, None, SessionFlags::default());
         for i in 0..2 {
             t.apply(Command::InstallSession {

@@ -2,11 +2,14 @@
 //! `AnyTransform` built from the same suite and keys as the shard's inbound SA (an ESP
 //! SA's cryptography is symmetric given its keys), then fed to the nodes.
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, SocketAddr};
 
 use super::*;
 use crate::crypto::esp::{AesKeySize, AnyTransform, Integrity, Suite};
-use crate::dataplane::tables::{Command, InboundSa, Session, SessionFlags};
+use crate::dataplane::counters::Event;
+use crate::dataplane::tables::{
+    Capacities, Command, InboundSa, PEER_MOVES_CAPACITY, Session, SessionFlags,
+};
 use crate::proto::esp::ReplayError;
 
 const SPI: u32 = 0x0100_0001;
@@ -20,6 +23,9 @@ const GCM: Suite = Suite::AesGcm16 {
     key: AesKeySize::Aes128,
 };
 const SUBSCRIBER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+/// The client's outer address and port (behind NAT) the SA was negotiated with.
+const PEER: SocketAddr =
+    SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 4500);
 
 fn transform(suite: Suite, esn: Esn) -> AnyTransform {
     match suite {
@@ -30,10 +36,15 @@ fn transform(suite: Suite, esn: Esn) -> AnyTransform {
 }
 
 fn tables_with(suite: Suite, esn: Esn, flags: SessionFlags) -> Tables {
-    let mut t = Tables::new(4, 64);
+    let mut t = Tables::new(Capacities {
+        sas: 4,
+        sessions: 64,
+        tunnels: 4,
+        routes: 4,
+    });
     t.apply(Command::InstallSa {
         spi: SPI,
-        sa: Box::new(InboundSa::new(transform(suite, esn), TUNNEL, 1)),
+        sa: Box::new(InboundSa::new(transform(suite, esn), TUNNEL, 1, PEER)),
     })
     .unwrap();
     t.apply(Command::InstallSession {
@@ -124,7 +135,7 @@ fn data_packet(seq: u64, tunnel: u16, session: u16, inner: &[u8]) -> Vec<u8> {
 }
 
 fn run(t: &mut Tables, c: &mut Counters, mut pkt: Vec<u8>) -> (Rx, Vec<u8>) {
-    let rx = esp_udp_input(t, c, &mut pkt);
+    let rx = esp_udp_input(t, c, &mut pkt, PEER);
     let bytes = rx.slice(&mut pkt).map(|s| s.to_vec()).unwrap_or_default();
     (rx, bytes)
 }
@@ -208,7 +219,14 @@ fn duplicate_within_one_batch_yields_one_packet() {
         Rx::Drop(DropReason::QueueFull),
     ];
     assert_eq!(
-        process_batch(&mut t, &mut c, Input::EspUdp, &mut packets, &mut out),
+        process_batch(
+            &mut t,
+            &mut c,
+            Input::EspUdp,
+            &mut packets,
+            &[PEER, PEER],
+            &mut out
+        ),
         2
     );
     assert!(matches!(out[0], Rx::ToTun { .. }));
@@ -247,7 +265,7 @@ fn truncation_at_every_length_is_a_drop() {
         let mut t = tables();
         let mut c = Counters::new();
         let mut pkt = full[..n].to_vec();
-        let rx = esp_udp_input(&mut t, &mut c, &mut pkt);
+        let rx = esp_udp_input(&mut t, &mut c, &mut pkt, PEER);
         assert!(matches!(rx, Rx::Drop(_)), "len {n}: {rx:?}");
         let mut plain = l2tp_data(
             TUNNEL,
@@ -588,4 +606,259 @@ fn ipv6_needs_ipv6cp_and_the_assigned_prefix() {
         Rx::Drop(DropReason::Spoofed)
     );
     assert_eq!(c.rx_packets_for(RxProto::Ipv6), 1);
+}
+
+/// A raw ESP packet as the protocol-50 socket reads it: an IPv4 header from `src`, then
+/// the ESP packet.
+fn raw_esp(src: Ipv4Addr, esp: &[u8]) -> Vec<u8> {
+    let repr = ipv4::Repr {
+        src_addr: src,
+        dst_addr: Ipv4Addr::new(203, 0, 113, 1),
+        next_header: IpProtocol::Esp,
+        payload_len: esp.len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0; repr.buffer_len() + esp.len()];
+    repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+    buf[ipv4::HEADER_LEN..].copy_from_slice(esp);
+    buf
+}
+
+const RAW_PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 9);
+
+fn raw_tables() -> Tables {
+    let mut t = tables();
+    t.apply(Command::RemoveSa { spi: SPI }).unwrap();
+    let peer = SocketAddr::new(RAW_PEER.into(), 0);
+    t.apply(Command::InstallSa {
+        spi: SPI,
+        sa: Box::new(InboundSa::new(
+            transform(GCM, Esn::Disabled),
+            TUNNEL,
+            1,
+            peer,
+        )),
+    })
+    .unwrap();
+    t
+}
+
+#[test]
+fn raw_esp_comes_out_as_the_inner_ipv4() {
+    let mut t = raw_tables();
+    let mut c = Counters::new();
+    let inner = inner_ipv4(SUBSCRIBER, b"raw esp");
+    let mut pkt = raw_esp(RAW_PEER, &data_packet(1, TUNNEL, SESSION, &inner));
+    let rx = esp_raw_input(&mut t, &mut c, &mut pkt);
+    assert!(
+        matches!(
+            rx,
+            Rx::ToTun {
+                proto: RxProto::Ipv4,
+                session: (TUNNEL, SESSION),
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    assert_eq!(rx.slice(&mut pkt).unwrap(), &inner[..]);
+    assert_eq!(c.rx_packets_for(RxProto::EspRaw), 1);
+    assert_eq!(c.rx_packets_for(RxProto::EspUdp), 0);
+    // Same source: no move.
+    assert_eq!(t.take_peer_moves().count(), 0);
+
+    // IPv4 options (IHL 6) are skipped by IHL; trailing bytes past Total Length ignored.
+    let esp = data_packet(2, TUNNEL, SESSION, &inner);
+    let mut opt = raw_esp(RAW_PEER, &esp);
+    opt.splice(20..20, [1, 1, 1, 1]); // four NOPs
+    opt[0] = 0x46;
+    let total = opt.len() as u16;
+    opt[2..4].copy_from_slice(&total.to_be_bytes());
+    opt.extend_from_slice(&[0xee; 3]);
+    let rx = esp_raw_input(&mut t, &mut c, &mut opt);
+    assert_eq!(rx.slice(&mut opt).unwrap(), &inner[..]);
+
+    // Through the batch entry point (no sources needed).
+    let mut a = raw_esp(RAW_PEER, &data_packet(3, TUNNEL, SESSION, &inner));
+    let mut packets: [&mut [u8]; 1] = [&mut a];
+    let mut out = [Rx::Drop(DropReason::QueueFull)];
+    assert_eq!(
+        process_batch(&mut t, &mut c, Input::EspRaw, &mut packets, &[], &mut out),
+        1
+    );
+    assert!(matches!(out[0], Rx::ToTun { .. }), "{:?}", out[0]);
+}
+
+#[test]
+fn raw_esp_bad_ip_headers_are_dropped() {
+    let inner = inner_ipv4(SUBSCRIBER, b"x");
+    let good = raw_esp(RAW_PEER, &data_packet(1, TUNNEL, SESSION, &inner));
+    // Every truncation: the IPv4 header or its Total Length no longer fits.
+    for n in 0..good.len() {
+        let mut t = raw_tables();
+        let mut c = Counters::new();
+        let mut pkt = good[..n].to_vec();
+        assert_eq!(
+            esp_raw_input(&mut t, &mut c, &mut pkt),
+            Rx::Drop(DropReason::BadHeader(Layer::Ipv4)),
+            "len {n}"
+        );
+    }
+    let mut t = raw_tables();
+    let mut c = Counters::new();
+    // IHL below 5; version 6; Total Length below the header; IHL (60) beyond Total
+    // Length (40).
+    let cases: [&[(usize, u8)]; 4] = [
+        &[(0, 0x44)],
+        &[(0, 0x65)],
+        &[(2, 0), (3, 19)],
+        &[(0, 0x4f), (2, 0), (3, 40)],
+    ];
+    for case in cases {
+        let mut pkt = good.clone();
+        for &(at, value) in case {
+            pkt[at] = value;
+        }
+        assert_eq!(
+            esp_raw_input(&mut t, &mut c, &mut pkt),
+            Rx::Drop(DropReason::BadHeader(Layer::Ipv4)),
+            "{case:?}"
+        );
+    }
+    // Not protocol 50.
+    let mut pkt = good.clone();
+    pkt[9] = 17;
+    assert_eq!(
+        esp_raw_input(&mut t, &mut c, &mut pkt),
+        Rx::Drop(DropReason::UnexpectedPayload)
+    );
+    // The original still goes through: nothing above touched the window.
+    let mut pkt = good;
+    assert!(matches!(
+        esp_raw_input(&mut t, &mut c, &mut pkt),
+        Rx::ToTun { .. }
+    ));
+}
+
+fn moved() -> SocketAddr {
+    "203.0.113.50:61000".parse().unwrap()
+}
+
+#[test]
+fn authenticated_newest_packet_moves_the_peer() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let inner = inner_ipv4(SUBSCRIBER, b"m");
+    let mut pkt = data_packet(1, TUNNEL, SESSION, &inner);
+    assert!(matches!(
+        esp_udp_input(&mut t, &mut c, &mut pkt, PEER),
+        Rx::ToTun { .. }
+    ));
+    assert_eq!(t.take_peer_moves().count(), 0);
+
+    let mut pkt = data_packet(2, TUNNEL, SESSION, &inner);
+    assert!(matches!(
+        esp_udp_input(&mut t, &mut c, &mut pkt, moved()),
+        Rx::ToTun { .. }
+    ));
+    assert_eq!(t.sa(SPI).unwrap().peer, moved());
+    assert_eq!(
+        t.take_peer_moves().collect::<Vec<_>>(),
+        [crate::dataplane::tables::PeerMove {
+            spi: SPI,
+            tunnel_id: TUNNEL,
+            peer: moved()
+        }]
+    );
+    assert_eq!(c.events_for(Event::PeerMove), 1);
+    // Drained: nothing left; more packets from the new address move nothing.
+    assert_eq!(t.take_peer_moves().count(), 0);
+    let mut pkt = data_packet(3, TUNNEL, SESSION, &inner);
+    esp_udp_input(&mut t, &mut c, &mut pkt, moved());
+    assert_eq!(t.take_peer_moves().count(), 0);
+    // An authenticated packet whose payload is refused still moves it (it is the
+    // SA's traffic): back to the old address.
+    let tx = transform(GCM, Esn::Disabled);
+    let mut pkt = seal(&tx, SPI, 4, &inner, 4);
+    assert_eq!(
+        esp_udp_input(&mut t, &mut c, &mut pkt, PEER),
+        Rx::Drop(DropReason::UnexpectedPayload)
+    );
+    assert_eq!(t.sa(SPI).unwrap().peer, PEER);
+    assert_eq!(t.take_peer_moves().count(), 1);
+}
+
+#[test]
+fn forged_replayed_or_older_packets_do_not_move_the_peer() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let inner = inner_ipv4(SUBSCRIBER, b"m");
+    let five = data_packet(5, TUNNEL, SESSION, &inner);
+    let mut pkt = five.clone();
+    assert!(matches!(
+        esp_udp_input(&mut t, &mut c, &mut pkt, PEER),
+        Rx::ToTun { .. }
+    ));
+
+    // Forged: the ICV fails.
+    let mut forged = data_packet(6, TUNNEL, SESSION, &inner);
+    let last = forged.len() - 1;
+    forged[last] ^= 0x80;
+    assert_eq!(
+        esp_udp_input(&mut t, &mut c, &mut forged, moved()),
+        Rx::Drop(DropReason::AuthFailed)
+    );
+    // Replayed: a genuine packet already received, from a new address.
+    let mut replayed = five;
+    assert_eq!(
+        esp_udp_input(&mut t, &mut c, &mut replayed, moved()),
+        Rx::Drop(DropReason::Replay(ReplayError::Duplicate))
+    );
+    // Unknown SPI.
+    let tx = transform(GCM, Esn::Disabled);
+    let mut other = seal(&tx, SPI + 1, 7, &udp_1701(&l2tp_control(TUNNEL)), 17);
+    assert_eq!(
+        esp_udp_input(&mut t, &mut c, &mut other, moved()),
+        Rx::Drop(DropReason::NoSa)
+    );
+    // Genuine, inside the window, but older than the newest: delivered, no move.
+    let mut older = data_packet(3, TUNNEL, SESSION, &inner);
+    assert!(matches!(
+        esp_udp_input(&mut t, &mut c, &mut older, moved()),
+        Rx::ToTun { .. }
+    ));
+    assert_eq!(t.sa(SPI).unwrap().peer, PEER);
+    assert_eq!(t.take_peer_moves().count(), 0);
+    assert_eq!(c.events_for(Event::PeerMove), 0);
+}
+
+#[test]
+fn peer_move_list_is_bounded_and_retried() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let inner = inner_ipv4(SUBSCRIBER, b"m");
+    let addr = |i: usize| SocketAddr::new(PEER.ip(), 10_000 + i as u16);
+    // The SA flips between addresses: each newest packet from a new one is a move.
+    for i in 0..PEER_MOVES_CAPACITY {
+        let mut pkt = data_packet(i as u64 + 1, TUNNEL, SESSION, &inner);
+        esp_udp_input(&mut t, &mut c, &mut pkt, addr(i));
+    }
+    assert_eq!(c.events_for(Event::PeerMove), PEER_MOVES_CAPACITY as u64);
+    let full_at = PEER_MOVES_CAPACITY as u64 + 1;
+    let mut pkt = data_packet(full_at, TUNNEL, SESSION, &inner);
+    // Still delivered; the move is counted as lost and the SA keeps its peer.
+    assert!(matches!(
+        esp_udp_input(&mut t, &mut c, &mut pkt, moved()),
+        Rx::ToTun { .. }
+    ));
+    assert_eq!(c.events_for(Event::PeerMoveOverflow), 1);
+    assert_eq!(t.sa(SPI).unwrap().peer, addr(PEER_MOVES_CAPACITY - 1));
+    let moves: Vec<_> = t.take_peer_moves().collect();
+    assert_eq!(moves.len(), PEER_MOVES_CAPACITY);
+    assert_eq!(moves[3].peer, addr(3));
+    // After the drain the next packet from the new address records the move.
+    let mut pkt = data_packet(full_at + 1, TUNNEL, SESSION, &inner);
+    esp_udp_input(&mut t, &mut c, &mut pkt, moved());
+    assert_eq!(t.sa(SPI).unwrap().peer, moved());
+    assert_eq!(t.take_peer_moves().count(), 1);
 }
