@@ -173,29 +173,34 @@ fn startup_errors_are_clear() {
         s.pin_cores = true;
         let dp = Dataplane::start(&s).expect("start");
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for shard in 0..2usize {
-            let allowed = thread_cpus(&format!("shard-{shard}")).expect("shard thread");
-            assert_eq!(allowed, (shard % cores).to_string(), "shard {shard}");
+        let mut tids = Vec::new();
+        for shard in 0..2u32 {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let tid = loop {
+                let tid = dp.stats(shard).unwrap().tid;
+                if tid != 0 || Instant::now() > deadline {
+                    break tid;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            let allowed = thread_cpus(tid).expect("shard thread");
+            assert_eq!(allowed, (shard as usize % cores).to_string(), "shard {shard}");
+            tids.push(tid);
         }
         drop(dp);
-        assert!(thread_cpus("shard-0").is_none(), "shard threads outlive the data plane");
+        for tid in tids {
+            assert!(thread_cpus(tid).is_none(), "shard thread {tid} outlives the data plane");
+        }
     });
 }
 
-/// `Cpus_allowed_list` of this process's thread named `name`.
-fn thread_cpus(name: &str) -> Option<String> {
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let path = task.path();
-        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() == name {
-            let status = std::fs::read_to_string(path.join("status")).ok()?;
-            return status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .map(|v| v.trim().to_owned());
-        }
-    }
-    None
+/// `Cpus_allowed_list` of this process's thread `tid`, if it exists.
+fn thread_cpus(tid: i32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_owned())
 }
 
 // ---------------------------------------------------------------------------------
@@ -642,6 +647,8 @@ mod full {
             seen.insert(recv_until(&listener, |_| true));
         }
         assert_eq!(seen.len(), 40);
+        // Counters are published within a millisecond of the last batch.
+        wait_total(&dp, 40, |s| s.packets.rx_packets_for(RxProto::Ipv4));
         for shard in 0..2u32 {
             let s = dp.stats(shard).unwrap();
             assert_eq!(s.session_count, 20, "shard {shard}");

@@ -335,6 +335,28 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The command's name, for logs and the control thread's error reports.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Command::InstallSa { .. } => "InstallSa",
+            Command::RemoveSa { .. } => "RemoveSa",
+            Command::InstallSession { .. } => "InstallSession",
+            Command::RemoveSession { .. } => "RemoveSession",
+            Command::SetSessionIpv4 { .. } => "SetSessionIpv4",
+            Command::SetSessionIpv6 { .. } => "SetSessionIpv6",
+            Command::InstallTunnel { .. } => "InstallTunnel",
+            Command::RemoveTunnel { .. } => "RemoveTunnel",
+            Command::UpdatePeer { .. } => "UpdatePeer",
+            Command::SetTunnelSa { .. } => "SetTunnelSa",
+            Command::InstallRoute { .. } => "InstallRoute",
+            Command::RemoveRoute { .. } => "RemoveRoute",
+            Command::InstallRoute6 { .. } => "InstallRoute6",
+            Command::RemoveRoute6 { .. } => "RemoveRoute6",
+        }
+    }
+}
+
 /// Why a command could not be applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TableError {

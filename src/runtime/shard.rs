@@ -109,6 +109,8 @@ pub struct ShardStats {
     pub runtime: RuntimeCounters,
     /// CPU time the shard thread has used, in nanoseconds.
     pub cpu_ns: u64,
+    /// The shard thread's kernel thread ID (for `top -H`, `taskset`, `/proc`).
+    pub tid: i32,
     pub sa_count: usize,
     pub session_count: usize,
 }
@@ -203,6 +205,7 @@ struct Shard {
     armed: [bool; 6],
     wake_armed: bool,
     in_flight: usize,
+    tid: i32,
     dirty: bool,
     last_publish: Instant,
 }
@@ -353,6 +356,8 @@ impl Shard {
             armed: [false; 6],
             wake_armed: false,
             in_flight: 0,
+            // Safety: gettid has no preconditions.
+            tid: unsafe { libc::gettid() },
             dirty: true,
             last_publish: Instant::now(),
             spec: ShardSpec { batch, ..spec },
@@ -778,6 +783,7 @@ impl Shard {
             s.packets.clone_from(&self.counters);
             s.runtime.clone_from(&self.rt);
             s.cpu_ns = thread_cpu_ns();
+            s.tid = self.tid;
             s.sa_count = self.tables.sa_count();
             s.session_count = self.tables.session_count();
             self.dirty = false;
