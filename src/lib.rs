@@ -3,7 +3,6 @@
 //! The crate is layered as `../shared/design.md` describes; a layer uses only the
 //! layers listed before it:
 //!
-//! - [`config`]: the TOML configuration file (sections, defaults, errors with lines);
 //! - [`wire`]: zero-copy views and `Repr`s for every wire format we speak;
 //! - [`crypto`]: ESP transforms, IKEv1 key derivation and DH, CHAP / MS-CHAPv2 / MPPE,
 //!   L2TP and RADIUS hiding schemes, all in place into caller buffers;

@@ -182,15 +182,15 @@ pub(crate) fn value_span(root: &DeTable<'_>, path: &[Segment]) -> Option<Range<u
 }
 
 /// The span to report for `path`: the value's if the file sets it, else the key of the
-/// nearest enclosing table the file does write (its `[header]`), else none.
+/// nearest enclosing table the file does write (its `[header]`; for an array element,
+/// the element itself), else none.
 pub(crate) fn report_span(root: &DeTable<'_>, path: &[Segment]) -> Option<Range<usize>> {
     if let Some(span) = value_span(root, path) {
         return Some(span);
     }
     (1..path.len())
         .rev()
-        .find_map(|len| lookup(root, &path[..len]).map(|(key, _)| key))
-        .flatten()
+        .find_map(|len| lookup(root, &path[..len]).map(|(key, value)| key.unwrap_or(value)))
 }
 
 /// `(key span, value span)` of the entry at `path`; the key span is `None` for an array

@@ -527,3 +527,67 @@ fn error_fields_are_structured() {
         }]
     );
 }
+
+// --- the path <-> line machinery later sections rely on -------------------------------
+
+/// Arrays of tables (`[[pool]]`, for the pools and users sections to come) report as
+/// `pool[1].name` at the element's line, both for validation errors (path -> line) and
+/// for toml's span-only errors (span -> path).
+#[test]
+fn array_elements_have_paths_and_lines() {
+    use super::error::{line_of, path_at, render_path, report_span};
+    use super::validate::Validator;
+
+    let text = "[[pool]]\nname = \"a\"\n\n[[pool]]\nname = \"\"\nsize = 4\n";
+    let document = DeTable::parse(text).unwrap();
+    let mut validator = Validator::new(Some(document.get_ref()));
+    validator.section("pool", |v| {
+        v.element(1, |v| {
+            assert!(v.is_set("name") && !v.is_set("range"));
+            v.error("name", "must not be empty");
+            v.error("range", "is required");
+        })
+    });
+    let reported: Vec<(String, Option<usize>)> = validator
+        .into_errors()
+        .into_iter()
+        .map(|(path, _)| {
+            let line = report_span(document.get_ref(), &path).map(|s| line_of(text, s.start));
+            (render_path(&path), line)
+        })
+        .collect();
+    // An unset key in an array element points at that element's `[[pool]]` header.
+    assert_eq!(
+        reported,
+        [
+            ("pool[1].name".to_owned(), Some(5)),
+            ("pool[1].range".to_owned(), Some(4))
+        ]
+    );
+    let offset = text.find("size").unwrap();
+    let path = path_at(document.get_ref(), offset).unwrap();
+    assert_eq!(render_path(&path), "pool[1].size");
+}
+
+#[test]
+fn line_of_counts_newlines_and_clamps() {
+    use super::error::line_of;
+    assert_eq!(line_of("", 0), 1);
+    assert_eq!(line_of("a\nb\n", 0), 1);
+    assert_eq!(line_of("a\nb\n", 2), 2);
+    assert_eq!(line_of("a\nb\n", 4), 3);
+    assert_eq!(line_of("a\nb\n", 100), 3);
+}
+
+#[test]
+fn unset_key_in_a_written_section_points_at_its_header() {
+    use super::error::{Segment, line_of, report_span};
+    let text = "\n\n[listen]\nraw_esp = false\n";
+    let document = DeTable::parse(text).unwrap();
+    let path = [
+        Segment::Key("listen".to_owned()),
+        Segment::Key("ike_port".to_owned()),
+    ];
+    let span = report_span(document.get_ref(), &path).unwrap();
+    assert_eq!(line_of(text, span.start), 3);
+}
