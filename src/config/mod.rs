@@ -1,4 +1,5 @@
-//! The TOML configuration file (design.md "Layout": `src/config.rs`).
+//! The TOML configuration file (design.md "Layout": `src/config.rs`; a folder, one file
+//! per section, so the sections to come each get their own).
 //!
 //! A [`Config`] has one struct per `[section]`; today [`DataplaneConfig`]
 //! (`[dataplane]`: shards, batching, buffers, per-shard table bounds, queues, TUN) and
@@ -20,10 +21,13 @@
 //! - unknown keys and wrong types: the line of the key or value, from the span toml's
 //!   deserializer attaches; the key path is recovered by finding that span in the
 //!   parsed document ([`toml::de::DeTable`] keeps a span on every key and value).
-//!   serde stops at the first such error, so there is one;
+//!   serde stops at the first such error, so there is one. An integer too large for
+//!   its field's Rust type fails here too, with the same "must be between" message as
+//!   the range check, and a wrong type says "expected an integer from 1 to 1024"
+//!   rather than naming a Rust type (`validate::integer`);
 //! - semantic errors (out of range, duplicate ports, bad interface name): all of them,
 //!   each at the line of the offending value. Sections check themselves against a
-//!   [`validate::Validator`] by key name; the paths become lines afterwards. A rule that
+//!   `validate::Validator` by key name; the paths become lines afterwards. A rule that
 //!   involves a key the file does not set blames a key it does set, or failing that the
 //!   section's `[header]`.
 //!
@@ -33,8 +37,8 @@
 //!
 //! Add a `foo.rs` with a `FooConfig` (`#[serde(default, deny_unknown_fields)]`, a
 //! `Default`, a `validate(&self, &mut Validator)`), a field in [`Config`], a call in
-//! [`Config::check`], and the documented keys in `config/default.toml`. Arrays of tables
-//! (`[[pool]]`) validate their elements under [`validate::Validator::element`] and
+//! `Config::check`, and the documented keys in `config/default.toml`. Arrays of tables
+//! (`[[pool]]`) validate their elements under `Validator::element` and
 //! report as `pool[2].range`.
 
 mod dataplane;
