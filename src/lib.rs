@@ -11,6 +11,7 @@
 //! - [`runtime`]: the only place for syscalls and `unsafe`: threads, io_uring, TUN,
 //!   steering programs.
 
+pub mod config;
 pub mod crypto;
 pub mod dataplane;
 pub mod proto;

@@ -1,19 +1,64 @@
 //! The `shardvpn` command line.
 //!
-//! The concentrator's subcommands (`run`, `check-config`, `ctl`) arrive with the
-//! control plane; today the binary reports its version and what it is built from.
+//! - `shardvpn check-config FILE`: parse and validate a configuration file; prints
+//!   `FILE: ok` (exit 0) or every problem as `FILE:LINE: key: message` on stderr
+//!   (exit 2, clap's exit code for usage errors, so scripts can tell a bad config from
+//!   a crash).
+//! - `shardvpn print-default-config`: the embedded default configuration, every key
+//!   documented; a starting point for `/etc/shardvpn/shardvpn.toml`.
+//! - `shardvpn run` (the daemon) and `shardvpn ctl ...` arrive with the runtime and the
+//!   management socket; see the placeholder in [`Command`].
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shardvpn::config::{Config, DEFAULT_TOML};
 
 /// L2TP/IPsec, L2TP LNS and PPTP concentrator with a shard-per-core data plane.
 #[derive(Parser, Debug)]
-#[command(name = "shardvpn", version, about)]
-struct Cli {}
+#[command(name = "shardvpn", version, about, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!(
-        "shardvpn {}: protocol library only; `shardvpn run` is not available yet",
-        env!("CARGO_PKG_VERSION")
-    );
+#[derive(Subcommand, Debug)]
+enum Command {
+    // `Run { config: PathBuf }` goes here: `Config::load(&config)`, then build the
+    // runtime's data plane from `config.dataplane` / `config.listen` (shard count from
+    // `config.dataplane.shard_count()`) and start it. Print config errors exactly as
+    // `check-config` does, one per line on stderr, and exit 2.
+    /// Check a configuration file: print `FILE: ok`, or every error with its line.
+    CheckConfig {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+    /// Print the built-in default configuration, with every key documented.
+    PrintDefaultConfig,
+}
+
+/// Exit code for an invalid configuration (also clap's for a bad command line).
+const EXIT_INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for error in &errors {
+                    eprintln!("{error}");
+                }
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
+        Command::PrintDefaultConfig => {
+            print!("{DEFAULT_TOML}");
+            ExitCode::SUCCESS
+        }
+    }
 }

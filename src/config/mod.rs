@@ -1,0 +1,214 @@
+//! The TOML configuration file (design.md "Layout": `src/config.rs`; a folder, one file
+//! per section, so the sections to come each get their own).
+//!
+//! A [`Config`] has one struct per `[section]`; today [`DataplaneConfig`]
+//! (`[dataplane]`: shards, batching, buffers, per-shard table bounds, queues, TUN) and
+//! [`ListenConfig`] (`[listen]`: address, UDP ports, raw ESP). Every key has a default,
+//! so an empty file is a valid configuration, and every struct denies unknown keys, so a
+//! misspelt key is an error rather than a silently ignored line.
+//!
+//! The defaults live in two places that a test keeps equal: the `Default` impls, which
+//! code uses, and `config/default.toml`, embedded in the binary with `include_str!`
+//! ([`DEFAULT_TOML`], [`Config::embedded`], `shardvpn print-default-config`), which
+//! documents every key with a comment. Another test checks that file names every key.
+//!
+//! # Errors
+//!
+//! Every problem renders as `FILE:LINE: key: message` ([`ConfigError`]), with `key` the
+//! dotted path (`dataplane.batch`) and `LINE` 1-based:
+//! - syntax errors: the line toml's parser points at (one error: after a syntax error
+//!   the rest of the file is guesswork);
+//! - unknown keys and wrong types: the line of the key or value, from the span toml's
+//!   deserializer attaches; the key path is recovered by finding that span in the
+//!   parsed document ([`toml::de::DeTable`] keeps a span on every key and value).
+//!   serde stops at the first such error, so there is one. An integer too large for
+//!   its field's Rust type fails here too, with the same "must be between" message as
+//!   the range check, and a wrong type says "expected an integer from 1 to 1024"
+//!   rather than naming a Rust type (`validate::integer`);
+//! - semantic errors (out of range, duplicate ports, bad interface name): all of them,
+//!   each at the line of the offending value. Sections check themselves against a
+//!   `validate::Validator` by key name; the paths become lines afterwards. A rule that
+//!   involves a key the file does not set blames a key it does set, or failing that the
+//!   section's `[header]`.
+//!
+//! A file that cannot be read is `FILE: cannot read: <io error>`.
+//!
+//! # Adding a section
+//!
+//! Add a `foo.rs` with a `FooConfig` (`#[serde(default, deny_unknown_fields)]`, a
+//! `Default`, a `validate(&self, &mut Validator)`), a field in [`Config`], a call in
+//! `Config::check`, and the documented keys in `config/default.toml`. Arrays of tables
+//! (`[[pool]]`) validate their elements under `Validator::element` and
+//! report as `pool[2].range`.
+
+mod dataplane;
+mod error;
+mod listen;
+mod validate;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml::de::DeTable;
+
+pub use dataplane::{
+    DataplaneConfig, ENCAPSULATION_HEADROOM, MAX_BATCH, MAX_BUFFER_SIZE, MAX_BUFFERS, MAX_SHARDS,
+    MAX_TABLE, MAX_TUN_MTU, MAX_TUN_NAME, MAX_TUNNELS, MIN_BUFFER_SIZE, MIN_BUFFERS, MIN_TUN_MTU,
+    Shards,
+};
+pub use error::{ConfigError, ConfigErrors};
+pub use listen::ListenConfig;
+
+use error::{line_of, path_at, render_path, report_span};
+use validate::Validator;
+
+/// The built-in default configuration, every key documented: what
+/// `shardvpn print-default-config` prints.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// The name [`Config::embedded`] gives [`DEFAULT_TOML`] in errors.
+pub const EMBEDDED_ORIGIN: &str = "<embedded default>";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of sections")]
+pub struct Config {
+    pub dataplane: DataplaneConfig,
+    pub listen: ListenConfig,
+}
+
+impl Config {
+    /// Parses and validates `text`; `origin` (usually the file name) starts every error.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+        let document = match DeTable::parse(text) {
+            Ok(document) => document,
+            Err(error) => {
+                // The partial document of a recovering parse can still name the key
+                // the error sits in.
+                let (partial, _) = DeTable::parse_recoverable(text);
+                let mut message = format!("syntax error: {}", error.message());
+                // Quote what the parser points at when it is a short token (the key of
+                // "duplicate key"), since the key path cannot always be recovered.
+                let token = error
+                    .span()
+                    .and_then(|span| text.get(span))
+                    .filter(|token| !token.is_empty() && token.len() <= 64)
+                    .filter(|token| !token.contains(['\n', '\r']));
+                if let Some(token) = token {
+                    message.push_str(&format!(" (at `{token}`)"));
+                }
+                return Err(ConfigErrors::new(vec![located(
+                    text,
+                    partial.get_ref(),
+                    origin,
+                    error.span(),
+                    message,
+                )]));
+            }
+        };
+        let config: Config = match toml::from_str(text) {
+            Ok(config) => config,
+            Err(error) => {
+                return Err(ConfigErrors::new(vec![located(
+                    text,
+                    document.get_ref(),
+                    origin,
+                    error.span(),
+                    error.message().to_owned(),
+                )]));
+            }
+        };
+        let mut validator = Validator::new(Some(document.get_ref()));
+        config.check(&mut validator);
+        let mut errors: Vec<ConfigError> = validator
+            .into_errors()
+            .into_iter()
+            .map(|(path, message)| ConfigError {
+                origin: origin.to_owned(),
+                line: report_span(document.get_ref(), &path).map(|span| line_of(text, span.start)),
+                key: Some(render_path(&path)),
+                message,
+            })
+            .collect();
+        if errors.is_empty() {
+            return Ok(config);
+        }
+        // File order; within a line, the order the sections checked (stable sort).
+        errors.sort_by_key(|error| error.line.unwrap_or(usize::MAX));
+        Err(ConfigErrors::new(errors))
+    }
+
+    /// Reads and parses the file at `path`; errors start with `path` as given.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &origin),
+            Err(error) => Err(ConfigErrors::new(vec![ConfigError {
+                origin,
+                line: None,
+                key: None,
+                message: format!("cannot read: {error}"),
+            }])),
+        }
+    }
+
+    /// The built-in default configuration, parsed from [`DEFAULT_TOML`].
+    pub fn embedded() -> Config {
+        match Config::parse(DEFAULT_TOML, EMBEDDED_ORIGIN) {
+            Ok(config) => config,
+            // A unit test parses the embedded file, so this cannot ship.
+            Err(errors) => panic!("the embedded default configuration is invalid:\n{errors}"),
+        }
+    }
+
+    /// Validates a configuration built in code (tests, loadgen). Errors carry no line
+    /// and `<config>` as their origin.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut validator = Validator::new(None);
+        self.check(&mut validator);
+        let errors: Vec<ConfigError> = validator
+            .into_errors()
+            .into_iter()
+            .map(|(path, message)| ConfigError {
+                origin: "<config>".to_owned(),
+                line: None,
+                key: Some(render_path(&path)),
+                message,
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors::new(errors))
+        }
+    }
+
+    /// Every section's semantic rules.
+    fn check(&self, v: &mut Validator<'_>) {
+        v.section("dataplane", |v| self.dataplane.validate(v));
+        v.section("listen", |v| self.listen.validate(v));
+    }
+}
+
+/// An error toml reported as a byte span: its line, and the key found at that span.
+fn located(
+    text: &str,
+    document: &DeTable<'_>,
+    origin: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: String,
+) -> ConfigError {
+    let offset = span.map(|span| span.start);
+    ConfigError {
+        origin: origin.to_owned(),
+        line: offset.map(|offset| line_of(text, offset)),
+        key: offset
+            .and_then(|offset| path_at(document, offset))
+            .map(|path| render_path(&path)),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests;

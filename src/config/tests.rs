@@ -1,0 +1,593 @@
+use super::*;
+
+/// Every error for `text`, rendered, in order.
+fn errors(text: &str) -> Vec<String> {
+    match Config::parse(text, "t.toml") {
+        Ok(config) => panic!("expected errors for {text:?}, parsed {config:?}"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// `text` has exactly one error, `expected`.
+#[track_caller]
+fn one_error(text: &str, expected: &str) {
+    assert_eq!(errors(text), [expected], "for {text:?}");
+}
+
+fn parses(text: &str) -> Config {
+    Config::parse(text, "t.toml").unwrap_or_else(|errors| panic!("{text:?}:\n{errors}"))
+}
+
+// --- defaults -------------------------------------------------------------------------
+
+#[test]
+fn embedded_default_is_the_default_and_valid() {
+    assert_eq!(Config::embedded(), Config::default());
+    assert_eq!(Config::default().validate(), Ok(()));
+    // Spot-check the values the brief fixes, so a drift in both places is still caught.
+    let d = Config::default().dataplane;
+    assert_eq!(d.shards, Shards::Auto);
+    assert_eq!((d.batch, d.buffers, d.buffer_size), (64, 4096, 2048));
+    assert_eq!(
+        (d.max_sessions, d.max_tunnels, d.max_sas, d.max_routes),
+        (65536, 16384, 32768, 65536)
+    );
+    assert_eq!((d.punt_queue, d.command_queue), (1024, 4096));
+    assert!(d.pin_cores);
+    assert_eq!((d.tun_name.as_str(), d.tun_mtu), ("shardvpn0", 1400));
+    let l = Config::default().listen;
+    assert_eq!(l.address.to_string(), "0.0.0.0");
+    assert_eq!((l.ike_port, l.nat_t_port, l.l2tp_port), (500, 4500, 1701));
+    assert!(l.raw_esp);
+}
+
+#[test]
+fn empty_file_and_empty_sections_are_the_default() {
+    assert_eq!(parses(""), Config::default());
+    assert_eq!(
+        parses("# nothing\n\n[dataplane]\n[listen]\n"),
+        Config::default()
+    );
+}
+
+/// The embedded file writes every key of every section (so it documents them all) and
+/// no other: compared against the serialized `Default`, which has every field.
+#[test]
+fn default_toml_writes_every_key() {
+    let written: toml::Table = toml::from_str(DEFAULT_TOML).unwrap();
+    let all = toml::Table::try_from(Config::default()).unwrap();
+    let keys = |table: &toml::Table| -> Vec<String> {
+        let mut keys = Vec::new();
+        for (section, value) in table {
+            keys.push(section.clone());
+            for key in value.as_table().expect("sections are tables").keys() {
+                keys.push(format!("{section}.{key}"));
+            }
+        }
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&written), keys(&all));
+}
+
+/// Each key line in the embedded file has a comment right above it.
+#[test]
+fn default_toml_comments_every_key() {
+    let lines: Vec<&str> = DEFAULT_TOML.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains(" = ") && !line.starts_with('#') {
+            assert!(
+                i > 0 && lines[i - 1].starts_with('#'),
+                "no comment above line {}: {line}",
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn serialized_default_parses_back() {
+    let text = toml::to_string(&Config::default()).unwrap();
+    assert_eq!(parses(&text), Config::default());
+    let mut config = Config::default();
+    config.dataplane.shards = Shards::Count(7);
+    let text = toml::to_string(&config).unwrap();
+    assert!(text.contains("shards = 7"), "{text}");
+    assert_eq!(parses(&text), config);
+}
+
+// --- shards ---------------------------------------------------------------------------
+
+#[test]
+fn shards_auto_resolves_to_the_cpu_count() {
+    let config = parses("[dataplane]\nshards = \"auto\"\n");
+    assert_eq!(config.dataplane.shards, Shards::Auto);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let expected = u32::try_from(cpus).unwrap().clamp(1, MAX_SHARDS);
+    assert_eq!(config.dataplane.shard_count(), expected);
+    assert!(config.dataplane.shard_count() >= 1);
+}
+
+#[test]
+fn shards_count_is_used_as_is() {
+    let config = parses("[dataplane]\nshards = 3\n");
+    assert_eq!(config.dataplane.shards, Shards::Count(3));
+    assert_eq!(config.dataplane.shard_count(), 3);
+    assert_eq!(
+        parses("[dataplane]\nshards = 1024\n")
+            .dataplane
+            .shard_count(),
+        1024
+    );
+}
+
+#[test]
+fn shards_must_be_positive_bounded_or_auto() {
+    one_error(
+        "[dataplane]\nshards = 0\n",
+        "t.toml:2: dataplane.shards: must be between 1 and 1024, not 0",
+    );
+    one_error(
+        "[dataplane]\n\nshards = 1025\n",
+        "t.toml:3: dataplane.shards: must be between 1 and 1024, not 1025",
+    );
+    one_error(
+        "[dataplane]\nshards = 99999999999\n",
+        "t.toml:2: dataplane.shards: must be between 1 and 1024, not 4294967295",
+    );
+    one_error(
+        "[dataplane]\nshards = -2\n",
+        "t.toml:2: dataplane.shards: expected a number of shards or \"auto\", found -2",
+    );
+    one_error(
+        "[dataplane]\nshards = \"Auto\"\n",
+        "t.toml:2: dataplane.shards: expected a number of shards or \"auto\", found \"Auto\"",
+    );
+    one_error(
+        "[dataplane]\nshards = true\n",
+        "t.toml:2: dataplane.shards: invalid type: boolean `true`, expected a number of \
+         shards or \"auto\"",
+    );
+}
+
+// --- each validation rule, at the line of its value -----------------------------------
+
+#[test]
+fn batch_range() {
+    one_error(
+        "[dataplane]\nbatch = 0\n",
+        "t.toml:2: dataplane.batch: must be between 1 and 1024, not 0",
+    );
+    one_error(
+        "# a comment\n[dataplane]\npin_cores = false\nbatch = 1025\n",
+        "t.toml:4: dataplane.batch: must be between 1 and 1024, not 1025",
+    );
+    assert_eq!(parses("[dataplane]\nbatch = 1024\n").dataplane.batch, 1024);
+    assert_eq!(parses("[dataplane]\nbatch = 1\n").dataplane.batch, 1);
+}
+
+#[test]
+fn buffers_power_of_two_and_range() {
+    one_error(
+        "[dataplane]\nbuffers = 100\n",
+        "t.toml:2: dataplane.buffers: must be a power of two, not 100",
+    );
+    one_error(
+        "[dataplane]\nbuffers = 32\n",
+        "t.toml:2: dataplane.buffers: must be between 64 and 32768, not 32",
+    );
+    one_error(
+        "[dataplane]\nbuffers = 0\n",
+        "t.toml:2: dataplane.buffers: must be a power of two, not 0",
+    );
+    // Too big for the field's u16: the deserializer gives the same message.
+    one_error(
+        "[dataplane]\nbuffers = 65536\n",
+        "t.toml:2: dataplane.buffers: must be between 64 and 32768, not 65536",
+    );
+    assert_eq!(parses("[dataplane]\nbuffers = 64\n").dataplane.buffers, 64);
+    assert_eq!(
+        parses("[dataplane]\nbuffers = 32768\n").dataplane.buffers,
+        32768
+    );
+}
+
+#[test]
+fn buffer_size_range() {
+    one_error(
+        "[dataplane]\nbuffer_size = 1023\n",
+        "t.toml:2: dataplane.buffer_size: must be between 1024 and 65535, not 1023",
+    );
+    one_error(
+        "[dataplane]\nbuffer_size = 65536\n",
+        "t.toml:2: dataplane.buffer_size: must be between 1024 and 65535, not 65536",
+    );
+    one_error(
+        "[dataplane]\nbuffer_size = -1\n",
+        "t.toml:2: dataplane.buffer_size: must be between 1024 and 65535, not -1",
+    );
+}
+
+#[test]
+fn buffer_size_must_hold_an_mtu_packet() {
+    // Both written: buffer_size is blamed.
+    one_error(
+        "[dataplane]\ntun_mtu = 1500\nbuffer_size = 1700\n",
+        "t.toml:3: dataplane.buffer_size: must be at least tun_mtu + 256 = 1756 to hold a \
+         full-size packet with its encapsulation, not 1700",
+    );
+    // Only the buffer size written.
+    one_error(
+        "[dataplane]\nbuffer_size = 1024\n",
+        "t.toml:2: dataplane.buffer_size: must be at least tun_mtu + 256 = 1656 to hold a \
+         full-size packet with its encapsulation, not 1024",
+    );
+    // Only the MTU written: the MTU is blamed, with the default buffer size.
+    one_error(
+        "[dataplane]\n\ntun_mtu = 9000\n",
+        "t.toml:3: dataplane.tun_mtu: needs dataplane.buffer_size of at least tun_mtu + 256 \
+         = 9256 to hold a full-size packet with its encapsulation, but it is 2048",
+    );
+    // Exactly enough is fine.
+    parses("[dataplane]\ntun_mtu = 9000\nbuffer_size = 9256\n");
+    // A programmatic config reports it without a line.
+    let mut config = Config::default();
+    config.dataplane.tun_mtu = 1900;
+    assert_eq!(
+        config.validate().unwrap_err().to_string(),
+        "<config>: dataplane.buffer_size: must be at least tun_mtu + 256 = 2156 to hold a \
+         full-size packet with its encapsulation, not 2048"
+    );
+}
+
+#[test]
+fn table_bounds() {
+    for (key, bad, high) in [
+        ("max_sessions", 0, 1_048_576),
+        ("max_sessions", 1_048_577, 1_048_576),
+        ("max_tunnels", 0, 65535),
+        ("max_tunnels", 65536, 65535),
+        ("max_sas", 0, 1_048_576),
+        ("max_sas", 1_048_577, 1_048_576),
+        ("max_routes", 0, 1_048_576),
+        ("max_routes", 1_048_577, 1_048_576),
+        ("punt_queue", 0, 1_048_576),
+        ("punt_queue", 1_048_577, 1_048_576),
+        ("command_queue", 0, 1_048_576),
+        ("command_queue", 1_048_577, 1_048_576),
+    ] {
+        one_error(
+            &format!("[dataplane]\npin_cores = true\n{key} = {bad}\n"),
+            &format!("t.toml:3: dataplane.{key}: must be between 1 and {high}, not {bad}"),
+        );
+    }
+    let config = parses(
+        "[dataplane]\nmax_sessions = 1\nmax_tunnels = 65535\nmax_sas = 1048576\n\
+         max_routes = 7\npunt_queue = 1\ncommand_queue = 1048576\n",
+    );
+    let d = config.dataplane;
+    assert_eq!(
+        (d.max_sessions, d.max_tunnels, d.max_sas, d.max_routes),
+        (1, 65535, 1_048_576, 7)
+    );
+    assert_eq!((d.punt_queue, d.command_queue), (1, 1_048_576));
+}
+
+#[test]
+fn tun_name_rules() {
+    for (name, message) in [
+        ("", "must not be empty"),
+        (
+            "sixteen-bytes-xx",
+            "must be at most 15 bytes, not 16 (\"sixteen-bytes-xx\")",
+        ),
+        ("a/b", "must not contain '/' (\"a/b\")"),
+        ("a:b", "must not contain ':' (\"a:b\")"),
+        ("vpn%d", "must not contain '%' (\"vpn%d\")"),
+        ("a b", "must not contain ' ' (\"a b\")"),
+        ("a\\tb", "must not contain '\\t' (\"a\\tb\")"),
+        (".", "\".\" is not a valid interface name"),
+        ("..", "\"..\" is not a valid interface name"),
+    ] {
+        one_error(
+            &format!("[dataplane]\n\n\ntun_name = \"{name}\"\n"),
+            &format!("t.toml:4: dataplane.tun_name: {message}"),
+        );
+    }
+    assert_eq!(
+        parses("[dataplane]\ntun_name = \"fifteen-bytes-x\"\n")
+            .dataplane
+            .tun_name,
+        "fifteen-bytes-x"
+    );
+}
+
+#[test]
+fn tun_mtu_range() {
+    one_error(
+        "[dataplane]\ntun_mtu = 575\n",
+        "t.toml:2: dataplane.tun_mtu: must be between 576 and 9000, not 575",
+    );
+    one_error(
+        "[dataplane]\nbuffer_size = 65535\ntun_mtu = 9001\n",
+        "t.toml:3: dataplane.tun_mtu: must be between 576 and 9000, not 9001",
+    );
+    assert_eq!(
+        parses("[dataplane]\ntun_mtu = 576\n").dataplane.tun_mtu,
+        576
+    );
+}
+
+#[test]
+fn ports_non_zero() {
+    one_error(
+        "[listen]\nl2tp_port = 0\n",
+        "t.toml:2: listen.l2tp_port: must not be 0 (the kernel would pick a random port)",
+    );
+    one_error(
+        "[listen]\nike_port = 65536\n",
+        "t.toml:2: listen.ike_port: must be between 1 and 65535, not 65536",
+    );
+    one_error(
+        "[listen]\nnat_t_port = -1\n",
+        "t.toml:2: listen.nat_t_port: must be between 1 and 65535, not -1",
+    );
+}
+
+#[test]
+fn ports_distinct() {
+    // Against a default: the written key is blamed, whichever it is.
+    one_error(
+        "[listen]\nike_port = 4500\n",
+        "t.toml:2: listen.ike_port: port 4500 is also listen.nat_t_port; the ports must differ",
+    );
+    one_error(
+        "[listen]\nl2tp_port = 500\n",
+        "t.toml:2: listen.l2tp_port: port 500 is also listen.ike_port; the ports must differ",
+    );
+    // Both written: the one further down is blamed.
+    one_error(
+        "[listen]\nl2tp_port = 600\nike_port = 600\n",
+        "t.toml:3: listen.ike_port: port 600 is also listen.l2tp_port; the ports must differ",
+    );
+    // Moving the defaults out of the way makes it valid.
+    let config = parses("[listen]\nike_port = 4500\nnat_t_port = 4501\n");
+    assert_eq!(
+        (config.listen.ike_port, config.listen.nat_t_port),
+        (4500, 4501)
+    );
+}
+
+#[test]
+fn listen_address_and_raw_esp() {
+    let config = parses("[listen]\naddress = \"2001:db8::1\"\nraw_esp = false\n");
+    assert_eq!(config.listen.address.to_string(), "2001:db8::1");
+    assert!(!config.listen.raw_esp);
+    one_error(
+        "[listen]\naddress = \"10.0.0.256\"\n",
+        "t.toml:2: listen.address: invalid IP address syntax",
+    );
+}
+
+#[test]
+fn all_validation_errors_are_reported_in_file_order() {
+    let text = "[listen]\n\
+                nat_t_port = 500\n\
+                [dataplane]\n\
+                tun_name = \"a/b\"\n\
+                batch = 0\n\
+                buffers = 100\n";
+    assert_eq!(
+        errors(text),
+        [
+            "t.toml:2: listen.nat_t_port: port 500 is also listen.ike_port; the ports must differ",
+            "t.toml:4: dataplane.tun_name: must not contain '/' (\"a/b\")",
+            "t.toml:5: dataplane.batch: must be between 1 and 1024, not 0",
+            "t.toml:6: dataplane.buffers: must be a power of two, not 100",
+        ]
+    );
+    let rendered = Config::parse(text, "t.toml").unwrap_err().to_string();
+    assert_eq!(rendered.lines().count(), 4);
+}
+
+#[test]
+fn dotted_keys_and_inline_tables_report_their_lines() {
+    one_error(
+        "\ndataplane.batch = 0\n",
+        "t.toml:2: dataplane.batch: must be between 1 and 1024, not 0",
+    );
+    one_error(
+        "dataplane = { pin_cores = true,\n  batch = 0 }\n",
+        "t.toml:2: dataplane.batch: must be between 1 and 1024, not 0",
+    );
+}
+
+#[test]
+fn crlf_line_endings_count_lines() {
+    one_error(
+        "[dataplane]\r\n\r\nbatch = 0\r\n",
+        "t.toml:3: dataplane.batch: must be between 1 and 1024, not 0",
+    );
+}
+
+// --- unknown keys, types, syntax ------------------------------------------------------
+
+#[test]
+fn unknown_key_names_its_path_and_line() {
+    one_error(
+        "[listen]\naddress = \"::\"\nike_prot = 500\n",
+        "t.toml:3: listen.ike_prot: unknown field `ike_prot`, expected one of `address`, \
+         `ike_port`, `nat_t_port`, `l2tp_port`, `raw_esp`",
+    );
+    one_error(
+        "[dataplane]\n[radius]\nserver = \"x\"\n",
+        "t.toml:2: radius: unknown field `radius`, expected `dataplane` or `listen`",
+    );
+}
+
+#[test]
+fn wrong_type_names_its_path_and_line() {
+    one_error(
+        "[dataplane]\nbatch = 64\npin_cores = 1\n",
+        "t.toml:3: dataplane.pin_cores: invalid type: integer `1`, expected a boolean",
+    );
+    one_error(
+        "[dataplane]\nbatch = \"64\"\n",
+        "t.toml:2: dataplane.batch: invalid type: string \"64\", expected an integer from 1 \
+         to 1024",
+    );
+    one_error(
+        "[dataplane]\ntun_mtu = 1400.0\n",
+        "t.toml:2: dataplane.tun_mtu: invalid type: floating point `1400.0`, expected an \
+         integer from 576 to 9000",
+    );
+    one_error(
+        "\nlisten = 3\n",
+        "t.toml:2: listen: invalid type: integer `3`, expected a table of listen settings",
+    );
+}
+
+#[test]
+fn syntax_error_line() {
+    let errors = errors("[dataplane]\nbatch = 64\ntun_name = \"unterminated\npin_cores = true\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("t.toml:3: syntax error: "),
+        "{errors:?}"
+    );
+    let errors = self::errors("[dataplane]\n\nbatch = 64\n[dataplane\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("t.toml:4: "), "{errors:?}");
+    assert!(errors[0].contains("syntax error: "), "{errors:?}");
+    // When the parser recovers far enough, the key is named too.
+    let errors = self::errors("[dataplane]\nbatch = \n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("t.toml:2: dataplane.batch: syntax error: "),
+        "{errors:?}"
+    );
+    // A duplicate key is a syntax error at the second occurrence.
+    let errors = self::errors("[dataplane]\nbatch = 1\n\nbatch = 2\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors,
+        ["t.toml:4: syntax error: duplicate key (at `batch`)"]
+    );
+}
+
+// --- load ---------------------------------------------------------------------------
+
+#[test]
+fn load_reports_a_missing_file() {
+    let path = "/nonexistent/shardvpn-config-test.toml";
+    let errors = Config::load(path).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    let error = &errors.as_slice()[0];
+    assert_eq!((error.line, error.key.as_deref()), (None, None));
+    let rendered = error.to_string();
+    assert!(
+        rendered.starts_with(&format!("{path}: cannot read: ")),
+        "{rendered}"
+    );
+    assert!(rendered.contains("No such file"), "{rendered}");
+}
+
+#[test]
+fn load_reads_and_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("shardvpn-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(&good, "[dataplane]\nshards = 2\n").unwrap();
+    assert_eq!(
+        Config::load(&good).unwrap().dataplane.shards,
+        Shards::Count(2)
+    );
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[dataplane]\nshards = 2\nbatch = 0\n").unwrap();
+    assert_eq!(
+        Config::load(&bad).unwrap_err().to_string(),
+        format!(
+            "{}:3: dataplane.batch: must be between 1 and 1024, not 0",
+            bad.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn error_fields_are_structured() {
+    let errors = Config::parse("[dataplane]\nbatch = 0\n", "f.toml").unwrap_err();
+    assert_eq!(
+        errors.as_slice(),
+        [ConfigError {
+            origin: "f.toml".to_owned(),
+            line: Some(2),
+            key: Some("dataplane.batch".to_owned()),
+            message: "must be between 1 and 1024, not 0".to_owned(),
+        }]
+    );
+}
+
+// --- the path <-> line machinery later sections rely on -------------------------------
+
+/// Arrays of tables (`[[pool]]`, for the pools and users sections to come) report as
+/// `pool[1].name` at the element's line, both for validation errors (path -> line) and
+/// for toml's span-only errors (span -> path).
+#[test]
+fn array_elements_have_paths_and_lines() {
+    use super::error::{line_of, path_at, render_path, report_span};
+    use super::validate::Validator;
+
+    let text = "[[pool]]\nname = \"a\"\n\n[[pool]]\nname = \"\"\nsize = 4\n";
+    let document = DeTable::parse(text).unwrap();
+    let mut validator = Validator::new(Some(document.get_ref()));
+    validator.section("pool", |v| {
+        v.element(1, |v| {
+            assert!(v.is_set("name") && !v.is_set("range"));
+            v.error("name", "must not be empty");
+            v.error("range", "is required");
+        })
+    });
+    let reported: Vec<(String, Option<usize>)> = validator
+        .into_errors()
+        .into_iter()
+        .map(|(path, _)| {
+            let line = report_span(document.get_ref(), &path).map(|s| line_of(text, s.start));
+            (render_path(&path), line)
+        })
+        .collect();
+    // An unset key in an array element points at that element's `[[pool]]` header.
+    assert_eq!(
+        reported,
+        [
+            ("pool[1].name".to_owned(), Some(5)),
+            ("pool[1].range".to_owned(), Some(4))
+        ]
+    );
+    let offset = text.find("size").unwrap();
+    let path = path_at(document.get_ref(), offset).unwrap();
+    assert_eq!(render_path(&path), "pool[1].size");
+}
+
+#[test]
+fn line_of_counts_newlines_and_clamps() {
+    use super::error::line_of;
+    assert_eq!(line_of("", 0), 1);
+    assert_eq!(line_of("a\nb\n", 0), 1);
+    assert_eq!(line_of("a\nb\n", 2), 2);
+    assert_eq!(line_of("a\nb\n", 4), 3);
+    assert_eq!(line_of("a\nb\n", 100), 3);
+}
+
+#[test]
+fn unset_key_in_a_written_section_points_at_its_header() {
+    use super::error::{Segment, line_of, report_span};
+    let text = "\n\n[listen]\nraw_esp = false\n";
+    let document = DeTable::parse(text).unwrap();
+    let path = [
+        Segment::Key("listen".to_owned()),
+        Segment::Key("ike_port".to_owned()),
+    ];
+    let span = report_span(document.get_ref(), &path).unwrap();
+    assert_eq!(line_of(text, span.start), 3);
+}
