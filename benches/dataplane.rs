@@ -207,40 +207,52 @@ fn client_tables(server: SocketAddr) -> Tables {
 /// (to the subscriber's NAT-T address) and route.
 fn install(dp: &Dataplane, peer: SocketAddr) {
     let sa = InboundSa::new(gcm(), TUNNEL, 1, peer);
-    dp.send(0, Command::InstallSa {
-        spi: SPI_IN,
-        sa: Box::new(sa),
-    })
+    dp.send(
+        0,
+        Command::InstallSa {
+            spi: SPI_IN,
+            sa: Box::new(sa),
+        },
+    )
     .expect("queue");
     let flags = SessionFlags { requires_esp: true };
-    dp.send(0, Command::InstallSession {
-        key: (TUNNEL, SESSION),
-        session: Session::new(1, Some(SUBSCRIBER), flags),
-    })
+    dp.send(
+        0,
+        Command::InstallSession {
+            key: (TUNNEL, SESSION),
+            session: Session::new(1, Some(SUBSCRIBER), flags),
+        },
+    )
     .expect("queue");
     let out = Arc::new(OutboundSa::new(SPI_OUT, gcm()));
-    dp.send(0, Command::InstallTunnel {
-        id: TUNNEL,
-        tunnel: TunnelTx {
-            peer,
-            peer_tunnel_id: PEER_TUNNEL,
-            encap: Encap::EspUdp(EspEncap {
-                sa: out,
-                local: PAIR_B.into(),
-                inner_src_port: 1701,
-                inner_dst_port: 1701,
-            }),
+    dp.send(
+        0,
+        Command::InstallTunnel {
+            id: TUNNEL,
+            tunnel: TunnelTx {
+                peer,
+                peer_tunnel_id: PEER_TUNNEL,
+                encap: Encap::EspUdp(EspEncap {
+                    sa: out,
+                    local: PAIR_B.into(),
+                    inner_src_port: 1701,
+                    inner_dst_port: 1701,
+                }),
+            },
         },
-    })
+    )
     .expect("queue");
-    dp.send(0, Command::InstallRoute {
-        ipv4: SUBSCRIBER,
-        route: Route {
-            tunnel: TUNNEL,
-            peer_session_id: PEER_SESSION,
-            session: (TUNNEL, SESSION),
+    dp.send(
+        0,
+        Command::InstallRoute {
+            ipv4: SUBSCRIBER,
+            route: Route {
+                tunnel: TUNNEL,
+                peer_session_id: PEER_SESSION,
+                session: (TUNNEL, SESSION),
+            },
         },
-    })
+    )
     .expect("queue");
     let deadline = Instant::now() + Duration::from_secs(2);
     while !dp.commands_drained() && Instant::now() < deadline {
@@ -304,7 +316,11 @@ fn tx_sender(inner: Vec<u8>, ns: String, stop: Arc<AtomicBool>) {
 }
 
 fn moved(s: &ShardStats, rx: bool) -> u64 {
-    if rx { s.runtime.tun_writes } else { s.runtime.sends }
+    if rx {
+        s.runtime.tun_writes
+    } else {
+        s.runtime.sends
+    }
 }
 
 fn measure(pair: &Pair, rx: bool, which: Which, inner_len: usize, secs: f64) -> Measurement {
@@ -318,7 +334,15 @@ fn measure(pair: &Pair, rx: bool, which: Which, inner_len: usize, secs: f64) -> 
     let b = pair.b.name.clone();
     let dp = pair.b.run(move || {
         let dp = Dataplane::start(&spec).expect("start the data plane");
-        ip(&["-n", &b, "addr", "add", "10.77.0.1/24", "dev", dp.tun_name()]);
+        ip(&[
+            "-n",
+            &b,
+            "addr",
+            "add",
+            "10.77.0.1/24",
+            "dev",
+            dp.tun_name(),
+        ]);
         dp
     });
     if which == Which::Ours {
@@ -329,7 +353,10 @@ fn measure(pair: &Pair, rx: bool, which: Which, inner_len: usize, secs: f64) -> 
     let sink = if rx {
         None
     } else {
-        Some(pair.a.run(move || UdpSocket::bind(peer).expect("bind the sink")))
+        Some(
+            pair.a
+                .run(move || UdpSocket::bind(peer).expect("bind the sink")),
+        )
     };
     let stop = Arc::new(AtomicBool::new(false));
     let inner = inner_packet(inner_len);

@@ -9,7 +9,9 @@
 //! - [`proto`]: sans-IO protocol engines (time is an argument, no I/O inside);
 //! - [`dataplane`]: the hot path's packet logic as nodes over a batch, no syscalls;
 //! - [`runtime`]: the only place for syscalls and `unsafe`: threads, io_uring, TUN,
-//!   steering programs.
+//!   steering programs;
+//! - [`config`]: the TOML configuration with its embedded default, errors reported as
+//!   `FILE:LINE: key: message`.
 
 pub mod config;
 pub mod crypto;

@@ -54,7 +54,15 @@ fn start(pair: &Pair, spec: DataplaneSpec) -> Dataplane {
     let ns = pair.b.name.clone();
     pair.b.run(move || {
         let dp = Dataplane::start(&spec).expect("start the data plane");
-        ip(&["-n", &ns, "addr", "add", "10.77.0.1/24", "dev", dp.tun_name()]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            "10.77.0.1/24",
+            "dev",
+            dp.tun_name(),
+        ]);
         dp
     })
 }
@@ -86,7 +94,8 @@ fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u
 fn recv_until(sock: &UdpSocket, want: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut buf = [0u8; 2048];
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     for _ in 0..1000 {
         if Instant::now() > deadline {
             break;
@@ -123,7 +132,9 @@ fn baseline_moves_packets_between_udp_and_tun() {
 
     // b → 10.77.0.2 goes out of the TUN; the shard sends it whole to the peer.
     let sender = pair.b.run(|| UdpSocket::bind((TUN_ADDR, 0)).unwrap());
-    sender.send_to(b"down to the peer", (SUBSCRIBER, 8000)).unwrap();
+    sender
+        .send_to(b"down to the peer", (SUBSCRIBER, 8000))
+        .unwrap();
     let got = recv_until(&peer_sock, |b| {
         ipv4::Packet::new_checked(b).is_ok_and(|p| p.dst_addr() == SUBSCRIBER)
     });
@@ -151,14 +162,23 @@ fn startup_errors_are_clear() {
     pair.b.run(move || {
         // Another daemon on 4500 (no SO_REUSEPORT, like most IKE daemons).
         let squatter = UdpSocket::bind((PAIR_B, 4500)).unwrap();
-        let err = Dataplane::start(&spec(2, Mode::Full)).err().expect("port taken");
+        let err = Dataplane::start(&spec(2, Mode::Full))
+            .err()
+            .expect("port taken");
         let msg = err.to_string();
-        assert!(msg.contains("10.98.0.1:4500") && msg.contains("already in use"), "{msg}");
+        assert!(
+            msg.contains("10.98.0.1:4500") && msg.contains("already in use"),
+            "{msg}"
+        );
         drop(squatter);
 
         // The TUN name is taken by a veth.
-        ip(&["-n", &ns, "link", "add", "svtun0", "type", "veth", "peer", "name", "svtun0p"]);
-        let err = Dataplane::start(&spec(2, Mode::Full)).err().expect("name taken");
+        ip(&[
+            "-n", &ns, "link", "add", "svtun0", "type", "veth", "peer", "name", "svtun0p",
+        ]);
+        let err = Dataplane::start(&spec(2, Mode::Full))
+            .err()
+            .expect("name taken");
         assert!(err.to_string().contains("svtun0"), "{err}");
         ip(&["-n", &ns, "link", "del", "svtun0"]);
 
@@ -184,12 +204,19 @@ fn startup_errors_are_clear() {
                 std::thread::sleep(Duration::from_millis(5));
             };
             let allowed = thread_cpus(tid).expect("shard thread");
-            assert_eq!(allowed, (shard as usize % cores).to_string(), "shard {shard}");
+            assert_eq!(
+                allowed,
+                (shard as usize % cores).to_string(),
+                "shard {shard}"
+            );
             tids.push(tid);
         }
         drop(dp);
         for tid in tids {
-            assert!(thread_cpus(tid).is_none(), "shard thread {tid} outlives the data plane");
+            assert!(
+                thread_cpus(tid).is_none(),
+                "shard thread {tid} outlives the data plane"
+            );
         }
     });
 }
@@ -257,21 +284,31 @@ mod full {
         let map = dp.shard_map();
         let owner = map.shard_of(u32::from(sub.session));
         if sub.esp {
-            assert_eq!(map.shard_of(sub.spi_in), owner, "SPI and session on one shard");
+            assert_eq!(
+                map.shard_of(sub.spi_in),
+                owner,
+                "SPI and session on one shard"
+            );
             let sa = InboundSa::new(gcm(&KEY_IN), sub.tunnel, 1, peer);
-            dp.send(owner, Command::InstallSa {
-                spi: sub.spi_in,
-                sa: Box::new(sa),
-            })
+            dp.send(
+                owner,
+                Command::InstallSa {
+                    spi: sub.spi_in,
+                    sa: Box::new(sa),
+                },
+            )
             .unwrap();
         }
         let flags = SessionFlags {
             requires_esp: sub.esp,
         };
-        dp.send(owner, Command::InstallSession {
-            key: (sub.tunnel, sub.session),
-            session: Session::new(1, Some(sub.addr), flags),
-        })
+        dp.send(
+            owner,
+            Command::InstallSession {
+                key: (sub.tunnel, sub.session),
+                session: Session::new(1, Some(sub.addr), flags),
+            },
+        )
         .unwrap();
         let encap = if sub.esp {
             Encap::EspUdp(EspEncap {
@@ -332,9 +369,17 @@ mod full {
                     inner_src_port: 1701,
                     inner_dst_port: 1701,
                 };
-                if raw { Encap::EspRaw(e) } else { Encap::EspUdp(e) }
+                if raw {
+                    Encap::EspRaw(e)
+                } else {
+                    Encap::EspUdp(e)
+                }
             };
-            let to = if sub.esp { server() } else { SocketAddr::from((PAIR_B, 1701)) };
+            let to = if sub.esp {
+                server()
+            } else {
+                SocketAddr::from((PAIR_B, 1701))
+            };
             tables
                 .apply(Command::InstallTunnel {
                     id: PEER_TUNNEL,
@@ -491,7 +536,10 @@ mod full {
         csock.send_to(&next, server()).unwrap();
         assert_eq!(recv_until(&listener, |b| b == b"esp two"), b"esp two");
         let drops = |r: DropReason| total(&dp, |s| s.packets.drops_for(r));
-        wait_total(&dp, 1, |s| s.packets.drops_for(DropReason::BadHeader(shardvpn::wire::Layer::Esp)));
+        wait_total(&dp, 1, |s| {
+            s.packets
+                .drops_for(DropReason::BadHeader(shardvpn::wire::Layer::Esp))
+        });
         assert_eq!(drops(DropReason::Replay(ReplayError::Duplicate)), 1);
         assert_eq!(drops(DropReason::AuthFailed), 1);
         assert_eq!(drops(DropReason::NoSa), 1);
@@ -503,11 +551,17 @@ mod full {
         // address, where its SA opens it.
         let sender = pair.b.run(|| UdpSocket::bind((TUN_ADDR, 0)).unwrap());
         sender.send_to(b"down one", (SUBSCRIBER, 8000)).unwrap();
-        csock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        csock
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut buf = [0u8; 2048];
         let (n, from) = csock.recv_from(&mut buf).expect("encrypted reply");
         assert_eq!(from, server());
-        assert_eq!(&buf[..4], &sub.spi_out.to_be_bytes(), "sent under our outbound SPI");
+        assert_eq!(
+            &buf[..4],
+            &sub.spi_out.to_be_bytes(),
+            "sent under our outbound SPI"
+        );
         let ip_packet = client.decapsulate(&buf[..n], true);
         let p = ipv4::Packet::new_checked(&ip_packet[..]).unwrap();
         assert_eq!(p.dst_addr(), SUBSCRIBER);
@@ -523,7 +577,10 @@ mod full {
         assert_eq!(recv_until(&listener, |b| b == b"esp three"), b"esp three");
         match next_message(&dp) {
             ToControl::PeerMoved {
-                spi, tunnel_id, peer, ..
+                spi,
+                tunnel_id,
+                peer,
+                ..
             } => {
                 assert_eq!((spi, tunnel_id, peer), (sub.spi_in, sub.tunnel, moved_addr));
             }
@@ -536,7 +593,9 @@ mod full {
         .unwrap();
         settle(&dp);
         sender.send_to(b"down two", (SUBSCRIBER, 8000)).unwrap();
-        moved.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        moved
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let n = moved.recv(&mut buf).expect("reply at the new port");
         let ip_packet = client.decapsulate(&buf[..n], true);
         assert!(ip_packet.ends_with(b"down two"));
@@ -586,7 +645,9 @@ mod full {
 
         let sender = pair.b.run(|| UdpSocket::bind((TUN_ADDR, 0)).unwrap());
         sender.send_to(b"to the lac", (plain.addr, 8000)).unwrap();
-        lac_sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        lac_sock
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut buf = [0u8; 2048];
         let (n, from) = lac_sock.recv_from(&mut buf).expect("plain L2TP reply");
         assert_eq!(from, SocketAddr::from((PAIR_B, 1701)));
@@ -652,11 +713,17 @@ mod full {
         for shard in 0..2u32 {
             let s = dp.stats(shard).unwrap();
             assert_eq!(s.session_count, 20, "shard {shard}");
-            assert_eq!(s.packets.rx_packets_for(RxProto::Ipv4), 20, "shard {shard}: {s:?}");
+            assert_eq!(
+                s.packets.rx_packets_for(RxProto::Ipv4),
+                20,
+                "shard {shard}: {s:?}"
+            );
         }
 
         // An L2TP control message (T bit: a ZLB) goes to the control socket, not a shard.
-        let zlb = [0xc8, 0x02, 0x00, 0x0c, 0x00, 50, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+        let zlb = [
+            0xc8, 0x02, 0x00, 0x0c, 0x00, 50, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
         lac_sock.send_to(&zlb, (PAIR_B, 1701)).unwrap();
         let ctl = &dp.control_sockets().l2tp;
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -665,7 +732,10 @@ mod full {
             if let Ok((n, _)) = ctl.recv_from(&mut buf) {
                 break n;
             }
-            assert!(Instant::now() < deadline, "control message never reached the control socket");
+            assert!(
+                Instant::now() < deadline,
+                "control message never reached the control socket"
+            );
             std::thread::sleep(Duration::from_millis(5));
         };
         assert_eq!(&buf[..n], &zlb);

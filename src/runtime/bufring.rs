@@ -99,9 +99,12 @@ impl BufRing {
         // Safety: the mapping holds `count` entries and lives until `self` is dropped,
         // which unregisters it first (or the ring is destroyed before: see Drop).
         unsafe {
-            uring
-                .submitter()
-                .register_buf_ring_with_flags(self.entries as u64, self.count, self.bgid, 0)?;
+            uring.submitter().register_buf_ring_with_flags(
+                self.entries as u64,
+                self.count,
+                self.bgid,
+                0,
+            )?;
         }
         self.publish();
         Ok(())

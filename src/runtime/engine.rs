@@ -19,6 +19,7 @@ use super::queues::{CommandQueue, ControlInbox, ToControl};
 use super::shard::{self, Mode, ShardParts, ShardSpec, ShardStats};
 use super::tun::{self, MultiQueueTun};
 use super::uring;
+use crate::config::Config;
 use crate::dataplane::steering::ShardMap;
 use crate::dataplane::tables::{Capacities, Command};
 
@@ -39,6 +40,42 @@ pub struct DataplaneSpec {
     pub tun_name: String,
     pub tun_mtu: u32,
     pub mode: Mode,
+}
+
+impl DataplaneSpec {
+    /// The data plane `config` describes (shard count resolved, "auto" = online CPUs).
+    pub fn from_config(config: &Config) -> DataplaneSpec {
+        let d = &config.dataplane;
+        let l = &config.listen;
+        DataplaneSpec {
+            shards: d.shard_count(),
+            pin_cores: d.pin_cores,
+            first_core: 0,
+            batch: d.batch,
+            buffers: d.buffers,
+            buffer_size: d.buffer_size,
+            capacities: Capacities {
+                sas: d.max_sas,
+                sessions: d.max_sessions,
+                tunnels: d.max_tunnels,
+                routes: d.max_routes,
+            },
+            punt_queue: d.punt_queue,
+            command_queue: d.command_queue,
+            listen: ListenSpec {
+                address: l.address,
+                ike_port: l.ike_port,
+                nat_t_port: l.nat_t_port,
+                l2tp_port: l.l2tp_port,
+                raw_esp: l.raw_esp,
+                // PPTP (and its config switch) arrives with the PPTP engine.
+                gre: false,
+            },
+            tun_name: d.tun_name.clone(),
+            tun_mtu: d.tun_mtu,
+            mode: Mode::Full,
+        }
+    }
 }
 
 /// A shard as the control thread sees it.
@@ -77,9 +114,9 @@ impl Dataplane {
             source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
         })?;
         uring::probe()?;
-        let room = spec.buffer_size.saturating_sub(
-            crate::dataplane::tx::TX_HEADROOM + crate::dataplane::tx::TX_TAILROOM,
-        );
+        let room = spec
+            .buffer_size
+            .saturating_sub(crate::dataplane::tx::TX_HEADROOM + crate::dataplane::tx::TX_TAILROOM);
         if (spec.tun_mtu as usize) > room {
             return Err(StartupError::Io {
                 what: "tun_mtu does not fit a buffer: raise buffer_size or lower tun_mtu",
@@ -262,5 +299,28 @@ impl Dataplane {
 impl Drop for Dataplane {
     fn drop(&mut self) {
         self.stop_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_config_maps_onto_the_spec() {
+        let config = Config::embedded();
+        let spec = DataplaneSpec::from_config(&config);
+        assert!(spec.shards >= 1);
+        assert_eq!(spec.shards, config.dataplane.shard_count());
+        assert_eq!(spec.batch, 64);
+        assert_eq!(spec.capacities.sessions, config.dataplane.max_sessions);
+        assert_eq!(spec.listen.nat_t_port, 4500);
+        assert_eq!(spec.tun_name, "shardvpn0");
+        assert_eq!(spec.mode, Mode::Full);
+        // What the config accepts, start() accepts: the MTU fits a buffer with room.
+        let room = spec.buffer_size
+            - crate::dataplane::tx::TX_HEADROOM
+            - crate::dataplane::tx::TX_TAILROOM;
+        assert!(spec.tun_mtu as usize <= room);
     }
 }

@@ -12,9 +12,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use super::raw::RawIpv4Socket;
-use super::steering::{
-    self, Program, attach_filter, attach_reuseport_cbpf, reuseport_udp_socket,
-};
+use super::steering::{self, Program, attach_filter, attach_reuseport_cbpf, reuseport_udp_socket};
 use super::tun::TunError;
 use super::uring::UringError;
 use crate::dataplane::steering::ShardMap;
@@ -66,7 +64,9 @@ pub enum StartupError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot open the raw ESP socket (needs CAP_NET_RAW; set listen.raw_esp = false to run without)")]
+    #[error(
+        "cannot open the raw ESP socket (needs CAP_NET_RAW; set listen.raw_esp = false to run without)"
+    )]
     RawEsp(#[source] io::Error),
     #[error("cannot open the raw GRE socket for PPTP (needs CAP_NET_RAW)")]
     RawGre(#[source] io::Error),

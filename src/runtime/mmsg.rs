@@ -55,7 +55,9 @@ impl MmsgSender {
         };
         MmsgSender {
             // Safety: plain data; every field used is set in `send`.
-            hdrs: (0..capacity).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            hdrs: (0..capacity)
+                .map(|_| unsafe { std::mem::zeroed() })
+                .collect(),
             iovs: (0..capacity)
                 .map(|_| libc::iovec {
                     iov_base: std::ptr::null_mut(),
@@ -90,7 +92,12 @@ impl MmsgSender {
         // Safety: the first `n` headers point at live iovecs, which point into
         // `datagrams` (borrowed for the call) and at `self.addr`.
         let rc = unsafe {
-            libc::sendmmsg(sock.as_raw_fd(), self.hdrs.as_mut_ptr(), n as libc::c_uint, 0)
+            libc::sendmmsg(
+                sock.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                n as libc::c_uint,
+                0,
+            )
         };
         if rc < 0 {
             Err(io::Error::last_os_error())

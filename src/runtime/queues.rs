@@ -212,11 +212,7 @@ pub struct Outbox {
 impl Outbox {
     /// Copies `bytes` into a pooled buffer and queues it. False (caller counts
     /// QueueFull) when the pool or the queue is exhausted, or the packet is too big.
-    pub fn punt(
-        &mut self,
-        bytes: &[u8],
-        make: impl FnOnce(PuntBuf) -> ToControl,
-    ) -> bool {
+    pub fn punt(&mut self, bytes: &[u8], make: impl FnOnce(PuntBuf) -> ToControl) -> bool {
         if bytes.len() > PUNT_MAX {
             return false;
         }

@@ -243,7 +243,12 @@ fn sockaddr_from_name(name: &[u8]) -> Option<SocketAddr> {
         libc::AF_INET6 => {
             let ip: [u8; 16] = name.get(8..24)?.try_into().ok()?;
             let scope = u32::from_ne_bytes(name.get(24..28)?.try_into().ok()?);
-            Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, 0, scope)))
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(ip),
+                port,
+                0,
+                scope,
+            )))
         }
         _ => None,
     }
@@ -263,7 +268,11 @@ fn write_sockaddr(addr: SocketAddr, v6_socket: bool, out: &mut libc::sockaddr_in
                 sin_zero: [0; 8],
             };
             // Safety: sockaddr_in6 is larger than sockaddr_in and suitably aligned.
-            unsafe { (out as *mut libc::sockaddr_in6).cast::<libc::sockaddr_in>().write(sin) };
+            unsafe {
+                (out as *mut libc::sockaddr_in6)
+                    .cast::<libc::sockaddr_in>()
+                    .write(sin)
+            };
             size_of::<libc::sockaddr_in>() as u32
         }
         (a, _) => {
@@ -569,11 +578,15 @@ impl Shard {
                     self.rx_ring.recycle(bid);
                     return;
                 };
-                let word = |i: usize| u32::from_ne_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]);
+                let word =
+                    |i: usize| u32::from_ne_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]);
                 let (payload_len, msg_flags) = (word(8) as usize, word(12));
                 let from = sockaddr_from_name(&slot[RECVMSG_OUT_LEN..UDP_PAYLOAD_OFFSET]);
                 match from {
-                    Some(from) if msg_flags & MSG_TRUNC == 0 && UDP_PAYLOAD_OFFSET + payload_len <= len => {
+                    Some(from)
+                        if msg_flags & MSG_TRUNC == 0
+                            && UDP_PAYLOAD_OFFSET + payload_len <= len =>
+                    {
                         Received {
                             src,
                             bid,
@@ -667,9 +680,10 @@ impl Shard {
         match out {
             Rx::ToTun { range, .. } => {
                 let ptr = self.rx_ring.slot_ptr(r.bid, r.offset + range.start);
-                let entry = opcode::Write::new(types::Fd(self.tun.as_raw_fd()), ptr, range.len() as u32)
-                    .build()
-                    .user_data(OP_TUN_WRITE | u64::from(r.bid));
+                let entry =
+                    opcode::Write::new(types::Fd(self.tun.as_raw_fd()), ptr, range.len() as u32)
+                        .build()
+                        .user_data(OP_TUN_WRITE | u64::from(r.bid));
                 self.in_flight += 1;
                 self.push(entry)
             }
@@ -715,7 +729,12 @@ impl Shard {
             },
             Mode::Full => {
                 let slot = self.tun_ring.slot_mut(r.bid);
-                tx::tun_input(&self.tables, &mut self.counters, slot, r.offset..r.offset + r.len)
+                tx::tun_input(
+                    &self.tables,
+                    &mut self.counters,
+                    slot,
+                    r.offset..r.offset + r.len,
+                )
             }
         };
         let Tx::Send { range, to, via } = out else {

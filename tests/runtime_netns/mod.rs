@@ -79,8 +79,8 @@ impl Pair {
         let b = Namespace::create(&format!("{tag}-b"));
         // Interface names are per namespace, so fixed names cannot collide.
         ip(&[
-            "link", "add", "sva", "netns", &a.name, "type", "veth", "peer", "name", "svb",
-            "netns", &b.name,
+            "link", "add", "sva", "netns", &a.name, "type", "veth", "peer", "name", "svb", "netns",
+            &b.name,
         ]);
         for (ns, dev, addr) in [(&a, "sva", "10.98.0.2/24"), (&b, "svb", "10.98.0.1/24")] {
             ip(&["-n", &ns.name, "addr", "add", addr, "dev", dev]);
