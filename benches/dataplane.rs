@@ -19,14 +19,16 @@
 //! Sizes are the inner IPv4 packet's (what TUN carries): 1400 B and 64 B. The
 //! client side of the rx path (ESP sealing) is built with the library's own transmit
 //! node, as loadgen does. Inner packets go to 198.18.0.1 (RFC 2544 benchmark space),
-//! which `b` does not route (forwarding is off), so the kernel drops them right after
-//! the TUN write at the same cost for ours and the baseline.
+//! which `b` routes to a blackhole, so the kernel drops them right after the TUN
+//! write, at the same cost for ours and the baseline.
 //!
 //! A counting global allocator counts heap allocations in the whole process during
 //! each measurement window; the steady state must show 0 per packet.
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) every measurement runs
-//! for a fraction of a second as a smoke test.
+//! for a fraction of a second as a smoke test. `DATAPLANE_SECS` sets the measuring
+//! time; `DATAPLANE_CASE=rx/ours/1400` (rx|tx, ours|baseline, size) runs one case
+//! alone, for profiling.
 //!
 //! The last line is machine-readable:
 //! `dataplane rx_pps=N rx_ratio=R rx_ns_per_pkt=N tx_pps=N tx_ratio=R tx_ns_per_pkt=N`
@@ -422,8 +424,43 @@ fn main() {
         }
         return;
     }
-    let secs = if full { 3.0 } else { 0.2 };
+    let secs = std::env::var("DATAPLANE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 3.0 } else { 0.2 });
     let pair = Pair::create("bench");
+    // Inner packets end in a blackhole route: the kernel drops them after one FIB
+    // lookup, without the ICMP errors an unroutable destination costs.
+    ip(&[
+        "-n",
+        &pair.b.name,
+        "route",
+        "add",
+        "blackhole",
+        "198.18.0.0/15",
+    ]);
+    // `DATAPLANE_CASE=rx/ours/1400` runs one measurement alone, e.g. under `perf`.
+    if let Ok(case) = std::env::var("DATAPLANE_CASE") {
+        let parts: Vec<&str> = case.split('/').collect();
+        let (rx, which, size) = match parts[..] {
+            [d, w, n] => (
+                d == "rx",
+                if w == "ours" {
+                    Which::Ours
+                } else {
+                    Which::Baseline
+                },
+                n.parse().expect("size"),
+            ),
+            _ => panic!("DATAPLANE_CASE is rx|tx/ours|baseline/SIZE"),
+        };
+        let m = measure(&pair, rx, which, size, secs);
+        println!(
+            "{case}: {:.0} pps {:.0} ns/pkt {:.3} allocs/pkt",
+            m.pps, m.ns_per_pkt, m.allocs_per_pkt
+        );
+        return;
+    }
     let mut last = [(Measurement::default(), 0.0); 2];
     for (d, rx) in [true, false].into_iter().enumerate() {
         let dir = if rx { "rx" } else { "tx" };
