@@ -98,3 +98,40 @@ fn name_of_a_non_tun_interface_is_taken() {
         assert_eq!(tun.into_queues().len(), 3);
     });
 }
+
+/// The TUN gets its address and a pool route through the ioctls, as `run` sets them.
+#[test]
+fn address_and_route_are_set_on_the_tun() {
+    if !is_root() {
+        println!("runtime_tun: skipped, needs root");
+        return;
+    }
+    let ns = Namespace::create("netcfg");
+    let ns_name = ns.name.clone();
+    ns.run(move || {
+        let tun = MultiQueueTun::open("svcfg0", 1).expect("open TUN");
+        shardvpn::runtime::tun::set_link(tun.name(), 1400, true).expect("link up");
+        shardvpn::runtime::netcfg::set_ipv4_address("svcfg0", Ipv4Addr::new(10, 66, 0, 1), 32)
+            .expect("address");
+        shardvpn::runtime::netcfg::add_ipv4_route("svcfg0", Ipv4Addr::new(10, 66, 0, 0), 16)
+            .expect("route");
+        // Adding it again is not an error.
+        shardvpn::runtime::netcfg::add_ipv4_route("svcfg0", Ipv4Addr::new(10, 66, 0, 0), 16)
+            .expect("route again");
+        let out = std::process::Command::new("ip")
+            .args(["-n", &ns_name, "-4", "addr", "show", "svcfg0"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("10.66.0.1/32"), "{text}");
+        let out = std::process::Command::new("ip")
+            .args(["-n", &ns_name, "route", "show", "dev", "svcfg0"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("10.66.0.0/16"), "{text}");
+        let err = shardvpn::runtime::netcfg::set_ipv4_address("nosuch0", Ipv4Addr::LOCALHOST, 8)
+            .unwrap_err();
+        assert!(err.to_string().contains("nosuch0"), "{err}");
+    });
+}

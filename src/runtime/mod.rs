@@ -14,6 +14,7 @@ pub mod bufring;
 pub mod engine;
 pub mod listen;
 pub mod mmsg;
+pub mod netcfg;
 pub mod netns;
 pub mod queues;
 pub mod raw;
