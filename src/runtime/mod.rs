@@ -19,6 +19,7 @@ pub mod netns;
 pub mod queues;
 pub mod raw;
 pub mod shard;
+pub mod signals;
 pub mod steering;
 pub mod tun;
 pub mod uring;
