@@ -10,10 +10,13 @@
 //! - [`dataplane`]: the hot path's packet logic as nodes over a batch, no syscalls;
 //! - [`runtime`]: the only place for syscalls and `unsafe`: threads, io_uring, TUN,
 //!   steering programs;
+//! - [`control`]: the control thread: drives the engines, ties subscribers together,
+//!   programs the shards;
 //! - [`config`]: the TOML configuration with its embedded default, errors reported as
 //!   `FILE:LINE: key: message`.
 
 pub mod config;
+pub mod control;
 pub mod crypto;
 pub mod dataplane;
 pub mod proto;

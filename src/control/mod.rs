@@ -1,0 +1,8 @@
+//! The control plane: the control thread that drives the sans-IO protocol engines
+//! (`crate::proto`), ties each subscriber's pieces together (L2TP tunnel and session
+//! <-> PPP <-> address), chooses its shard and programs the shard's tables through
+//! the data plane's command queues (design.md "Layout").
+//!
+//! - [`ids`]: the IDs we allocate so that steering lands on the owning shard.
+
+pub mod ids;
