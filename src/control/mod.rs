@@ -4,5 +4,7 @@
 //! the data plane's command queues (design.md "Layout").
 //!
 //! - [`ids`]: the IDs we allocate so that steering lands on the owning shard.
+//! - [`timers`]: the deadlines of every engine in one min-heap.
 
 pub mod ids;
+pub mod timers;
