@@ -60,8 +60,18 @@ fn default_toml_writes_every_key() {
         let mut keys = Vec::new();
         for (section, value) in table {
             keys.push(section.clone());
-            for key in value.as_table().expect("sections are tables").keys() {
-                keys.push(format!("{section}.{key}"));
+            // A section is a table, or an array of tables (`[[pool]]`).
+            let tables: Vec<&toml::Table> = match value {
+                toml::Value::Array(array) => array
+                    .iter()
+                    .map(|t| t.as_table().expect("arrays of tables"))
+                    .collect(),
+                other => vec![other.as_table().expect("sections are tables")],
+            };
+            for (i, table) in tables.iter().enumerate() {
+                for key in table.keys() {
+                    keys.push(format!("{section}[{i}].{key}"));
+                }
             }
         }
         keys.sort();
@@ -421,7 +431,8 @@ fn unknown_key_names_its_path_and_line() {
     );
     one_error(
         "[dataplane]\n[radius]\nserver = \"x\"\n",
-        "t.toml:2: radius: unknown field `radius`, expected `dataplane` or `listen`",
+        "t.toml:2: radius: unknown field `radius`, expected one of `dataplane`, `listen`, \
+         `aaa`, `ppp`, `l2tp`, `limits`, `pool`",
     );
 }
 
@@ -540,7 +551,7 @@ fn array_elements_have_paths_and_lines() {
 
     let text = "[[pool]]\nname = \"a\"\n\n[[pool]]\nname = \"\"\nsize = 4\n";
     let document = DeTable::parse(text).unwrap();
-    let mut validator = Validator::new(Some(document.get_ref()));
+    let mut validator = Validator::new(Some((document.get_ref(), text)));
     validator.section("pool", |v| {
         v.element(1, |v| {
             assert!(v.is_set("name") && !v.is_set("range"));
