@@ -11,8 +11,11 @@
 //! - [`runtime`]: the only place for syscalls and `unsafe`: threads, io_uring, TUN,
 //!   steering programs;
 //! - [`config`]: the TOML configuration with its embedded default, errors reported as
-//!   `FILE:LINE: key: message`.
+//!   `FILE:LINE: key: message`;
+//! - [`aaa`]: the local users file, PAP / CHAP / MS-CHAPv2 verification, per-user
+//!   session limits, IPv4 address pools, and the demo user's generated credentials.
 
+pub mod aaa;
 pub mod config;
 pub mod crypto;
 pub mod dataplane;
