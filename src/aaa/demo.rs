@@ -61,6 +61,16 @@ impl DemoCredentials {
             .unwrap_or_else(|error| unreachable!("demo user is valid: {error}"))
     }
 
+    /// The line the daemon prints once at start-up.
+    pub fn announcement(&self, path: &Path) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "demo user {:?}, password {:?} (also in {}, readable by root only)",
+            self.username,
+            self.password.as_str(),
+            path.display()
+        ))
+    }
+
     /// The file's contents: `username=...` and `password=...` lines.
     pub fn file_contents(&self) -> Zeroizing<String> {
         Zeroizing::new(format!(

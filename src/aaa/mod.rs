@@ -31,8 +31,9 @@
 //! // per call: aaa.chap_md5(..) -> Grant { identity, ticket }; address =
 //! //   identity.address -> pools.allocate_specific(a), else pools.allocate(None);
 //! // teardown: pools.release(address); aaa.end_session(ticket).
-//! // SIGHUP: load a new table (plus the demo user); on success aaa.set_users(new)
-//! //   and pools.reserve_static(..); on error log the errors and keep the old one.
+//! // SIGHUP: aaa.reload() (re-reads the file, keeps the demo user); on Ok call
+//! //   pools.reserve_static(aaa.users().static_addresses()) (and check_against);
+//! //   on Err log every error: the old table stays in force.
 //! ```
 #![forbid(unsafe_code)]
 
@@ -50,7 +51,7 @@ pub use demo::{
     write_demo_credentials,
 };
 pub use pool::{Pool, PoolCounters, PoolError, PoolId, Pools};
-pub use users::{Secret, User, Users};
+pub use users::{User, UserSecret, Users};
 
 #[cfg(test)]
 mod tests;

@@ -181,7 +181,7 @@ fn users_file_errors_never_contain_secrets() {
     let table = users("alice hunter2\n");
     let debug = format!("{table:?} {:?}", table.get(b"alice").unwrap());
     assert!(!debug.contains("hunter2"), "{debug}");
-    assert!(debug.contains("Secret(..)"), "{debug}");
+    assert!(debug.contains("UserSecret(..)"), "{debug}");
 }
 
 #[test]
@@ -873,5 +873,44 @@ fn demo_credentials_file_is_private() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
     // A directory is refused.
     assert!(generate_demo_credentials(&dir).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reload_keeps_users_added_in_code() {
+    let dir = temp_dir("added");
+    let path = dir.join("users");
+    std::fs::write(&path, "alice a\n").unwrap();
+    let mut table = Users::load(&path).unwrap();
+    let demo = DemoCredentials {
+        username: DEMO_USER.to_owned(),
+        password: zeroize::Zeroizing::new("abcde-fghij-kmnpq-rstuv".to_owned()),
+    };
+    table.insert(demo.user()).unwrap();
+    std::fs::write(&path, "bob b\n").unwrap();
+    table.reload().unwrap();
+    assert!(table.get(b"alice").is_none());
+    assert!(table.get(b"bob").is_some());
+    assert!(verify_pap(&table, b"demo", b"abcde-fghij-kmnpq-rstuv").is_ok());
+    // A file that now defines the added user's name is refused as a whole.
+    std::fs::write(&path, "carol c\ndemo other\n").unwrap();
+    assert_eq!(
+        table.reload().unwrap_err().to_string(),
+        format!(
+            "{}: user \"demo\" is already defined on line 2",
+            path.display()
+        )
+    );
+    assert!(table.get(b"bob").is_some() && table.get(b"carol").is_none());
+    assert!(verify_pap(&table, b"demo", b"abcde-fghij-kmnpq-rstuv").is_ok());
+    let announcement = demo.announcement(&path);
+    assert_eq!(
+        announcement.as_str(),
+        format!(
+            "demo user \"demo\", password \"abcde-fghij-kmnpq-rstuv\" (also in {}, readable \
+             by root only)",
+            path.display()
+        )
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

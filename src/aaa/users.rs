@@ -65,14 +65,14 @@ pub const MAX_USER_SESSIONS: u32 = 65535;
 /// A user's secret: the clear text (PAP, CHAP) and its NT hash (MS-CHAPv2). Zeroized
 /// on drop; `Debug` prints nothing of it.
 #[derive(Clone)]
-pub struct Secret {
+pub struct UserSecret {
     clear: Zeroizing<Vec<u8>>,
     nt_hash: PasswordHash,
 }
 
-impl Secret {
+impl UserSecret {
     /// A secret of 1..=255 bytes of UTF-8 (MS-CHAPv2 hashes its UTF-16 form).
-    pub fn new(secret: &str) -> Result<Secret, String> {
+    pub fn new(secret: &str) -> Result<UserSecret, String> {
         if secret.is_empty() {
             return Err("the secret is empty".to_owned());
         }
@@ -85,7 +85,7 @@ impl Secret {
         // At most 255 bytes is at most 255 UTF-16 units: below MS-CHAPv2's 256.
         let nt_hash = PasswordHash::from_password(secret)
             .map_err(|_| "the secret is too long for MS-CHAPv2".to_owned())?;
-        Ok(Secret {
+        Ok(UserSecret {
             clear: Zeroizing::new(secret.as_bytes().to_vec()),
             nt_hash,
         })
@@ -102,9 +102,9 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for UserSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
+        f.write_str("UserSecret(..)")
     }
 }
 
@@ -113,7 +113,7 @@ impl fmt::Debug for Secret {
 pub struct User {
     /// The name as written (matched exactly).
     pub name: String,
-    pub secret: Secret,
+    pub secret: UserSecret,
     /// A static address; `None` = from a pool.
     pub address: Option<Ipv4Addr>,
     /// Simultaneous sessions allowed; `None` = no per-user limit. A user with a static
@@ -129,7 +129,7 @@ impl User {
         check_name(name)?;
         Ok(User {
             name: name.to_owned(),
-            secret: Secret::new(secret)?,
+            secret: UserSecret::new(secret)?,
             address: None,
             max_sessions: None,
             line: 0,
@@ -158,6 +158,8 @@ pub struct Users {
     by_address: HashMap<Ipv4Addr, String>,
     /// Where the table came from (`None` for a table built in code).
     path: Option<PathBuf>,
+    /// Users added with [`Users::insert`] (the demo user), carried over by reloads.
+    added: Vec<User>,
 }
 
 impl Users {
@@ -199,13 +201,26 @@ impl Users {
     }
 
     /// Re-reads the file this table was loaded from. On success the table is replaced
-    /// as a whole; on failure it is left exactly as it was and the errors are returned
-    /// (for the log). A table built in code has no file: `Ok` and nothing changes.
+    /// as a whole, with the users added by [`Users::insert`] (the demo user) added
+    /// again; on failure (including a file that now defines an added user's name or
+    /// address) it is left exactly as it was and the errors are returned for the log.
+    /// A table built in code has no file: `Ok` and nothing changes.
     pub fn reload(&mut self) -> Result<(), ConfigErrors> {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        *self = Users::load(path)?;
+        let mut fresh = Users::load(&path)?;
+        for user in &self.added {
+            fresh.insert(user.clone()).map_err(|message| {
+                ConfigErrors::new(vec![ConfigError {
+                    origin: path.display().to_string(),
+                    line: None,
+                    key: None,
+                    message,
+                }])
+            })?;
+        }
+        *self = fresh;
         Ok(())
     }
 
@@ -270,11 +285,14 @@ impl Users {
         }
     }
 
-    /// Adds a user built in code (the demo user). Fails if the name or its static
-    /// address is taken.
+    /// Adds a user built in code (the demo user), kept across [`Users::reload`]. Fails
+    /// if the name or its static address is taken.
     pub fn insert(&mut self, user: User) -> Result<(), String> {
-        if self.by_name.contains_key(user.name.as_bytes()) {
-            return Err(format!("user {:?} already exists", user.name));
+        if let Some(existing) = self.by_name.get(user.name.as_bytes()) {
+            return Err(match existing.line {
+                0 => format!("user {:?} already exists", user.name),
+                line => format!("user {:?} is already defined on line {line}", user.name),
+            });
         }
         if let Some(address) = user.address {
             if self.by_address.contains_key(&address) {
@@ -282,6 +300,7 @@ impl Users {
             }
             self.by_address.insert(address, user.name.clone());
         }
+        self.added.push(user.clone());
         self.by_name.insert(user.name.as_bytes().to_vec(), user);
         Ok(())
     }
@@ -384,7 +403,7 @@ fn user_from_fields(fields: &[Field], line: usize) -> Result<Option<User>, Strin
         ));
     };
     check_name(&name.text)?;
-    let secret = Secret::new(&secret.text)?;
+    let secret = UserSecret::new(&secret.text)?;
     let mut address = None;
     let mut address_seen = false;
     let mut max_sessions = None;
