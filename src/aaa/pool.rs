@@ -10,12 +10,14 @@
 //!   through [`Pools::allocate_specific`] (to their owner), never by
 //!   [`Pools::allocate`].
 //!
-//! Allocation scans for a word with a free bit starting at a cursor that stays where
-//! the last allocation happened, so consecutive allocations are O(1) and a full sweep
-//! costs one pass over `size / 64` words; a count of free addresses makes an exhausted
-//! pool refuse in O(1) instead of scanning. Release and specific allocation are O(1)
-//! bit operations after a binary search for the range. Memory is 3 bits per address
-//! (24 KiB for a /16), allocated once when the pools are built.
+//! Allocation looks for a word with a free bit starting at a cursor that stays where
+//! the last allocation happened, so consecutive allocations are O(1). A summary
+//! bitmap (one bit per word: "has a free address") lets the search skip 64 full words
+//! per step, so even a nearly full /16 costs at most 16 summary words, and a count of
+//! free addresses makes an exhausted pool refuse in O(1). Release and specific
+//! allocation are O(1) bit operations after a binary search for the range. Memory is
+//! about 3 bits per address (24 KiB for a /16), allocated once when the pools are
+//! built.
 //!
 //! Decisions:
 //! - Ranges never overlap (the configuration refuses it), so an address belongs to at
@@ -101,8 +103,14 @@ pub struct Pool {
     used: Vec<u64>,
     excluded: Vec<u64>,
     reserved: Vec<u64>,
+    /// Bit `w` set iff word `w` has an offset neither used, excluded nor reserved.
+    has_free: Vec<u64>,
     /// Offsets neither used, excluded nor reserved.
     available: u32,
+    /// Set bits in `used`, in `reserved`, and in `excluded` without the padding.
+    used_count: u32,
+    reserved_count: u32,
+    excluded_count: u32,
     /// Word where the next allocation starts looking.
     cursor: usize,
     exhausted: u64,
@@ -152,7 +160,11 @@ impl Pool {
             used: vec![0; words],
             excluded: vec![0; words],
             reserved: vec![0; words],
+            has_free: vec![0; words.div_ceil(64)],
             available: 0,
+            used_count: 0,
+            reserved_count: 0,
+            excluded_count: 0,
             cursor: 0,
             exhausted: 0,
             bad_releases: 0,
@@ -162,8 +174,11 @@ impl Pool {
             set(&mut pool.excluded, offset, true);
         }
         for &address in excluded {
-            if let Some(offset) = pool.offset_of(address) {
+            if let Some(offset) = pool.offset_of(address)
+                && !bit(&pool.excluded, offset)
+            {
                 set(&mut pool.excluded, offset, true);
+                pool.excluded_count += 1;
             }
         }
         pool.recount();
@@ -185,13 +200,11 @@ impl Pool {
     }
 
     pub fn counters(&self) -> PoolCounters {
-        let count = |bits: &[u64]| bits.iter().map(|w| w.count_ones()).sum::<u32>();
-        let padding = (self.used.len() * 64) as u32 - self.size;
         PoolCounters {
             size: self.size,
-            used: count(&self.used),
-            reserved: count(&self.reserved),
-            excluded: count(&self.excluded) - padding,
+            used: self.used_count,
+            reserved: self.reserved_count,
+            excluded: self.excluded_count,
             available: self.available,
             exhausted: self.exhausted,
             bad_releases: self.bad_releases,
@@ -212,14 +225,76 @@ impl Pool {
         Ipv4Addr::from(run.first + (offset - run.offset))
     }
 
+    /// The free bits of word `w`.
+    fn free_bits(&self, w: usize) -> u64 {
+        match (self.used.get(w), self.excluded.get(w), self.reserved.get(w)) {
+            (Some(u), Some(e), Some(r)) => !(u | e | r),
+            _ => 0,
+        }
+    }
+
+    /// Brings word `w`'s summary bit up to date.
+    fn update_summary(&mut self, w: usize) {
+        let free = self.free_bits(w) != 0;
+        set(&mut self.has_free, w as u32, free);
+    }
+
+    /// Recomputes `available`, `reserved_count` and the summary (after the reserved
+    /// set changed): one pass over the words.
     fn recount(&mut self) {
-        self.available = self
-            .used
-            .iter()
-            .zip(&self.excluded)
-            .zip(&self.reserved)
-            .map(|((u, e), r)| (!(u | e | r)).count_ones())
-            .sum();
+        self.available = 0;
+        self.reserved_count = 0;
+        for w in 0..self.used.len() {
+            self.available += self.free_bits(w).count_ones();
+            self.reserved_count += self.reserved[w].count_ones();
+            self.update_summary(w);
+        }
+    }
+
+    /// The first word with a free bit at or after the cursor, wrapping around.
+    fn find_free_word(&self) -> Option<usize> {
+        let summary_len = self.has_free.len();
+        let (start, start_bit) = (self.cursor / 64, self.cursor % 64);
+        let first = self.has_free.get(start)? & (u64::MAX << start_bit);
+        if first != 0 {
+            return Some(start * 64 + first.trailing_zeros() as usize);
+        }
+        for step in 1..=summary_len {
+            let s = (start + step) % summary_len;
+            let mut word = self.has_free[s];
+            if step == summary_len {
+                // Back at the start: only the bits before the cursor are left.
+                word &= !(u64::MAX << start_bit);
+            }
+            if word != 0 {
+                return Some(s * 64 + word.trailing_zeros() as usize);
+            }
+        }
+        None
+    }
+
+    /// Recomputes every count and summary bit from the bitmaps and compares (tests).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let ones = |bits: &[u64]| bits.iter().map(|w| w.count_ones()).sum::<u32>();
+        let padding = (self.used.len() * 64) as u32 - self.size;
+        assert_eq!(self.used_count, ones(&self.used), "used");
+        assert_eq!(self.reserved_count, ones(&self.reserved), "reserved");
+        assert_eq!(
+            self.excluded_count,
+            ones(&self.excluded) - padding,
+            "excluded"
+        );
+        let mut available = 0;
+        for w in 0..self.used.len() {
+            available += self.free_bits(w).count_ones();
+            assert_eq!(
+                bit(&self.has_free, w as u32),
+                self.free_bits(w) != 0,
+                "summary {w}"
+            );
+        }
+        assert_eq!(self.available, available, "available");
     }
 
     fn allocate(&mut self) -> Result<Ipv4Addr, PoolError> {
@@ -227,21 +302,18 @@ impl Pool {
             self.exhausted += 1;
             return Err(PoolError::Exhausted);
         }
-        let words = self.used.len();
-        for step in 0..words {
-            let w = (self.cursor + step) % words;
-            let free = !(self.used[w] | self.excluded[w] | self.reserved[w]);
-            if free != 0 {
-                let offset = (w * 64) as u32 + free.trailing_zeros();
-                self.used[w] |= 1 << (offset % 64);
-                self.available -= 1;
-                self.cursor = w;
-                return Ok(self.address_of(offset));
-            }
-        }
-        // `available` > 0 means some word has a free bit; not reached.
-        self.exhausted += 1;
-        Err(PoolError::Exhausted)
+        // `available` > 0 means some word has a free bit, so this always finds one.
+        let Some(w) = self.find_free_word() else {
+            self.exhausted += 1;
+            return Err(PoolError::Exhausted);
+        };
+        let offset = (w * 64) as u32 + self.free_bits(w).trailing_zeros();
+        set(&mut self.used, offset, true);
+        self.update_summary(w);
+        self.available -= 1;
+        self.used_count += 1;
+        self.cursor = w;
+        Ok(self.address_of(offset))
     }
 
     fn allocate_specific(&mut self, offset: u32) -> Result<(), PoolError> {
@@ -252,8 +324,10 @@ impl Pool {
             return Err(PoolError::InUse);
         }
         set(&mut self.used, offset, true);
+        self.used_count += 1;
         if !bit(&self.reserved, offset) {
             self.available -= 1;
+            self.update_summary(offset as usize / 64);
         }
         Ok(())
     }
@@ -264,8 +338,10 @@ impl Pool {
             return Err(PoolError::NotAllocated);
         }
         set(&mut self.used, offset, false);
+        self.used_count -= 1;
         if !bit(&self.reserved, offset) && !bit(&self.excluded, offset) {
             self.available += 1;
+            self.update_summary(offset as usize / 64);
         }
         Ok(())
     }

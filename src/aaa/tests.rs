@@ -769,6 +769,9 @@ fn never_twice_under_churn() {
         }
         let used: u32 = pools.iter().map(|(_, p)| p.counters().used).sum();
         assert_eq!(used as usize, held.len());
+        for (_, pool) in pools.iter() {
+            pool.check_invariants();
+        }
     }
 }
 
@@ -804,6 +807,37 @@ fn a_whole_slash_16_allocates_and_releases() {
         assert_eq!(pools.counters(id).unwrap().used, 0);
         assert_eq!(pools.counters(id).unwrap().available, 65533);
     }
+}
+
+/// A nearly full pool spanning several summary words: the addresses released are
+/// exactly the ones handed out next, wherever the cursor is.
+#[test]
+fn nearly_full_pool_finds_the_last_free_addresses() {
+    let mut pools = Pools::new(&[pool("p", &["10.64.0.0/18"])], &[]);
+    let size = 16382;
+    let mut held: Vec<Ipv4Addr> = (0..size).map(|_| pools.allocate(None).unwrap().1).collect();
+    assert_eq!(pools.allocate(None), Err(PoolError::Exhausted));
+    let mut state: u64 = 12345;
+    for round in 0..50 {
+        let mut released = HashSet::new();
+        for _ in 0..(1 + round % 5) {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let index = (state >> 33) as usize % held.len();
+            let address = held.swap_remove(index);
+            pools.release(address).unwrap();
+            released.insert(address);
+        }
+        let mut again = HashSet::new();
+        while let Ok((_, address)) = pools.allocate(None) {
+            again.insert(address);
+            held.push(address);
+        }
+        assert_eq!(again, released, "round {round}");
+        pools.get(PoolId(0)).unwrap().check_invariants();
+    }
+    assert_eq!(held.len(), size);
 }
 
 // --- demo credentials -----------------------------------------------------------------
