@@ -90,7 +90,7 @@ fn users_file_parses_fields_quotes_and_options() {
 fn users_file_errors_name_their_line() {
     one_user_error(
         "alice\n",
-        "users:1: user \"alice\" has no secret (expected NAME SECRET [ADDRESS] [max-sessions=N])",
+        "users:1: a user needs a secret: expected NAME SECRET [ADDRESS] [max-sessions=N]",
     );
     one_user_error("\nalice \"open\n", "users:2: unterminated quote");
     one_user_error(
@@ -190,7 +190,7 @@ fn users_file_reports_every_error_in_order() {
     assert_eq!(
         errors,
         [
-            "users:1: user \"a\" has no secret (expected NAME SECRET [ADDRESS] [max-sessions=N])",
+            "users:1: a user needs a secret: expected NAME SECRET [ADDRESS] [max-sessions=N]",
             "users:3: unterminated quote",
             "users:4: max-sessions must be an integer from 1 to 65535",
         ]
@@ -218,7 +218,7 @@ fn users_load_and_reload_keep_the_old_table_on_error() {
     assert_eq!(
         errors.to_string(),
         format!(
-            "{}:2: user \"bob\" has no secret (expected NAME SECRET [ADDRESS] [max-sessions=N])",
+            "{}:2: a user needs a secret: expected NAME SECRET [ADDRESS] [max-sessions=N]",
             path.display()
         )
     );

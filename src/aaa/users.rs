@@ -16,11 +16,12 @@
 //!   blank lines are ignored. A `#` *inside* an unquoted field is an error (quote the
 //!   field), so a password such as `pa#ss` is never silently cut short.
 //! - A field is quoted with double quotes when it contains a space, a `"` or a `#`.
-//!   Inside quotes exactly two escapes exist: `\"` for a
-//!   quote and `\\` for a backslash; any other backslash sequence is an error. Outside
-//!   quotes a backslash is an ordinary character, so `DOMAIN\user` needs no quoting.
-//!   A field may not contain a control character (tabs and newlines included), quoted
-//!   or not.
+//!   Inside quotes exactly two escapes exist, `\"` for a quote and `\\` for a
+//!   backslash; any other backslash sequence is an error. Outside quotes a backslash
+//!   is an ordinary character, so `DOMAIN\user` needs no quoting. No field may
+//!   contain a control character (a tab included), quoted or not.
+//! - Error messages never repeat a field after the name: a secret written with an
+//!   unquoted space spills into them, so they are named by position instead.
 //! - `NAME` (1..=253 bytes, RADIUS User-Name's limit) is matched exactly: case and
 //!   domain prefix included. (MS-CHAPv2 also tries the name without a `DOMAIN\`
 //!   prefix, see `super::auth`.)
@@ -397,10 +398,10 @@ fn user_from_fields(fields: &[Field], line: usize) -> Result<Option<User>, Strin
         return Ok(None);
     };
     let Some((secret, options)) = rest.split_first() else {
-        return Err(format!(
-            "user {:?} has no secret (expected NAME SECRET [ADDRESS] [max-sessions=N])",
-            name.text.as_str()
-        ));
+        // The lone field is not repeated: it might be a secret written on its own.
+        return Err(
+            "a user needs a secret: expected NAME SECRET [ADDRESS] [max-sessions=N]".to_owned(),
+        );
     };
     check_name(&name.text)?;
     let secret = UserSecret::new(&secret.text)?;
