@@ -58,6 +58,15 @@ pub enum AuthError {
     LimitReached { limit: u32 },
 }
 
+impl AuthError {
+    /// Whether trying again later may succeed (the user is at its session limit), as
+    /// opposed to a refusal that will repeat: for choosing between "temporary" and
+    /// "permanent" in the CDN result code (RFC 2661 §4.4.2, result codes 4 and 5).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, AuthError::LimitReached { .. })
+    }
+}
+
 impl From<CryptoAuthError> for AuthError {
     fn from(error: CryptoAuthError) -> AuthError {
         match error {

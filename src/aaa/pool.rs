@@ -63,6 +63,15 @@ pub enum PoolError {
     NotAllocated,
 }
 
+impl PoolError {
+    /// Whether trying again later may succeed (addresses come back as sessions end):
+    /// CDN result code 4, "lack of appropriate facilities (temporary)", rather than 5
+    /// (RFC 2661 §4.4.2).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, PoolError::Exhausted | PoolError::InUse)
+    }
+}
+
 /// A pool's numbers, for the metrics layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolCounters {

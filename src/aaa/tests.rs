@@ -79,6 +79,13 @@ fn users_file_parses_fields_quotes_and_options() {
         [Ipv4Addr::new(10, 200, 7, 7)]
     );
     assert!(Users::parse("", "users").unwrap().is_empty());
+    // A byte-order mark is not part of the first name.
+    assert!(
+        Users::parse("\u{feff}eve e\n", "users")
+            .unwrap()
+            .get(b"eve")
+            .is_some()
+    );
     assert!(
         Users::parse("# only\n  # comments\n", "users")
             .unwrap()
@@ -548,6 +555,9 @@ fn failure_descriptions_are_log_safe() {
         AuthError::LimitReached { limit: 3 }.to_string(),
         "per-user session limit reached (3 sessions)"
     );
+    assert!(AuthError::LimitReached { limit: 3 }.is_temporary());
+    assert!(!AuthError::BadSecret.is_temporary() && !AuthError::UnknownUser.is_temporary());
+    assert!(PoolError::Exhausted.is_temporary() && !PoolError::NoPools.is_temporary());
 }
 
 // --- pools ----------------------------------------------------------------------------

@@ -232,6 +232,8 @@ impl Users {
         let mut first_line: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut address_line: HashMap<Ipv4Addr, usize> = HashMap::new();
         let mut errors = Vec::new();
+        // An editor's byte-order mark would otherwise become part of the first name.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (index, raw) in text.split('\n').enumerate() {
             let line = index + 1;
             let raw = raw.strip_suffix('\r').unwrap_or(raw);
