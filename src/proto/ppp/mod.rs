@@ -1,0 +1,4 @@
+//! PPP engine (work in progress).
+#![forbid(unsafe_code)]
+
+pub mod fsm;
