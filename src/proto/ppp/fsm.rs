@@ -714,9 +714,11 @@ mod tests {
 
     /// RFC 1661 §4.1, transcribed column by column ("-" = None). Each row is an
     /// event; the cells are for states 0..9 in RFC order.
-    fn rfc_table() -> Vec<(Event, [Option<(Vec<Action>, State)>; 10])> {
+    type Cell = Option<(Vec<Action>, State)>;
+
+    fn rfc_table() -> Vec<(Event, [Cell; 10])> {
         use Event::*;
-        fn c(actions: &[Action], s: State) -> Option<(Vec<Action>, State)> {
+        fn c(actions: &[Action], s: State) -> Cell {
             Some((actions.to_vec(), s))
         }
         let n = None;
@@ -1104,8 +1106,7 @@ mod tests {
         assert_eq!(&first[0][..4], &[1, 1, 0, 7]);
         let mut now = t0;
         let mut requests = 1;
-        loop {
-            let Some(t) = a.timeout() else { break };
+        while let Some(t) = a.timeout() {
             assert_eq!(t, now + Duration::from_secs(3));
             now = t;
             a.handle_timeout(now);
