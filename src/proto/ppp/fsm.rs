@@ -488,13 +488,18 @@ impl<N: Negotiator> Fsm<N> {
                 }
                 if matches && matches!(self.state, ReqSent | AckRcvd | AckSent | Opened) {
                     self.naks_received_in_a_row += 1;
-                    let result = if self.naks_received_in_a_row > self.config.max_failure {
-                        Err(NegotiationError::Required)
-                    } else if repr.code == Code::ConfigureNak {
+                    let result = if repr.code == Code::ConfigureNak {
                         self.negotiator.naked(repr.data)
                     } else {
                         self.negotiator.rejected(repr.data)
-                    };
+                    }
+                    .and(
+                        if self.naks_received_in_a_row > self.config.max_failure {
+                            Err(NegotiationError::Required)
+                        } else {
+                            Ok(())
+                        },
+                    );
                     if let Err(e) = result {
                         if e == NegotiationError::Malformed {
                             self.counters.discarded += 1;
