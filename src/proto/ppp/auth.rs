@@ -15,7 +15,9 @@
 //! Client: PAP Authenticate-Requests are retransmitted on the Restart timer up to
 //! Max-Configure times; CHAP Challenges are answered with the configured password
 //! (src/crypto/ppp), a retransmitted Challenge (same Identifier) with the same
-//! Response. MS-CHAPv2 Success must carry the Authenticator Response we expect
+//! Response. The CHAP Response is also retransmitted on the Restart timer until a
+//! Success/Failure arrives: RFC 1994 has nobody repeat anything when the Success is
+//! lost, and the authenticator answers a repeated Response with its decision again. MS-CHAPv2 Success must carry the Authenticator Response we expect
 //! (mutual authentication, RFC 2759 §5): a mismatch is an authentication failure.
 #![forbid(unsafe_code)]
 
@@ -404,6 +406,7 @@ pub(crate) struct AuthClient {
     username: Vec<u8>,
     password: Secret,
     restart: Duration,
+    max_configure: u32,
     state: ClientState,
     timer: Option<Instant>,
 }
@@ -425,6 +428,7 @@ impl AuthClient {
             username: username.to_vec(),
             password: password.clone(),
             restart,
+            max_configure,
             state: ClientState::WaitChallenge,
             timer: None,
         };
@@ -467,7 +471,12 @@ impl AuthClient {
                 out.push(AuthOutput::Failed(CloseReason::AuthTimeout));
             } else {
                 *retransmits_left -= 1;
-                out.push(AuthOutput::Send(Protocol::Pap, packet.clone()));
+                let protocol = if self.method == AuthMethod::Pap {
+                    Protocol::Pap
+                } else {
+                    Protocol::Chap
+                };
+                out.push(AuthOutput::Send(protocol, packet.clone()));
                 self.timer = Some(now + self.restart);
             }
         }
@@ -475,6 +484,7 @@ impl AuthClient {
 
     pub fn handle(
         &mut self,
+        now: Instant,
         protocol: Protocol,
         payload: &[u8],
         drbg: &mut Drbg,
@@ -514,7 +524,7 @@ impl AuthClient {
                 match chap::Repr::parse(&packet) {
                     Ok(chap::Repr::Challenge {
                         identifier, value, ..
-                    }) => self.answer_challenge(identifier, value, drbg, out),
+                    }) => self.answer_challenge(now, identifier, value, drbg, out),
                     Ok(chap::Repr::Success {
                         identifier,
                         message,
@@ -534,6 +544,7 @@ impl AuthClient {
                             None => true,
                             Some(m) => self.check_mschap_success(m, message),
                         };
+                        self.timer = None;
                         if verified {
                             self.state = ClientState::Done;
                             out.push(AuthOutput::Succeeded);
@@ -548,6 +559,7 @@ impl AuthClient {
                         {
                             return false;
                         }
+                        self.timer = None;
                         self.state = ClientState::Failed;
                         out.push(AuthOutput::Failed(CloseReason::AuthFailed));
                         true
@@ -585,6 +597,7 @@ impl AuthClient {
 
     fn answer_challenge(
         &mut self,
+        now: Instant,
         identifier: u8,
         value: &[u8],
         drbg: &mut Drbg,
@@ -653,9 +666,10 @@ impl AuthClient {
             self.state = ClientState::Sent {
                 identifier,
                 packet,
-                retransmits_left: 0,
+                retransmits_left: self.max_configure.saturating_sub(1),
                 mschap,
             };
+            self.timer = Some(now + self.restart);
         }
         true
     }

@@ -315,6 +315,8 @@ pub struct FsmCounters {
     pub retransmissions: u64,
     pub naks_sent: u64,
     pub rejects_sent: u64,
+    /// Exact duplicates of the acknowledged request received in Opened.
+    pub duplicates: u64,
     /// Packets silently discarded: stale or mismatched Ack/Nak/Reject, malformed
     /// options, events the table forbids in the current state.
     pub discarded: u64,
@@ -333,6 +335,12 @@ pub struct Fsm<N> {
     next_id: u8,
     /// Identifier and options of our last Configure-Request.
     last_request: Option<(u8, Vec<u8>)>,
+    /// An Ack/Nak/Reject for `last_request` was processed: later ones are
+    /// duplicates (pppd's `seen_ack`).
+    request_answered: bool,
+    /// The last Configure-Ack we sent (Identifier and options), to answer an exact
+    /// duplicate of the request in Opened without renegotiating.
+    last_ack_sent: Option<(u8, Vec<u8>)>,
     /// Naks sent since the last Ack sent.
     naks_sent_in_a_row: u32,
     /// Nak/Rejects received since the last time we reached Opened.
@@ -359,6 +367,8 @@ impl<N: Negotiator> Fsm<N> {
             timer: None,
             next_id: 1,
             last_request: None,
+            request_answered: false,
+            last_ack_sent: None,
             naks_sent_in_a_row: 0,
             naks_received_in_a_row: 0,
             pending_answer: None,
@@ -461,10 +471,12 @@ impl<N: Negotiator> Fsm<N> {
         match repr.code {
             Code::ConfigureRequest => self.receive_configure_request(now, &repr),
             Code::ConfigureAck => {
-                let matches = self
-                    .last_request
-                    .as_ref()
-                    .is_some_and(|(id, opts)| *id == repr.identifier && opts[..] == *repr.data);
+                let matches = !self.request_answered
+                    && self
+                        .last_request
+                        .as_ref()
+                        .is_some_and(|(id, opts)| *id == repr.identifier && opts[..] == *repr.data);
+                self.request_answered |= matches;
                 // In Closed/Stopped any Ack is answered with a Terminate-Ack; in the
                 // negotiating states only the answer to our last request counts.
                 if !matches && !matches!(self.state, Closed | Stopped) {
@@ -478,10 +490,12 @@ impl<N: Negotiator> Fsm<N> {
                 self.event(now, Event::Rca);
             }
             Code::ConfigureNak | Code::ConfigureReject => {
-                let matches = self
-                    .last_request
-                    .as_ref()
-                    .is_some_and(|(id, _)| *id == repr.identifier);
+                let matches = !self.request_answered
+                    && self
+                        .last_request
+                        .as_ref()
+                        .is_some_and(|(id, _)| *id == repr.identifier);
+                self.request_answered |= matches;
                 if !matches && !matches!(self.state, Closed | Stopped) {
                     self.counters.discarded += 1;
                     return;
@@ -563,6 +577,25 @@ impl<N: Negotiator> Fsm<N> {
             self.event(now, Event::RcrPlus);
             return;
         }
+        // An exact duplicate (same Identifier, same options) of the request we
+        // acknowledged to reach Opened is answered again instead of restarting the
+        // negotiation: the network duplicated it, or the peer lost our Ack and
+        // retransmitted without changing the Identifier. A real renegotiation
+        // changes the Identifier (RFC 1661 §5.1 requires it when options change).
+        if self.state == Opened
+            && self
+                .last_ack_sent
+                .as_ref()
+                .is_some_and(|(id, opts)| *id == repr.identifier && opts[..] == *repr.data)
+        {
+            self.counters.duplicates += 1;
+            self.outputs.push_back(Output::Send(control_packet(
+                Code::ConfigureAck,
+                repr.identifier,
+                repr.data,
+            )));
+            return;
+        }
         // A request from a non-negotiating state starts a fresh negotiation: reset
         // before judging, as the table's scr will follow.
         if matches!(self.state, Stopped | Opened) {
@@ -579,10 +612,13 @@ impl<N: Negotiator> Fsm<N> {
                 self.counters.discarded += 1;
                 return;
             }
-            Verdict::Ack => (
-                Event::RcrPlus,
-                control_packet(Code::ConfigureAck, repr.identifier, repr.data),
-            ),
+            Verdict::Ack => {
+                self.last_ack_sent = Some((repr.identifier, repr.data.to_vec()));
+                (
+                    Event::RcrPlus,
+                    control_packet(Code::ConfigureAck, repr.identifier, repr.data),
+                )
+            }
             Verdict::Nak => (
                 Event::RcrMinus,
                 control_packet(Code::ConfigureNak, repr.identifier, &out),
@@ -639,6 +675,7 @@ impl<N: Negotiator> Fsm<N> {
                         &options,
                     )));
                     self.last_request = Some((id, options));
+                    self.request_answered = false;
                     self.counters.configure_requests_sent += 1;
                     self.restart_count = self.restart_count.saturating_sub(1);
                     self.timer = Some(now + self.config.restart_timer);

@@ -103,8 +103,6 @@ impl Negotiator for Ipcp {
                 [None; 2]
             };
         }
-        self.acked_address = None;
-        self.peer_address = None;
     }
 
     fn request_options(&mut self, out: &mut Vec<u8>) {

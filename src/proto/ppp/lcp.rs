@@ -204,13 +204,6 @@ impl Negotiator for Lcp {
             self.tried_auth = 1;
             self.want_auth = Some(0);
         }
-        self.peer_mru = DEFAULT_MRU;
-        self.peer_magic = 0;
-        self.pfc = false;
-        self.acfc = false;
-        self.peer_auth = None;
-        self.local_mru = DEFAULT_MRU;
-        self.local_auth = None;
     }
 
     fn request_options(&mut self, out: &mut Vec<u8>) {
@@ -252,13 +245,19 @@ impl Negotiator for Lcp {
                     j.nak(&raw, &LcpOption::MagicNumber(fresh));
                 }
                 LcpOption::MagicNumber(m) if self.want_magic && m == self.magic => {
-                    // Perhaps our own request looped back (RFC 1661 §6.4).
+                    // Perhaps our own request looped back (RFC 1661 §6.4). Only the
+                    // Magic-Number is Naked: if this is our own request, rejecting
+                    // our other options would end the negotiation before the loop
+                    // is proven; if it is not, the peer's next request (with a new
+                    // number) gets the full answer.
                     let mut fresh = self.drbg.nonzero_u32();
                     if fresh == self.magic {
                         fresh ^= 1;
                     }
                     self.last_nak_magic = Some(fresh);
-                    j.nak(&raw, &LcpOption::MagicNumber(fresh));
+                    let mut only = Judgement::new();
+                    only.nak(&raw, &LcpOption::MagicNumber(fresh));
+                    return only.finish(true, out);
                 }
                 LcpOption::MagicNumber(m) => peer_magic = m,
                 LcpOption::AuthenticationProtocol(a) if !self.server => {

@@ -916,7 +916,7 @@ impl Ppp {
         let mut out = Vec::new();
         let handled = match &mut self.auth {
             Auth::Server(s) => s.handle(protocol, payload, &mut out),
-            Auth::Client(c) => c.handle(protocol, payload, &mut self.drbg, &mut out),
+            Auth::Client(c) => c.handle(now, protocol, payload, &mut self.drbg, &mut out),
             Auth::None => false,
         };
         if !handled {
