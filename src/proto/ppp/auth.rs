@@ -8,7 +8,10 @@
 //! Max-Configure times (RFC 1994 §4.1), always with the same Identifier and value so
 //! that a late Response still matches. While the caller decides, duplicates are
 //! ignored; once decided, a duplicate of the same Identifier gets the same answer
-//! again (RFC 1334 §2.2.1 / RFC 1994 §4.2: the Ack/Success may have been lost).
+//! again (RFC 1334 §2.2.1 / RFC 1994 §4.2: the Ack/Success may have been lost). A
+//! PAP Authenticate-Request after a success, with the same Peer-ID but another
+//! Identifier, gets the Ack again (pppd does the same; it happens when an LCP
+//! renegotiation crossed and the peer believes it must authenticate again).
 //! MS-CHAPv2 Success carries the caller-supplied Authenticator Response; Failure is
 //! `E=691 R=0 C=<our challenge> V=3 M=<message>` (RFC 2759 §6).
 //!
@@ -103,6 +106,8 @@ pub(crate) struct AuthServer {
     identifier: u8,
     challenge: [u8; 16],
     timer: Option<Instant>,
+    /// The Peer-ID of the PAP request being or already decided.
+    pap_peer_id: Vec<u8>,
 }
 
 impl AuthServer {
@@ -123,6 +128,7 @@ impl AuthServer {
             identifier: drbg.array::<1>()[0],
             challenge: drbg.array(),
             timer: None,
+            pap_peer_id: Vec::new(),
         };
         if method != AuthMethod::Pap {
             s.state = ServerState::ChallengeSent {
@@ -135,7 +141,7 @@ impl AuthServer {
 
     /// Starts in the deciding state for a proxy authentication (the LAC ran the
     /// exchange); the answer is sent with the LAC's Identifier.
-    pub fn proxy(method: AuthMethod, identifier: u8, challenge: [u8; 16]) -> Self {
+    pub fn proxy(method: AuthMethod, identifier: u8, challenge: [u8; 16], name: &[u8]) -> Self {
         AuthServer {
             method,
             name: Vec::new(),
@@ -144,6 +150,7 @@ impl AuthServer {
             identifier,
             challenge,
             timer: None,
+            pap_peer_id: name.to_vec(),
         }
     }
 
@@ -206,6 +213,7 @@ impl AuthServer {
                 match &self.state {
                     ServerState::WaitPap => {
                         self.identifier = identifier;
+                        self.pap_peer_id = peer_id.to_vec();
                         self.state = ServerState::Deciding;
                         out.push(AuthOutput::Request(AuthRequest {
                             method: AuthMethod::Pap,
@@ -217,8 +225,13 @@ impl AuthServer {
                         }));
                         true
                     }
-                    ServerState::Done { answer } if identifier == self.identifier => {
-                        out.push(AuthOutput::Send(answer.0, answer.1.clone()));
+                    // Any Identifier, as pppd does: after a crossed LCP
+                    // renegotiation the peer may authenticate again with a new
+                    // one while we consider the phase done. Same Peer-ID only.
+                    ServerState::Done { answer } if peer_id == self.pap_peer_id => {
+                        let mut packet = answer.1.clone();
+                        packet[1] = identifier;
+                        out.push(AuthOutput::Send(answer.0, packet));
                         true
                     }
                     _ => false,

@@ -522,7 +522,7 @@ impl Ppp {
                 let mut challenge = [0u8; 16];
                 let n = p.challenge.len().min(16);
                 challenge[..n].copy_from_slice(&p.challenge[..n]);
-                self.auth = Auth::Server(AuthServer::proxy(method, p.id, challenge));
+                self.auth = Auth::Server(AuthServer::proxy(method, p.id, challenge, &p.name));
                 let proof = match method {
                     AuthMethod::Pap => AuthProof::Pap {
                         password: p.response.clone(),
@@ -897,7 +897,9 @@ impl Ppp {
                 }
             }
             Code::TerminateRequest => {
-                if !matches!(self.lcp.state(), State::Closing | State::Stopping) {
+                // Only a Terminate-Request in Opened ends the link (Opened -> Stopping);
+                // elsewhere it is acknowledged and negotiation goes on.
+                if opened {
                     self.set_reason(CloseReason::PeerTerminated);
                     self.phase = Phase::Terminate;
                     self.stop_session_timers();

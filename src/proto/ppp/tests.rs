@@ -131,6 +131,8 @@ struct Pair {
     decision: Decision,
     loss_percent: u64,
     duplicate_percent: u64,
+    reorder_percent: u64,
+    held: Vec<(bool, u16, Vec<u8>)>,
     /// xorshift state deciding loss and duplication.
     chaos: u64,
     /// When false, nothing the client sends reaches the server (a dead peer).
@@ -151,6 +153,8 @@ impl Pair {
             decision: Decision::Verify,
             loss_percent: 0,
             duplicate_percent: 0,
+            reorder_percent: 0,
+            held: Vec::new(),
             chaos: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
             client_to_server: true,
         }
@@ -185,23 +189,39 @@ impl Pair {
         let mut any = false;
         loop {
             let mut moved = false;
+            // Frames held back last round are delivered after this round's.
+            let held = std::mem::take(&mut self.held);
+            let mut in_flight = Vec::new();
             while let Some((p, packet)) = self.server.poll_transmit() {
-                moved = true;
                 self.server_sent.push((p, packet.clone()));
                 let (p, packet) = over_the_wire(p, &packet);
-                for _ in 0..self.copies() {
-                    self.client.handle_frame(self.now, p, &packet);
-                }
+                in_flight.push((false, p, packet));
             }
             while let Some((p, packet)) = self.client.poll_transmit() {
-                moved = true;
                 self.client_sent.push((p, packet.clone()));
                 let (p, packet) = over_the_wire(p, &packet);
-                if !self.client_to_server {
-                    continue;
+                if self.client_to_server {
+                    in_flight.push((true, p, packet));
                 }
+            }
+            let mut deliver = Vec::new();
+            for frame in in_flight {
+                moved = true;
+                if self.roll() < self.reorder_percent {
+                    self.held.push(frame);
+                } else {
+                    deliver.push(frame);
+                }
+            }
+            moved |= !held.is_empty();
+            deliver.extend(held);
+            for (to_server, p, packet) in deliver {
                 for _ in 0..self.copies() {
-                    self.server.handle_frame(self.now, p, &packet);
+                    if to_server {
+                        self.server.handle_frame(self.now, p, &packet);
+                    } else {
+                        self.client.handle_frame(self.now, p, &packet);
+                    }
                 }
             }
             while let Some(e) = self.server.poll_event() {
@@ -362,10 +382,10 @@ fn pap_chap_mschapv2_establish_without_loss() {
 }
 
 #[test]
-fn establish_with_loss_and_duplication() {
+fn establish_with_loss_duplication_and_reordering() {
     for method in [AuthMethod::Pap, AuthMethod::ChapMd5, AuthMethod::MsChapV2] {
         let mut retransmissions = 0;
-        for seed in 1..=12u64 {
+        for seed in 1..=50u64 {
             let mut pair = Pair::new(
                 server_config(vec![method]),
                 client_config(vec![method], PASSWORD),
@@ -373,6 +393,7 @@ fn establish_with_loss_and_duplication() {
             );
             pair.loss_percent = 20;
             pair.duplicate_percent = 20;
+            pair.reorder_percent = 5;
             pair.open();
             let up = pair.run_until(Duration::from_secs(120), Pair::both_up);
             assert!(
