@@ -26,6 +26,8 @@
 
 use std::time::{Duration, Instant};
 
+use zeroize::Zeroizing;
+
 use super::util::{Drbg, Secret};
 use super::{AuthMethod, CloseReason};
 use crate::crypto::ppp::{chap as chap_md5, mschapv2};
@@ -74,6 +76,10 @@ pub(crate) enum AuthOutput {
     Succeeded,
     Failed(CloseReason),
 }
+
+/// Caller-supplied Success/Failure texts are cut to this length (PAP's Msg-Length
+/// is one octet; the others would only waste the peer's MRU).
+pub const MAX_MESSAGE_LEN: usize = 200;
 
 fn chap_packet(repr: chap::Repr<'_>) -> Vec<u8> {
     let mut buf = vec![0u8; repr.buffer_len()];
@@ -304,6 +310,7 @@ impl AuthServer {
         message: &[u8],
         out: &mut Vec<AuthOutput>,
     ) -> bool {
+        let message = &message[..message.len().min(MAX_MESSAGE_LEN)];
         if !self.is_deciding() {
             return false;
         }
@@ -347,6 +354,7 @@ impl AuthServer {
     }
 
     pub fn reject(&mut self, message: &[u8], out: &mut Vec<AuthOutput>) -> bool {
+        let message = &message[..message.len().min(MAX_MESSAGE_LEN)];
         if !self.is_deciding() {
             return false;
         }
@@ -355,7 +363,7 @@ impl AuthServer {
                 Protocol::Pap,
                 pap_packet(pap::Repr::AuthenticateNak {
                     identifier: self.identifier,
-                    message: &message[..message.len().min(255)],
+                    message,
                 }),
             ),
             AuthMethod::ChapMd5 => (
@@ -404,7 +412,8 @@ enum ClientState {
     WaitChallenge,
     Sent {
         identifier: u8,
-        packet: Vec<u8>,
+        /// Zeroized on drop: a PAP request holds the password in clear.
+        packet: Zeroizing<Vec<u8>>,
         retransmits_left: u32,
         mschap: Option<MsChapSent>,
     },
@@ -455,7 +464,7 @@ impl AuthClient {
             out.push(AuthOutput::Send(Protocol::Pap, packet.clone()));
             c.state = ClientState::Sent {
                 identifier,
-                packet,
+                packet: Zeroizing::new(packet),
                 retransmits_left: max_configure.saturating_sub(1),
                 mschap: None,
             };
@@ -489,7 +498,7 @@ impl AuthClient {
                 } else {
                     Protocol::Chap
                 };
-                out.push(AuthOutput::Send(protocol, packet.clone()));
+                out.push(AuthOutput::Send(protocol, packet.to_vec()));
                 self.timer = Some(now + self.restart);
             }
         }
@@ -624,7 +633,7 @@ impl AuthClient {
         } = &self.state
             && *sent == identifier
         {
-            out.push(AuthOutput::Send(Protocol::Chap, packet.clone()));
+            out.push(AuthOutput::Send(Protocol::Chap, packet.to_vec()));
             return true;
         }
         let name = &self.username;
@@ -678,7 +687,7 @@ impl AuthClient {
         if !matches!(self.state, ClientState::Done) {
             self.state = ClientState::Sent {
                 identifier,
-                packet,
+                packet: Zeroizing::new(packet),
                 retransmits_left: self.max_configure.saturating_sub(1),
                 mschap,
             };

@@ -352,6 +352,8 @@ pub struct Fsm<N> {
     /// Identifier of the Terminate-Request being answered (sta).
     pending_terminate_id: u8,
     terminate_data: Vec<u8>,
+    /// The peer's MRU: Code-Rejects are cut to fit (RFC 1661 §5.6).
+    peer_mru: usize,
     pub counters: FsmCounters,
     outputs: VecDeque<Output>,
 }
@@ -375,6 +377,7 @@ impl<N: Negotiator> Fsm<N> {
             pending_received: None,
             pending_terminate_id: 0,
             terminate_data: Vec::new(),
+            peer_mru: 1500,
             counters: FsmCounters::default(),
             outputs: VecDeque::new(),
         }
@@ -402,6 +405,11 @@ impl<N: Negotiator> Fsm<N> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         id
+    }
+
+    /// Sets the peer's MRU (from LCP), which bounds the Code-Rejects we send.
+    pub fn set_peer_mru(&mut self, mru: u16) {
+        self.peer_mru = usize::from(mru);
     }
 
     /// Sets the Data of the Terminate-Requests sent from now on (a reason text).
@@ -714,7 +722,8 @@ impl<N: Negotiator> Fsm<N> {
                     &[],
                 ))),
                 Scj => {
-                    if let Some(rejected) = self.pending_received.take() {
+                    if let Some(mut rejected) = self.pending_received.take() {
+                        rejected.truncate(self.peer_mru.saturating_sub(4));
                         let id = self.take_identifier();
                         self.outputs.push_back(Output::Send(control_packet(
                             Code::CodeReject,

@@ -511,6 +511,9 @@ impl Ppp {
         self.phase = Phase::Establish;
         self.lcp.up(now);
         self.lcp.force_opened();
+        self.lcp.set_peer_mru(link.peer_mru);
+        self.ipcp.set_peer_mru(link.peer_mru);
+        self.ipv6cp.set_peer_mru(link.peer_mru);
         self.start_echo(now);
         self.events.push_back(PppEvent::LinkUp(link));
         // Drain the forced Up ourselves so that it does not start our own auth.
@@ -1109,6 +1112,9 @@ impl Ppp {
             Output::Send(p) => self.transmit(Protocol::Lcp, p),
             Output::Up => {
                 let link = self.lcp.negotiator.link_options();
+                self.lcp.set_peer_mru(link.peer_mru);
+                self.ipcp.set_peer_mru(link.peer_mru);
+                self.ipv6cp.set_peer_mru(link.peer_mru);
                 self.events.push_back(PppEvent::LinkUp(link));
                 self.link_up(now, link);
             }

@@ -1027,3 +1027,102 @@ fn secrets_are_not_printed() {
     let ppp = Ppp::client(Arc::new(config), now, &mut filler(1));
     assert!(!format!("{ppp:?}").contains(PASSWORD));
 }
+
+#[test]
+fn ipv6cp_disabled_on_server_is_protocol_rejected() {
+    let mut pair = Pair::new(
+        PppConfig {
+            ipv6: false,
+            ..server_config(vec![AuthMethod::Pap])
+        },
+        client_config(vec![AuthMethod::Pap], PASSWORD),
+        24,
+    );
+    pair.open();
+    assert!(pair.run_until(Duration::from_secs(10), |p| {
+        ipv4_up(&p.server_events).is_some() && ipv4_up(&p.client_events).is_some()
+    }));
+    pair.advance(Duration::from_secs(60));
+    let reject = pair
+        .server_sent
+        .iter()
+        .find(|(p, packet)| *p == 0xc021 && packet[0] == 8)
+        .expect("Protocol-Reject sent");
+    assert_eq!(&reject.1[4..6], &[0x80, 0x57]);
+    assert_eq!(pair.client.ipv6cp_state(), State::Stopped);
+    assert_eq!(ipv6_up(&pair.client_events), None);
+    assert_eq!(ipv6_up(&pair.server_events), None);
+    assert_eq!(closed_reason(&pair.client_events), None);
+    assert_eq!(closed_reason(&pair.server_events), None);
+    assert_eq!(pair.client.ipcp_state(), State::Opened);
+}
+
+/// Every truncation and many corruptions of every frame of real sessions, fed to
+/// established engines of both roles and to engines in the middle of LCP: nothing
+/// panics, malformed input is counted, and the engines keep working.
+#[test]
+fn truncated_and_corrupted_frames_never_panic() {
+    for method in [AuthMethod::Pap, AuthMethod::ChapMd5, AuthMethod::MsChapV2] {
+        let source = establish(method, 30);
+        let mut frames: Vec<(u16, Vec<u8>)> = source.server_sent.clone();
+        frames.extend(source.client_sent.iter().cloned());
+        let mut malformed = 0;
+        for (protocol, frame) in &frames {
+            // Fresh engines per frame, so that an early corruption that closes the
+            // session does not shield the remaining variants.
+            let mut established = establish(method, 31);
+            let now = established.now;
+            let mut fresh = Pair::new(
+                server_config(vec![method]),
+                client_config(vec![method], PASSWORD),
+                32,
+            );
+            fresh.open();
+            let mut engines = [
+                &mut established.server,
+                &mut established.client,
+                &mut fresh.server,
+                &mut fresh.client,
+            ];
+            let mut variants: Vec<Vec<u8>> =
+                (0..frame.len()).map(|n| frame[..n].to_vec()).collect();
+            for i in 0..frame.len() {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut v = frame.clone();
+                    v[i] ^= flip;
+                    variants.push(v);
+                }
+            }
+            for v in &variants {
+                for engine in engines.iter_mut() {
+                    engine.handle_frame(now, *protocol, v);
+                    while engine.poll_transmit().is_some() {}
+                    while let Some(e) = engine.poll_event() {
+                        if let PppEvent::NeedAddress = e {
+                            let _ = engine.set_ipv4(now, assignment());
+                        }
+                    }
+                }
+            }
+            for engine in engines.iter_mut() {
+                if let Some(t) = engine.poll_timeout() {
+                    engine.handle_timeout(t);
+                }
+                engine.close(now, CloseReason::Admin);
+                assert!(engine.is_closed() || engine.poll_timeout().is_some());
+            }
+            malformed +=
+                established.server.counters().malformed + established.client.counters().malformed;
+        }
+        assert!(malformed > 0);
+    }
+}
+
+#[test]
+fn a_session_is_small() {
+    // The daemon keeps one engine per subscriber; its inline size is bounded (heap
+    // parts are a few small Vecs).
+    let size = core::mem::size_of::<Ppp>();
+    eprintln!("size_of::<Ppp>() = {size}");
+    assert!(size < 2048, "size_of::<Ppp>() = {size}");
+}
