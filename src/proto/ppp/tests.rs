@@ -1126,3 +1126,80 @@ fn a_session_is_small() {
     eprintln!("size_of::<Ppp>() = {size}");
     assert!(size < 2048, "size_of::<Ppp>() = {size}");
 }
+
+#[test]
+fn a_peer_that_naks_forever_is_cut_off_by_max_failure() {
+    let now = Instant::now();
+    let mut server = Ppp::server(
+        Arc::new(server_config(vec![AuthMethod::Pap])),
+        now,
+        &mut filler(40),
+    );
+    server.open(now);
+    let mut requests = 0;
+    let mut events = Vec::new();
+    for round in 0..50u32 {
+        let mut answered = false;
+        while let Some((p, packet)) = server.poll_transmit() {
+            if p == 0xc021 && packet[0] == 1 {
+                requests += 1;
+                // Nak the Magic-Number with a new value every time.
+                let mut options = Vec::new();
+                util::push_option(&mut options, &LcpOption::MagicNumber(0x1000 + round));
+                let nak = fsm::control_packet(Code::ConfigureNak, packet[1], &options);
+                server.handle_frame(now, 0xc021, &nak);
+                answered = true;
+            }
+        }
+        while let Some(e) = server.poll_event() {
+            events.push(e);
+        }
+        if !answered {
+            break;
+        }
+    }
+    // The first request plus one per accepted Nak (Max-Failure = 5).
+    assert_eq!(requests, 6);
+    assert_eq!(server.lcp_state(), State::Closing);
+    let mut t = now;
+    while let Some(next) = server.poll_timeout() {
+        t = next;
+        server.handle_timeout(t);
+        while server.poll_transmit().is_some() {}
+        while let Some(e) = server.poll_event() {
+            events.push(e);
+        }
+    }
+    assert_eq!(closed_reason(&events), Some(CloseReason::NegotiationFailed));
+}
+
+#[test]
+fn lcp_gives_up_after_max_configure_when_peer_is_silent() {
+    let now = Instant::now();
+    let mut server = Ppp::server(
+        Arc::new(server_config(vec![AuthMethod::Pap])),
+        now,
+        &mut filler(41),
+    );
+    server.open(now);
+    let mut requests = 0;
+    let mut t = now;
+    let mut events = Vec::new();
+    loop {
+        while let Some((_, packet)) = server.poll_transmit() {
+            assert_eq!(packet[0], 1);
+            requests += 1;
+        }
+        while let Some(e) = server.poll_event() {
+            events.push(e);
+        }
+        let Some(next) = server.poll_timeout() else {
+            break;
+        };
+        t = next;
+        server.handle_timeout(t);
+    }
+    assert_eq!(requests, 10);
+    assert_eq!(t - now, Duration::from_secs(30));
+    assert_eq!(closed_reason(&events), Some(CloseReason::NegotiationFailed));
+}
