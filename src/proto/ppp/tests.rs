@@ -1161,10 +1161,8 @@ fn a_peer_that_naks_forever_is_cut_off_by_max_failure() {
     // The first request plus one per accepted Nak (Max-Failure = 5).
     assert_eq!(requests, 6);
     assert_eq!(server.lcp_state(), State::Closing);
-    let mut t = now;
     while let Some(next) = server.poll_timeout() {
-        t = next;
-        server.handle_timeout(t);
+        server.handle_timeout(next);
         while server.poll_transmit().is_some() {}
         while let Some(e) = server.poll_event() {
             events.push(e);
