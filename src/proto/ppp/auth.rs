@@ -407,13 +407,28 @@ struct MsChapSent {
     nt_response: [u8; 24],
 }
 
+/// A packet we may have to send again. Zeroized on drop and redacted in Debug: a
+/// PAP request holds the password in clear.
+struct SentPacket(Zeroizing<Vec<u8>>);
+
+impl SentPacket {
+    fn to_vec(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+}
+
+impl core::fmt::Debug for SentPacket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SentPacket(<{} octets>)", self.0.len())
+    }
+}
+
 #[derive(Debug)]
 enum ClientState {
     WaitChallenge,
     Sent {
         identifier: u8,
-        /// Zeroized on drop: a PAP request holds the password in clear.
-        packet: Zeroizing<Vec<u8>>,
+        packet: SentPacket,
         retransmits_left: u32,
         mschap: Option<MsChapSent>,
     },
@@ -464,7 +479,7 @@ impl AuthClient {
             out.push(AuthOutput::Send(Protocol::Pap, packet.clone()));
             c.state = ClientState::Sent {
                 identifier,
-                packet: Zeroizing::new(packet),
+                packet: SentPacket(Zeroizing::new(packet)),
                 retransmits_left: max_configure.saturating_sub(1),
                 mschap: None,
             };
@@ -687,7 +702,7 @@ impl AuthClient {
         if !matches!(self.state, ClientState::Done) {
             self.state = ClientState::Sent {
                 identifier,
-                packet: Zeroizing::new(packet),
+                packet: SentPacket(Zeroizing::new(packet)),
                 retransmits_left: self.max_configure.saturating_sub(1),
                 mschap,
             };

@@ -18,7 +18,13 @@
 //!   instead of opening the link on options we no longer request.
 //! - An Ack is accepted only if its Identifier is our last request's and its options
 //!   are byte for byte those we sent (RFC 1661 §5.2); a Nak/Reject only if the
-//!   Identifier matches. Anything else is silently discarded and counted.
+//!   Identifier matches. Only the first answer to a request counts (pppd's
+//!   `seen_ack`): a duplicated Ack arriving in Opened would otherwise restart the
+//!   negotiation (RCA in Opened is tld,scr). Anything else is silently discarded and
+//!   counted.
+//! - In Opened, an exact duplicate (same Identifier and options) of the request we
+//!   acknowledged is acknowledged again without renegotiating; a request that
+//!   differs in anything follows the table (tld,scr,sca/scn).
 //! - Max-Failure (§4.6) bounds both directions: after `max_failure` Configure-Naks
 //!   sent without an Ack sent in between, Naks become Rejects (the RFC's rule); and
 //!   after `max_failure` Configure-Nak/-Reject received in a row without reaching

@@ -42,6 +42,13 @@
 //! - LCP renegotiation after Opened (the peer sends a new Configure-Request) takes
 //!   the NCPs down and runs authentication again (RFC 1661 §3.5); an address already
 //!   set is kept.
+//! - Reordering: a stale Configure-Request that arrives after a layer is Opened
+//!   restarts that layer's negotiation, as RFC 1661 §4.1 (RCR in Opened) says; the
+//!   engine then authenticates again. A PAP request after success is answered again
+//!   (pppd's behaviour) so that such a crossed renegotiation settles; with CHAP the
+//!   peer may wait for a Challenge we do not send and time out. PPP over L2TP rarely
+//!   sees reordering; the engine tests run with 5 % reordering besides loss and
+//!   duplication.
 //! - Exactly one [`PppEvent::Closed`] is emitted, when LCP finishes (or at once if
 //!   LCP never started); its reason is the first cause recorded.
 //! - Proxy LCP (L2TP LAC): with [`ProxyPolicy::Accept`] the LAC's negotiated options
@@ -379,8 +386,8 @@ enum Auth {
     Client(AuthClient),
 }
 
-/// One PPP session.
-#[derive(Debug)]
+/// One PPP session. `Debug` shows the phase, states and counters only (queued
+/// packets may hold a PAP password).
 pub struct Ppp {
     config: Arc<PppConfig>,
     server: bool,
@@ -405,6 +412,21 @@ pub struct Ppp {
     ipcp_finished: bool,
     ipv6cp_finished: bool,
     counters: PppCounters,
+}
+
+impl core::fmt::Debug for Ppp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ppp")
+            .field("server", &self.server)
+            .field("phase", &self.phase)
+            .field("lcp", &self.lcp.state())
+            .field("ipcp", &self.ipcp.state())
+            .field("ipv6cp", &self.ipv6cp.state())
+            .field("close_reason", &self.close_reason)
+            .field("closed", &self.closed)
+            .field("counters", &self.counters())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ppp {
