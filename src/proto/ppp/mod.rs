@@ -145,7 +145,8 @@ pub struct PppConfig {
     pub fsm: FsmConfig,
     /// LCP Echo-Request interval once LCP is Opened (default 30 s; None: off).
     pub echo_interval: Option<Duration>,
-    /// Unanswered Echo-Requests before the peer is declared dead (default 3).
+    /// Unanswered Echo-Requests before the peer is declared dead (default 3; 0:
+    /// send keepalives but never declare the peer dead).
     pub echo_failures: u32,
     /// Time allowed from LCP Opened to authentication success (default 30 s).
     pub auth_timeout: Duration,
@@ -777,7 +778,8 @@ impl Ppp {
         }
         self.apply_auth_outputs(now, out);
         if self.echo_at.is_some_and(|t| t <= now) {
-            if self.echo_outstanding >= self.config.echo_failures {
+            let failures = self.config.echo_failures;
+            if failures > 0 && self.echo_outstanding >= failures {
                 self.close(now, CloseReason::EchoTimeout);
             } else {
                 self.send_echo_request(now);
