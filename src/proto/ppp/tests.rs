@@ -1213,3 +1213,45 @@ fn lcp_gives_up_after_max_configure_when_peer_is_silent() {
     assert_eq!(t - now, Duration::from_secs(30));
     assert_eq!(closed_reason(&events), Some(CloseReason::NegotiationFailed));
 }
+
+#[test]
+fn lcp_renegotiation_reauthenticates_and_keeps_the_address() {
+    let mut pair = establish(AuthMethod::ChapMd5, 42);
+    // The server's last LCP Configure-Request, replayed to the client with a new
+    // Identifier: to the client, the server renegotiates.
+    let (_, request) = pair
+        .server_sent
+        .iter()
+        .rev()
+        .find(|(p, packet)| *p == 0xc021 && packet[0] == 1)
+        .unwrap()
+        .clone();
+    let renegotiate = fsm::control_packet(Code::ConfigureRequest, 0x77, &request[4..]);
+    let before = (pair.server_events.len(), pair.client_events.len());
+    pair.client.handle_frame(pair.now, 0xc021, &renegotiate);
+    assert!(pair.run_until(Duration::from_secs(30), |p| {
+        let count = |events: &[PppEvent]| {
+            events
+                .iter()
+                .filter(|e| matches!(e, PppEvent::Ipv4Up { .. }))
+                .count()
+        };
+        count(&p.server_events) == 2 && count(&p.client_events) == 2
+    }));
+    let server_new = &pair.server_events[before.0..];
+    let client_new = &pair.client_events[before.1..];
+    assert!(server_new.contains(&PppEvent::Ipv4Down));
+    assert!(client_new.contains(&PppEvent::Ipv4Down));
+    // Authentication ran again; the address was not asked for again.
+    assert!(
+        server_new
+            .iter()
+            .any(|e| matches!(e, PppEvent::AuthRequest(_)))
+    );
+    assert!(!server_new.contains(&PppEvent::NeedAddress));
+    assert_eq!(
+        ipv4_up(client_new),
+        Some((PEER, LOCAL, [Some(DNS1), Some(DNS2)]))
+    );
+    assert_eq!(closed_reason(&pair.server_events), None);
+}
