@@ -5,6 +5,9 @@
 
 use clap::Parser;
 
+mod local;
+mod report;
+
 /// Load generator for shardvpn and other concentrators.
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", version, about)]
