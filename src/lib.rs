@@ -13,8 +13,11 @@
 //! - [`control`]: the control thread: drives the engines, ties subscribers together,
 //!   programs the shards;
 //! - [`config`]: the TOML configuration with its embedded default, errors reported as
-//!   `FILE:LINE: key: message`.
+//!   `FILE:LINE: key: message`;
+//! - [`aaa`]: the local users file, PAP / CHAP / MS-CHAPv2 verification, per-user
+//!   session limits, IPv4 address pools, and the demo user's generated credentials.
 
+pub mod aaa;
 pub mod config;
 pub mod control;
 pub mod crypto;

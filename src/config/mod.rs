@@ -1,9 +1,14 @@
 //! The TOML configuration file (design.md "Layout": `src/config.rs`; a folder, one file
 //! per section, so the sections to come each get their own).
 //!
-//! A [`Config`] has one struct per `[section]`; today [`DataplaneConfig`]
-//! (`[dataplane]`: shards, batching, buffers, per-shard table bounds, queues, TUN) and
-//! [`ListenConfig`] (`[listen]`: address, UDP ports, raw ESP). Every key has a default,
+//! A [`Config`] has one struct per `[section]`: [`DataplaneConfig`] (`[dataplane]`:
+//! shards, batching, buffers, per-shard table bounds, queues, TUN), [`ListenConfig`]
+//! (`[listen]`: address, UDP ports, raw ESP), [`AaaConfig`] (`[aaa]`: users file,
+//! backend, demo user), [`PppConfig`] (`[ppp]`: authentication methods, MRU, DNS/NBNS,
+//! keepalives, timeouts, IPv6CP, our address, proxy LCP), [`L2tpConfig`] (`[l2tp]`:
+//! host name, tunnel secret, timers, window, hidden AVPs, allowed LACs),
+//! [`LimitsConfig`] (`[limits]`: admission control) and a list of [`PoolConfig`]
+//! (`[[pool]]`: named IPv4 address pools). Every key has a default,
 //! so an empty file is a valid configuration, and every struct denies unknown keys, so a
 //! misspelt key is an error rather than a silently ignored line.
 //!
@@ -41,9 +46,15 @@
 //! (`[[pool]]`) validate their elements under `Validator::element` and
 //! report as `pool[2].range`.
 
+mod aaa;
 mod dataplane;
 mod error;
+mod l2tp;
+mod limits;
 mod listen;
+mod net;
+mod pool;
+mod ppp;
 mod validate;
 
 use std::path::Path;
@@ -51,13 +62,24 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
+pub use aaa::{AaaBackend, AaaConfig, DEFAULT_DEMO_CREDENTIALS_FILE, DemoUser};
 pub use dataplane::{
     DataplaneConfig, ENCAPSULATION_HEADROOM, MAX_BATCH, MAX_BUFFER_SIZE, MAX_BUFFERS, MAX_SHARDS,
     MAX_TABLE, MAX_TUN_MTU, MAX_TUN_NAME, MAX_TUNNELS, MIN_BUFFER_SIZE, MIN_BUFFERS, MIN_TUN_MTU,
     Shards,
 };
 pub use error::{ConfigError, ConfigErrors};
+pub use l2tp::{
+    L2tpConfig, MAX_HELLO_INTERVAL, MAX_HOSTNAME, MAX_RECEIVE_WINDOW, MAX_RETRANSMIT_MS,
+    MAX_RETRANSMIT_RETRIES, MIN_RETRANSMIT_CAP_MS, MIN_RETRANSMIT_MS,
+};
+pub use limits::{LimitsConfig, MAX_GLOBAL_SESSIONS, MAX_SESSIONS_PER_TUNNEL};
 pub use listen::ListenConfig;
+pub use net::{AddressRange, IpNetwork, Secret};
+pub use pool::{MAX_POOL_NAME, MAX_POOL_SIZE, PoolConfig};
+pub use ppp::{
+    AuthMethod, MAX_ECHO_FAILURES, MAX_ECHO_INTERVAL, MAX_NAME_SERVERS, PppConfig, ProxyLcp,
+};
 
 use error::{line_of, path_at, render_path, report_span};
 use validate::Validator;
@@ -70,11 +92,32 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 pub const EMBEDDED_ORIGIN: &str = "<embedded default>";
 
 /// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, expecting = "a table of sections")]
 pub struct Config {
     pub dataplane: DataplaneConfig,
     pub listen: ListenConfig,
+    pub aaa: AaaConfig,
+    pub ppp: PppConfig,
+    pub l2tp: L2tpConfig,
+    pub limits: LimitsConfig,
+    /// `[[pool]]`, in file order. Last, so that serialized TOML writes the plain
+    /// tables before the array of tables.
+    pub pool: Vec<PoolConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dataplane: DataplaneConfig::default(),
+            listen: ListenConfig::default(),
+            aaa: AaaConfig::default(),
+            ppp: PppConfig::default(),
+            l2tp: L2tpConfig::default(),
+            limits: LimitsConfig::default(),
+            pool: vec![PoolConfig::default_pool()],
+        }
+    }
 }
 
 impl Config {
@@ -118,7 +161,7 @@ impl Config {
                 )]));
             }
         };
-        let mut validator = Validator::new(Some(document.get_ref()));
+        let mut validator = Validator::new(Some((document.get_ref(), text)));
         config.check(&mut validator);
         let mut errors: Vec<ConfigError> = validator
             .into_errors()
@@ -188,6 +231,25 @@ impl Config {
     fn check(&self, v: &mut Validator<'_>) {
         v.section("dataplane", |v| self.dataplane.validate(v));
         v.section("listen", |v| self.listen.validate(v));
+        v.section("aaa", |v| self.aaa.validate(v));
+        v.section("ppp", |v| self.ppp.validate(v));
+        v.section("l2tp", |v| self.l2tp.validate(v));
+        v.section("limits", |v| self.limits.validate(v));
+        pool::validate_pools(&self.pool, v);
+    }
+
+    /// The pool named `name`.
+    pub fn pool_named(&self, name: &str) -> Option<&PoolConfig> {
+        self.pool.iter().find(|pool| pool.name == name)
+    }
+
+    /// The DNS servers IPCP offers a subscriber of `pool`: the pool's own, else
+    /// `ppp.dns`.
+    pub fn dns_for<'a>(&'a self, pool: Option<&'a PoolConfig>) -> &'a [std::net::Ipv4Addr] {
+        match pool {
+            Some(pool) if !pool.dns.is_empty() => &pool.dns,
+            _ => &self.ppp.dns,
+        }
     }
 }
 

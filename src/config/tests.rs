@@ -60,8 +60,18 @@ fn default_toml_writes_every_key() {
         let mut keys = Vec::new();
         for (section, value) in table {
             keys.push(section.clone());
-            for key in value.as_table().expect("sections are tables").keys() {
-                keys.push(format!("{section}.{key}"));
+            // A section is a table, or an array of tables (`[[pool]]`).
+            let tables: Vec<&toml::Table> = match value {
+                toml::Value::Array(array) => array
+                    .iter()
+                    .map(|t| t.as_table().expect("arrays of tables"))
+                    .collect(),
+                other => vec![other.as_table().expect("sections are tables")],
+            };
+            for (i, table) in tables.iter().enumerate() {
+                for key in table.keys() {
+                    keys.push(format!("{section}[{i}].{key}"));
+                }
             }
         }
         keys.sort();
@@ -421,7 +431,8 @@ fn unknown_key_names_its_path_and_line() {
     );
     one_error(
         "[dataplane]\n[radius]\nserver = \"x\"\n",
-        "t.toml:2: radius: unknown field `radius`, expected `dataplane` or `listen`",
+        "t.toml:2: radius: unknown field `radius`, expected one of `dataplane`, `listen`, \
+         `aaa`, `ppp`, `l2tp`, `limits`, `pool`",
     );
 }
 
@@ -540,7 +551,7 @@ fn array_elements_have_paths_and_lines() {
 
     let text = "[[pool]]\nname = \"a\"\n\n[[pool]]\nname = \"\"\nsize = 4\n";
     let document = DeTable::parse(text).unwrap();
-    let mut validator = Validator::new(Some(document.get_ref()));
+    let mut validator = Validator::new(Some((document.get_ref(), text)));
     validator.section("pool", |v| {
         v.element(1, |v| {
             assert!(v.is_set("name") && !v.is_set("range"));
@@ -590,4 +601,424 @@ fn unset_key_in_a_written_section_points_at_its_header() {
     ];
     let span = report_span(document.get_ref(), &path).unwrap();
     assert_eq!(line_of(text, span.start), 3);
+}
+
+// --- [aaa], [ppp], [l2tp], [limits], [[pool]] -----------------------------------------
+
+#[test]
+fn new_sections_defaults() {
+    let config = Config::default();
+    let a = &config.aaa;
+    assert_eq!(a.users_file(), None);
+    assert_eq!(a.backend, AaaBackend::Local);
+    assert_eq!(a.demo_user, DemoUser::Auto);
+    assert!(a.demo_user_enabled());
+    assert_eq!(
+        a.demo_credentials_file.to_str(),
+        Some("/run/shardvpn/demo-credentials")
+    );
+    let p = &config.ppp;
+    assert_eq!(
+        p.auth,
+        [AuthMethod::MsChapV2, AuthMethod::Chap, AuthMethod::Pap]
+    );
+    assert_eq!(p.mru, 1400);
+    assert_eq!(
+        p.dns,
+        ["1.1.1.1", "9.9.9.9"].map(|a| a.parse::<std::net::Ipv4Addr>().unwrap())
+    );
+    assert!(p.nbns.is_empty());
+    assert_eq!((p.echo_interval, p.echo_failures), (30, 3));
+    assert_eq!((p.session_timeout, p.idle_timeout), (0, 0));
+    assert!(p.ipv6);
+    assert_eq!(p.local_address.to_string(), "10.200.0.1");
+    assert_eq!(p.proxy_lcp, ProxyLcp::Accept);
+    let l = &config.l2tp;
+    assert!(l.enabled);
+    assert_eq!(l.hostname, "shardvpn");
+    assert!(l.secret.is_empty());
+    assert_eq!(l.hello_interval, 60);
+    assert_eq!(
+        (
+            l.retransmit_initial_ms,
+            l.retransmit_max_ms,
+            l.retransmit_retries
+        ),
+        (1000, 8000, 5)
+    );
+    assert_eq!(l.receive_window, 16);
+    assert!(!l.hide_avps);
+    assert!(l.lac_addresses.is_empty());
+    assert!(l.lac_allowed("203.0.113.9".parse().unwrap()));
+    let m = &config.limits;
+    assert_eq!(
+        (m.max_sessions, m.max_starting, m.max_sessions_per_tunnel),
+        (100_000, 1000, 65535)
+    );
+    assert_eq!(config.pool.len(), 1);
+    assert_eq!(config.pool[0].name, "default");
+    assert_eq!(config.pool[0].ranges[0].to_string(), "10.200.0.0/16");
+    assert_eq!(config.pool[0].usable_len(), 65534);
+    assert!(config.pool[0].contains(config.ppp.local_address));
+    assert_eq!(config.dns_for(config.pool_named("default")), config.ppp.dns);
+    // Writing the sections empty changes nothing; `[[pool]]` written replaces the pool.
+    assert_eq!(
+        parses("[aaa]\n[ppp]\n[l2tp]\n[limits]\n"),
+        Config::default()
+    );
+}
+
+#[test]
+fn aaa_rules() {
+    one_error(
+        "[aaa]\nbackend = \"radius\"\n",
+        "t.toml:2: aaa.backend: unknown variant `radius`, expected `local`",
+    );
+    one_error(
+        "[aaa]\nusers_file = \"users\"\n",
+        "t.toml:2: aaa.users_file: must be an absolute path (the daemon re-reads it on \
+         SIGHUP, whatever its working directory), not \"users\"",
+    );
+    one_error(
+        "[aaa]\ndemo_user = \"yes\"\n",
+        "t.toml:2: aaa.demo_user: expected true, false or \"auto\", found \"yes\"",
+    );
+    one_error(
+        "[aaa]\ndemo_credentials_file = \"creds\"\n",
+        "t.toml:2: aaa.demo_credentials_file: must be an absolute path, not \"creds\"",
+    );
+    one_error(
+        "[aaa]\ndemo_user = true\ndemo_credentials_file = \"\"\n",
+        "t.toml:3: aaa.demo_credentials_file: must be set while the demo user is enabled",
+    );
+    // A users file turns the "auto" demo user off; true / false force it.
+    let with_file = parses("[aaa]\nusers_file = \"/etc/shardvpn/users\"\n");
+    assert_eq!(
+        with_file.aaa.users_file(),
+        Some(std::path::Path::new("/etc/shardvpn/users"))
+    );
+    assert!(!with_file.aaa.demo_user_enabled());
+    let forced = parses("[aaa]\nusers_file = \"/etc/u\"\ndemo_user = true\n");
+    assert!(forced.aaa.demo_user_enabled());
+    let off = parses("[aaa]\ndemo_user = false\n");
+    assert!(!off.aaa.demo_user_enabled());
+    // With the demo user off, a relative or empty credentials path does not matter.
+    parses("[aaa]\ndemo_user = false\ndemo_credentials_file = \"\"\n");
+}
+
+#[test]
+fn ppp_rules() {
+    one_error(
+        "[ppp]\nauth = [\"chap\", \"eap\"]\n",
+        "t.toml:2: ppp.auth[1]: unknown variant `eap`, expected one of `mschapv2`, `chap`, \
+         `pap`",
+    );
+    one_error(
+        "[ppp]\nauth = [\n  \"chap\",\n  \"pap\",\n  \"chap\",\n]\n",
+        "t.toml:5: ppp.auth[2]: \"chap\" is listed twice",
+    );
+    one_error(
+        "[ppp]\nauth = []\n",
+        "t.toml:2: ppp.auth: must name at least one method (\"mschapv2\", \"chap\", \"pap\")",
+    );
+    one_error(
+        "[ppp]\nmru = 500\n",
+        "t.toml:2: ppp.mru: must be between 576 and 9000, not 500",
+    );
+    one_error(
+        "[ppp]\nmru = 70000\n",
+        "t.toml:2: ppp.mru: must be between 576 and 9000, not 70000",
+    );
+    one_error(
+        "[ppp]\ndns = [\"1.1.1.1\", \"8.8.8.8\", \"9.9.9.9\"]\n",
+        "t.toml:2: ppp.dns[2]: at most 2 servers (IPCP has a primary and a secondary, RFC \
+         1877), not 3",
+    );
+    one_error(
+        "[ppp]\nnbns = [\"10.0.0.1\", \"127.0.0.1\"]\n",
+        "t.toml:2: ppp.nbns[1]: 127.0.0.1 is a loopback address",
+    );
+    one_error(
+        "[ppp]\ndns = [\"1.1.1\"]\n",
+        "t.toml:2: ppp.dns[0]: invalid IPv4 address syntax",
+    );
+    one_error(
+        "[ppp]\necho_interval = 3601\n",
+        "t.toml:2: ppp.echo_interval: must be between 0 and 3600, not 3601",
+    );
+    one_error(
+        "[ppp]\necho_failures = 0\n",
+        "t.toml:2: ppp.echo_failures: must be between 1 and 100, not 0",
+    );
+    one_error(
+        "[ppp]\nsession_timeout = -1\n",
+        "t.toml:2: ppp.session_timeout: must be between 0 and 4294967295, not -1",
+    );
+    one_error(
+        "[ppp]\nlocal_address = \"0.0.0.0\"\n",
+        "t.toml:2: ppp.local_address: 0.0.0.0 is in 0.0.0.0/8 (\"this network\")",
+    );
+    one_error(
+        "[ppp]\nlocal_address = \"255.255.255.255\"\n",
+        "t.toml:2: ppp.local_address: 255.255.255.255 is in 240.0.0.0/4 (reserved or \
+         broadcast)",
+    );
+    one_error(
+        "[ppp]\nproxy_lcp = \"ignore\"\n",
+        "t.toml:2: ppp.proxy_lcp: unknown variant `ignore`, expected `accept` or \
+         `renegotiate`",
+    );
+    let config = parses(
+        "[ppp]\nauth = [\"pap\"]\ndns = []\nnbns = [\"10.0.0.2\"]\nipv6 = false\n\
+         proxy_lcp = \"renegotiate\"\nidle_timeout = 600\n",
+    );
+    assert_eq!(config.ppp.auth, [AuthMethod::Pap]);
+    assert!(config.ppp.dns.is_empty() && !config.ppp.ipv6);
+    assert_eq!(config.ppp.proxy_lcp, ProxyLcp::Renegotiate);
+    assert_eq!(config.ppp.idle_timeout, 600);
+}
+
+#[test]
+fn l2tp_rules() {
+    one_error(
+        "[l2tp]\nhostname = \"\"\n",
+        "t.toml:2: l2tp.hostname: must not be empty (RFC 2661 requires a Host Name)",
+    );
+    one_error(
+        "[l2tp]\nhostname = \"a\\tb\"\n",
+        "t.toml:2: l2tp.hostname: must not contain control characters",
+    );
+    one_error(
+        "[l2tp]\nretransmit_max_ms = 7999\n",
+        "t.toml:2: l2tp.retransmit_max_ms: must be between 8000 and 120000 (RFC 2661 §5.8: \
+         the cap must be at least 8 s), not 7999",
+    );
+    one_error(
+        "[l2tp]\nretransmit_initial_ms = 9000\n",
+        "t.toml:2: l2tp.retransmit_initial_ms: must not exceed l2tp.retransmit_max_ms \
+         (8000), not 9000",
+    );
+    one_error(
+        "[l2tp]\nretransmit_initial_ms = 99\n",
+        "t.toml:2: l2tp.retransmit_initial_ms: must be between 100 and 120000, not 99",
+    );
+    one_error(
+        "[l2tp]\nretransmit_retries = 0\n",
+        "t.toml:2: l2tp.retransmit_retries: must be between 1 and 100, not 0",
+    );
+    one_error(
+        "[l2tp]\nreceive_window = 0\n",
+        "t.toml:2: l2tp.receive_window: must be between 1 and 1024, not 0",
+    );
+    one_error(
+        "[l2tp]\nhello_interval = 4000\n",
+        "t.toml:2: l2tp.hello_interval: must be between 0 and 3600, not 4000",
+    );
+    one_error(
+        "[l2tp]\nhide_avps = true\n",
+        "t.toml:2: l2tp.hide_avps: needs l2tp.secret: hidden AVPs are encrypted with the \
+         tunnel secret (RFC 2661 §4.3)",
+    );
+    one_error(
+        "[l2tp]\nlac_addresses = [\"192.0.2.1/24\"]\n",
+        "t.toml:2: l2tp.lac_addresses[0]: \"192.0.2.1/24\" has host bits set; did you mean \
+         \"192.0.2.0/24\"?",
+    );
+    one_error(
+        "[l2tp]\nlac_addresses = [\"192.0.2.0/33\"]\n",
+        "t.toml:2: l2tp.lac_addresses[0]: prefix length must be from 0 to 32, not \"33\"",
+    );
+    one_error(
+        "[l2tp]\nlac_addresses = [\"lac.example\"]\n",
+        "t.toml:2: l2tp.lac_addresses[0]: \"lac.example\" is not an IP address",
+    );
+    one_error(
+        "[l2tp]\nlac_addresses = [\"10.0.0.0/8\", \"10.0.0.0/8\"]\n",
+        "t.toml:2: l2tp.lac_addresses[1]: 10.0.0.0/8 is listed twice",
+    );
+    let config = parses(
+        "[l2tp]\nsecret = \"tunnel pass\"\nhide_avps = true\n\
+         lac_addresses = [\"192.0.2.0/24\", \"2001:db8::/32\", \"198.51.100.7\"]\n",
+    );
+    let l = &config.l2tp;
+    assert_eq!(l.secret.expose(), "tunnel pass");
+    // The secret never shows in Debug.
+    assert!(!format!("{config:?}").contains("tunnel pass"));
+    let allowed = |a: &str| l.lac_allowed(a.parse().unwrap());
+    assert!(allowed("192.0.2.200"));
+    assert!(allowed("::ffff:192.0.2.1"));
+    assert!(allowed("2001:db8:1::5"));
+    assert!(allowed("198.51.100.7"));
+    assert!(!allowed("198.51.100.8"));
+    assert!(!allowed("192.0.3.1"));
+    assert!(!allowed("2001:db9::1"));
+    // Round trip through TOML, secret and networks included.
+    let text = toml::to_string(&config).unwrap();
+    assert!(
+        text.contains("\"198.51.100.7\"") && text.contains("\"2001:db8::/32\""),
+        "{text}"
+    );
+    assert_eq!(parses(&text), config);
+}
+
+#[test]
+fn limits_rules() {
+    one_error(
+        "[limits]\nmax_sessions = 0\n",
+        "t.toml:2: limits.max_sessions: must be between 1 and 16000000, not 0",
+    );
+    one_error(
+        "[limits]\nmax_starting = 16000001\n",
+        "t.toml:2: limits.max_starting: must be between 1 and 16000000, not 16000001",
+    );
+    one_error(
+        "[limits]\nmax_sessions_per_tunnel = 65536\n",
+        "t.toml:2: limits.max_sessions_per_tunnel: must be between 1 and 65535, not 65536",
+    );
+    let config = parses("[limits]\nmax_sessions = 10\n");
+    assert_eq!(config.limits.effective_max_starting(), 10);
+    assert_eq!(Config::default().limits.effective_max_starting(), 1000);
+}
+
+#[test]
+fn pools_parse_and_replace_the_default() {
+    let text = "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24\", \"10.0.1.5-10.0.1.9\", \
+                \"10.0.2.7\"]\ndns = [\"10.0.0.53\"]\n\n[[pool]]\nname = \"b\"\n\
+                ranges = [\"10.1.0.0/16\"]\n";
+    let config = parses(text);
+    assert_eq!(config.pool.len(), 2);
+    let a = config.pool_named("a").unwrap();
+    assert_eq!(a.usable_len(), 254 + 5 + 1);
+    assert_eq!(
+        config.dns_for(Some(a)),
+        ["10.0.0.53".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    assert_eq!(config.dns_for(config.pool_named("b")), config.ppp.dns);
+    let serialized = toml::to_string(&config).unwrap();
+    assert_eq!(parses(&serialized), config);
+    // `pool = []`: no pools at all.
+    assert!(parses("pool = []\n").pool.is_empty());
+}
+
+#[test]
+fn pool_overlaps_are_errors_naming_both_lines() {
+    let text = "[[pool]]\n\
+                name = \"a\"\n\
+                ranges = [\"10.0.0.0/24\"]\n\
+                [[pool]]\n\
+                name = \"b\"\n\
+                ranges = [\n  \"10.1.0.0/24\",\n  \"10.0.0.128-10.0.0.130\",\n]\n";
+    one_error(
+        text,
+        "t.toml:8: pool[1].ranges[1]: 10.0.0.128-10.0.0.130 overlaps 10.0.0.0/24 (pool \"a\", \
+         line 3); an address must belong to one pool only",
+    );
+    // Within one pool; and a later range starting lower is still the one blamed.
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.5-10.0.0.9\", \"10.0.0.0/24\"]\n",
+        "t.toml:3: pool[0].ranges[1]: 10.0.0.0/24 overlaps 10.0.0.5-10.0.0.9 (pool \"a\", \
+         line 3); an address must belong to one pool only",
+    );
+    // Touching is not overlapping.
+    parses("[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0-10.0.0.9\", \"10.0.0.10-10.0.0.20\"]\n");
+    // The network address of a CIDR counts.
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24\"]\n[[pool]]\nname = \"b\"\n\
+         ranges = [\"10.0.0.0\"]\n",
+        "t.toml:6: pool[1].ranges[0]: 10.0.0.0 overlaps 10.0.0.0/24 (pool \"a\", line 3); an \
+         address must belong to one pool only",
+    );
+}
+
+#[test]
+fn pool_rules() {
+    one_error(
+        "[[pool]]\nranges = [\"10.0.0.0/24\"]\n",
+        "t.toml:1: pool[0].name: every pool needs a name",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\n",
+        "t.toml:1: pool[0].ranges: a pool needs at least one address range",
+    );
+    one_error(
+        "[[pool]]\nname = \"a b\"\nranges = [\"10.0.0.0/24\"]\n",
+        "t.toml:2: pool[0].name: may contain only A-Z, a-z, 0-9, '_', '.' and '-', not ' '",
+    );
+    one_error(
+        &format!(
+            "[[pool]]\nname = \"{}\"\nranges = [\"10.0.0.0/24\"]\n",
+            "n".repeat(33)
+        ),
+        "t.toml:2: pool[0].name: must be at most 32 bytes, not 33",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24\"]\n\n[[pool]]\nname = \"a\"\n\
+         ranges = [\"10.1.0.0/24\"]\n",
+        "t.toml:6: pool[1].name: \"a\" is already the name of pool[0] (line 2)",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.1/24\"]\n",
+        "t.toml:3: pool[0].ranges[0]: \"10.0.0.1/24\" has host bits set; did you mean \
+         \"10.0.0.0/24\"?",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.9-10.0.0.1\"]\n",
+        "t.toml:3: pool[0].ranges[0]: \"10.0.0.9-10.0.0.1\" is backwards: the first address \
+         must not be above the last",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24x\"]\n",
+        "t.toml:3: pool[0].ranges[0]: prefix length must be from 0 to 32, not \"24x\"",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"ten\"]\n",
+        "t.toml:3: pool[0].ranges[0]: \"ten\" is not an address range (\"A-B\", \
+         \"NETWORK/LEN\" or one address)",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"127.0.0.0/30\"]\n",
+        "t.toml:3: pool[0].ranges[0]: 127.0.0.0/30 includes addresses in 127.0.0.0/8 \
+         (loopback), which no subscriber may have",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"223.255.255.0-224.0.0.5\"]\n",
+        "t.toml:3: pool[0].ranges[0]: 223.255.255.0-224.0.0.5 includes addresses in \
+         224.0.0.0/3 (multicast, reserved, broadcast), which no subscriber may have",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/7\"]\n",
+        "t.toml:3: pool[0].ranges: a pool may have at most 16777216 addresses (a /8), not \
+         33554430",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24\"]\ndns = [\"1.1.1.1\", \"1.0.0.1\", \
+         \"9.9.9.9\"]\n",
+        "t.toml:4: pool[0].dns[2]: at most 2 servers (IPCP has a primary and a secondary, RFC \
+         1877), not 3",
+    );
+    one_error(
+        "[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24\"]\nsize = 4\n",
+        "t.toml:4: pool[0].size: unknown field `size`, expected one of `name`, `ranges`, `dns`",
+    );
+    // A /8 is the largest pool.
+    assert_eq!(
+        parses("[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/8\"]\n").pool[0].usable_len(),
+        (1 << 24) - 2
+    );
+}
+
+#[test]
+fn every_new_rule_reported_together_in_file_order() {
+    let text = "[ppp]\nmru = 1\n[l2tp]\nhide_avps = true\n[limits]\nmax_sessions = 0\n\
+                [[pool]]\nname = \"\"\nranges = [\"10.0.0.0/24\"]\n";
+    assert_eq!(
+        errors(text),
+        [
+            "t.toml:2: ppp.mru: must be between 576 and 9000, not 1",
+            "t.toml:4: l2tp.hide_avps: needs l2tp.secret: hidden AVPs are encrypted with the \
+             tunnel secret (RFC 2661 §4.3)",
+            "t.toml:6: limits.max_sessions: must be between 1 and 16000000, not 0",
+            "t.toml:8: pool[0].name: every pool needs a name",
+        ]
+    );
 }

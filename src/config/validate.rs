@@ -9,20 +9,23 @@ use std::fmt::Display;
 
 use toml::de::DeTable;
 
-use super::error::{Segment, value_span};
+use super::error::{Segment, line_of, report_span, value_span};
 
 /// Collects `(key path, message)` pairs while the sections check themselves.
 pub(crate) struct Validator<'a> {
     /// The parsed file, when there is one, to tell keys it sets from defaults.
     source: Option<&'a DeTable<'a>>,
+    /// The file's text, to name the line of another key in a message.
+    text: Option<&'a str>,
     path: Vec<Segment>,
     errors: Vec<(Vec<Segment>, String)>,
 }
 
 impl<'a> Validator<'a> {
-    pub(crate) fn new(source: Option<&'a DeTable<'a>>) -> Validator<'a> {
+    pub(crate) fn new(source: Option<(&'a DeTable<'a>, &'a str)>) -> Validator<'a> {
         Validator {
-            source,
+            source: source.map(|(document, _)| document),
+            text: source.map(|(_, text)| text),
             path: Vec::new(),
             errors: Vec::new(),
         }
@@ -39,9 +42,7 @@ impl<'a> Validator<'a> {
         self.path.pop();
     }
 
-    /// Runs `check` for element `index` of the array at the current path (for later
-    /// sections such as `[[pool]]`).
-    #[allow(dead_code)]
+    /// Runs `check` for element `index` of the array at the current path (`[[pool]]`).
     pub(crate) fn element(&mut self, index: usize, check: impl FnOnce(&mut Self)) {
         self.path.push(Segment::Index(index));
         check(self);
@@ -53,6 +54,22 @@ impl<'a> Validator<'a> {
         let mut path = self.path.clone();
         path.push(Segment::Key(key.to_owned()));
         self.errors.push((path, message.into()));
+    }
+
+    /// Reports `message` against element `index` of the array `key` in the current
+    /// section (`ppp.dns[2]`, `pool[0].ranges[1]`).
+    pub(crate) fn error_at_index(&mut self, key: &str, index: usize, message: impl Into<String>) {
+        let mut path = self.path.clone();
+        path.push(Segment::Key(key.to_owned()));
+        path.push(Segment::Index(index));
+        self.errors.push((path, message.into()));
+    }
+
+    /// The line the file reports the absolute `path` at (see `error::report_span`),
+    /// for messages that point at a second place. `None` without a file.
+    pub(crate) fn line_of(&self, path: &[Segment]) -> Option<usize> {
+        let (source, text) = (self.source?, self.text?);
+        report_span(source, path).map(|span| line_of(text, span.start))
     }
 
     /// Whether the file writes `key` in the current section (false when there is no
