@@ -5,6 +5,9 @@
 //! "Control is sans-IO"). The engines arrive with the control-plane issues.
 //!
 //! - [`esp`]: per-SA receive state for the data plane: the anti-replay window.
+//! - [`ppp`]: the PPP engine (LCP, PAP/CHAP/MS-CHAPv2, IPCP, IPv6CP), server and
+//!   client roles, on the RFC 1661 automaton.
 #![forbid(unsafe_code)]
 
 pub mod esp;
+pub mod ppp;
