@@ -411,11 +411,11 @@ impl Lns {
         let Some(t) = self.tunnels.get_mut(&tid) else {
             return;
         };
-        let refuse = if self.active >= limits.max_sessions {
+        let refuse = if self.active >= limits.max_sessions as usize {
             Some("max_sessions reached")
-        } else if self.starting >= limits.max_starting {
+        } else if self.starting >= limits.effective_max_starting() as usize {
             Some("max_starting reached")
-        } else if t.sessions.len() >= limits.max_sessions_per_tunnel {
+        } else if t.sessions.len() >= limits.max_sessions_per_tunnel as usize {
             Some("max_sessions_per_tunnel reached")
         } else {
             None
@@ -660,7 +660,7 @@ impl Lns {
                     (g, response)
                 }),
         };
-        let Some(sub) = self.sub_mut(tid, sid) else {
+        let Some(sub) = self.tunnels.get_mut(&tid).and_then(|t| t.sessions.get_mut(&sid)) else {
             return;
         };
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -696,7 +696,7 @@ impl Lns {
         let dns = [ppp_cfg.dns.first().copied(), ppp_cfg.dns.get(1).copied()];
         let nbns = [ppp_cfg.nbns.first().copied(), ppp_cfg.nbns.get(1).copied()];
         let local = ppp_cfg.local_address;
-        let Some(sub) = self.sub_mut(tid, sid) else {
+        let Some(sub) = self.tunnels.get_mut(&tid).and_then(|t| t.sessions.get_mut(&sid)) else {
             return;
         };
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -857,24 +857,36 @@ impl Lns {
 
 /// The LAC's Assigned Tunnel ID AVP in an SCCRQ (RFC 2661 §4.4.3).
 fn assigned_tunnel_id(packet: &wire_l2tp::Packet<&[u8]>) -> Option<u16> {
-    packet.avps().find_map(|avp| match avp.ok()? {
-        wire_l2tp::avp::Avp::AssignedTunnelId(id) => Some(id),
-        _ => None,
+    packet.avps().find_map(|avp| {
+        let avp = avp.ok()?;
+        let wanted = u16::from(wire_l2tp::avp::AttributeType::AssignedTunnelId);
+        if avp.vendor_id != 0 || avp.hidden || avp.attribute_type != wanted {
+            return None;
+        }
+        let value: [u8; 2] = avp.value.try_into().ok()?;
+        Some(u16::from_be_bytes(value))
     })
 }
 
 /// Whether `from` may open a plain L2TP tunnel (`l2tp.lac_addresses`; empty: any).
 fn lac_allowed(config: &Config, from: SocketAddr) -> bool {
-    let list = &config.l2tp.lac_addresses;
-    list.is_empty() || list.iter().any(|net| net.contains(from.ip()))
+    config.l2tp.lac_allowed(from.ip())
 }
 
 /// The PPP server configuration from `[ppp]`.
 fn ppp_config(config: &Config) -> PppConfig {
     let p = &config.ppp;
-    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    let secs = |s: u32| (s > 0).then(|| Duration::from_secs(u64::from(s)));
     PppConfig {
-        auth_methods: p.auth.iter().map(|m| m.to_ppp()).collect(),
+        auth_methods: p
+            .auth
+            .iter()
+            .map(|m| match m {
+                crate::config::AuthMethod::MsChapV2 => ppp::AuthMethod::MsChapV2,
+                crate::config::AuthMethod::Chap => ppp::AuthMethod::ChapMd5,
+                crate::config::AuthMethod::Pap => ppp::AuthMethod::Pap,
+            })
+            .collect(),
         mru: p.mru,
         echo_interval: secs(p.echo_interval),
         echo_failures: p.echo_failures,
@@ -882,8 +894,8 @@ fn ppp_config(config: &Config) -> PppConfig {
         idle_timeout: secs(p.idle_timeout),
         ipv6: p.ipv6,
         proxy: match p.proxy_lcp {
-            crate::config::ppp::ProxyLcp::Accept => ppp::ProxyPolicy::Accept,
-            crate::config::ppp::ProxyLcp::Renegotiate => ppp::ProxyPolicy::Renegotiate,
+            crate::config::ProxyLcp::Accept => ppp::ProxyPolicy::Accept,
+            crate::config::ProxyLcp::Renegotiate => ppp::ProxyPolicy::Renegotiate,
         },
         ..PppConfig::default()
     }
@@ -894,10 +906,10 @@ fn l2tp_config(config: &Config) -> l2tp::TunnelConfig {
     let l = &config.l2tp;
     l2tp::TunnelConfig {
         hostname: l.hostname.clone(),
-        secret: (!l.secret.is_empty()).then(|| l.secret.as_bytes().to_vec()),
-        hello_interval: Duration::from_secs(l.hello_interval),
-        retransmit_initial: Duration::from_millis(l.retransmit_initial_ms),
-        retransmit_max: Duration::from_millis(l.retransmit_max_ms),
+        secret: (!l.secret.is_empty()).then(|| l.secret.expose().as_bytes().to_vec()),
+        hello_interval: Duration::from_secs(u64::from(l.hello_interval)),
+        retransmit_initial: Duration::from_millis(u64::from(l.retransmit_initial_ms)),
+        retransmit_max: Duration::from_millis(u64::from(l.retransmit_max_ms)),
         retransmit_retries: l.retransmit_retries,
         receive_window: l.receive_window,
         hide_avps: l.hide_avps,

@@ -10,5 +10,6 @@
 
 pub mod frames;
 pub mod ids;
+pub mod lns;
 pub mod program;
 pub mod timers;
