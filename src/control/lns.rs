@@ -142,7 +142,8 @@ fn fill_random(rng: &SystemRandom) -> impl FnMut(&mut [u8]) + '_ {
     move |buf: &mut [u8]| {
         // The OS RNG failing is not recoverable for a VPN server; ring reports it
         // only when getrandom itself is broken.
-        rng.fill(buf).expect("the OS random number generator failed");
+        rng.fill(buf)
+            .expect("the OS random number generator failed");
     }
 }
 
@@ -225,7 +226,11 @@ impl Lns {
 
     fn reload(&mut self) {
         match self.auth.reload() {
-            Ok(()) => eprintln!("shardvpn: users file reloaded"),
+            Ok(()) => {
+                self.pools
+                    .reserve_static(self.auth.users().static_addresses());
+                eprintln!("shardvpn: users file reloaded");
+            }
             Err(errors) => {
                 for e in &errors {
                     eprintln!("shardvpn: users file not reloaded: {e}");
@@ -487,7 +492,11 @@ impl Lns {
             shard,
             Command::InstallSession {
                 key: (tid, local),
-                session: Session::new(u32::from(tid) << 16 | u32::from(local), None, SessionFlags::default()),
+                session: Session::new(
+                    u32::from(tid) << 16 | u32::from(local),
+                    None,
+                    SessionFlags::default(),
+                ),
             },
         );
         self.service_ppp(now, tid, local);
@@ -526,7 +535,8 @@ impl Lns {
                 return;
             };
             while let Some((protocol, packet)) = ppp.poll_transmit() {
-                let msg = frames::l2tp_ppp_message(peer_tunnel, sub.peer_session, protocol, &packet);
+                let msg =
+                    frames::l2tp_ppp_message(peer_tunnel, sub.peer_session, protocol, &packet);
                 let _ = self.sock.send_to(&msg, peer);
             }
             while let Some(e) = ppp.poll_event() {
@@ -587,7 +597,8 @@ impl Lns {
                     peer_session_id: peer_session,
                     session: (tid, sid),
                 };
-                self.prog.broadcast(&self.dp, || Command::InstallRoute { ipv4: peer, route });
+                self.prog
+                    .broadcast(&self.dp, || Command::InstallRoute { ipv4: peer, route });
                 false
             }
             PppEvent::Ipv4Down => {
@@ -606,7 +617,8 @@ impl Lns {
                     },
                 );
                 if let Some(ipv4) = addr {
-                    self.prog.broadcast(&self.dp, || Command::RemoveRoute { ipv4 });
+                    self.prog
+                        .broadcast(&self.dp, || Command::RemoveRoute { ipv4 });
                 }
                 false
             }
@@ -635,10 +647,9 @@ impl Lns {
     fn authenticate(&mut self, now: Instant, tid: u16, sid: u16, request: AuthRequest) {
         let name = request.username.clone();
         let result: Result<(Grant, Option<[u8; 20]>), AuthError> = match &request.proof {
-            AuthProof::Pap { password } => self
-                .auth
-                .pap(&name, password.expose())
-                .map(|g| (g, None)),
+            AuthProof::Pap { password } => {
+                self.auth.pap(&name, password.expose()).map(|g| (g, None))
+            }
             AuthProof::ChapMd5 {
                 identifier,
                 challenge,
@@ -660,7 +671,11 @@ impl Lns {
                     (g, response)
                 }),
         };
-        let Some(sub) = self.tunnels.get_mut(&tid).and_then(|t| t.sessions.get_mut(&sid)) else {
+        let Some(sub) = self
+            .tunnels
+            .get_mut(&tid)
+            .and_then(|t| t.sessions.get_mut(&sid))
+        else {
             return;
         };
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -696,7 +711,11 @@ impl Lns {
         let dns = [ppp_cfg.dns.first().copied(), ppp_cfg.dns.get(1).copied()];
         let nbns = [ppp_cfg.nbns.first().copied(), ppp_cfg.nbns.get(1).copied()];
         let local = ppp_cfg.local_address;
-        let Some(sub) = self.tunnels.get_mut(&tid).and_then(|t| t.sessions.get_mut(&sid)) else {
+        let Some(sub) = self
+            .tunnels
+            .get_mut(&tid)
+            .and_then(|t| t.sessions.get_mut(&sid))
+        else {
             return;
         };
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -739,11 +758,16 @@ impl Lns {
         }
         self.load.remove(sub.shard);
         if sub.installed {
-            self.prog.send(&self.dp, sub.shard, Command::RemoveSession { key: (tid, sid) });
+            self.prog.send(
+                &self.dp,
+                sub.shard,
+                Command::RemoveSession { key: (tid, sid) },
+            );
         }
         if let Some(ipv4) = sub.address {
             if sub.routed {
-                self.prog.broadcast(&self.dp, || Command::RemoveRoute { ipv4 });
+                self.prog
+                    .broadcast(&self.dp, || Command::RemoveRoute { ipv4 });
             }
             let _ = self.pools.release(ipv4);
         }
@@ -764,7 +788,8 @@ impl Lns {
         if let Some(t) = self.tunnels.remove(&tid) {
             self.by_peer.remove(&(t.peer, t.peer_tunnel));
             if t.up {
-                self.prog.broadcast(&self.dp, || Command::RemoveTunnel { id: tid });
+                self.prog
+                    .broadcast(&self.dp, || Command::RemoveTunnel { id: tid });
             }
         }
         self.tunnel_ids.release(tid);

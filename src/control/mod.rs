@@ -8,6 +8,7 @@
 //! - [`frames`]: PPP control frames in L2TP data messages.
 //! - [`program`]: the shards' command queues with per-shard backlogs.
 
+pub mod daemon;
 pub mod frames;
 pub mod ids;
 pub mod lns;
