@@ -121,6 +121,20 @@ impl AaaConfig {
         }
     }
 
+    /// Makes relative file paths absolute against `base` (the config file's
+    /// directory), so a config can name the users file beside it and the daemon still
+    /// finds it on SIGHUP whatever its working directory.
+    pub(crate) fn resolve_paths(&mut self, base: &std::path::Path) {
+        if !self.users_file.as_os_str().is_empty() && self.users_file.is_relative() {
+            self.users_file = base.join(&self.users_file);
+        }
+        if !self.demo_credentials_file.as_os_str().is_empty()
+            && self.demo_credentials_file.is_relative()
+        {
+            self.demo_credentials_file = base.join(&self.demo_credentials_file);
+        }
+    }
+
     pub(crate) fn validate(&self, v: &mut Validator<'_>) {
         if let Some(path) = self.users_file()
             && !path.is_absolute()
@@ -128,8 +142,8 @@ impl AaaConfig {
             v.error(
                 "users_file",
                 format!(
-                    "must be an absolute path (the daemon re-reads it on SIGHUP, \
-                     whatever its working directory), not {:?}",
+                    "must be an absolute path when the config is not read from a file \
+                     (in a file, relative paths are relative to its directory), not {:?}",
                     path.display().to_string()
                 ),
             );

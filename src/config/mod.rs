@@ -123,6 +123,13 @@ impl Default for Config {
 impl Config {
     /// Parses and validates `text`; `origin` (usually the file name) starts every error.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+        Self::parse_in(text, origin, None)
+    }
+
+    /// Like [`Config::parse`], with relative file paths (`aaa.users_file`,
+    /// `aaa.demo_credentials_file`) resolved against `base` (the directory of the
+    /// config file) before validation; without a base they must be absolute.
+    fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Config, ConfigErrors> {
         let document = match DeTable::parse(text) {
             Ok(document) => document,
             Err(error) => {
@@ -149,7 +156,7 @@ impl Config {
                 )]));
             }
         };
-        let config: Config = match toml::from_str(text) {
+        let mut config: Config = match toml::from_str(text) {
             Ok(config) => config,
             Err(error) => {
                 return Err(ConfigErrors::new(vec![located(
@@ -161,6 +168,9 @@ impl Config {
                 )]));
             }
         };
+        if let Some(base) = base {
+            config.aaa.resolve_paths(base);
+        }
         let mut validator = Validator::new(Some((document.get_ref(), text)));
         config.check(&mut validator);
         let mut errors: Vec<ConfigError> = validator
@@ -186,7 +196,12 @@ impl Config {
         let path = path.as_ref();
         let origin = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, &origin),
+            Ok(text) => {
+                let base = path
+                    .parent()
+                    .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()));
+                Config::parse_in(&text, &origin, base.as_deref())
+            }
             Err(error) => Err(ConfigErrors::new(vec![ConfigError {
                 origin,
                 line: None,

@@ -669,6 +669,18 @@ fn new_sections_defaults() {
 }
 
 #[test]
+fn relative_paths_in_a_file_are_relative_to_its_directory() {
+    let dir = std::env::temp_dir().join(format!("shardvpn-config-rel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("x.toml");
+    std::fs::write(&file, "[aaa]\nusers_file = \"users\"\n").unwrap();
+    let config = Config::load(&file).unwrap();
+    let abs_dir = std::path::absolute(&dir).unwrap();
+    assert_eq!(config.aaa.users_file, abs_dir.join("users"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn aaa_rules() {
     one_error(
         "[aaa]\nbackend = \"radius\"\n",
@@ -676,8 +688,8 @@ fn aaa_rules() {
     );
     one_error(
         "[aaa]\nusers_file = \"users\"\n",
-        "t.toml:2: aaa.users_file: must be an absolute path (the daemon re-reads it on \
-         SIGHUP, whatever its working directory), not \"users\"",
+        "t.toml:2: aaa.users_file: must be an absolute path when the config is not read \
+         from a file (in a file, relative paths are relative to its directory), not \"users\"",
     );
     one_error(
         "[aaa]\ndemo_user = \"yes\"\n",

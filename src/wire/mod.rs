@@ -71,6 +71,7 @@ macro_rules! open_enum {
 pub mod chap;
 pub mod esp;
 pub mod gre;
+pub mod icmpv4;
 pub mod ipv4;
 pub mod ipv6;
 pub mod isakmp;
@@ -88,6 +89,7 @@ pub mod udp;
 pub enum Layer {
     Ipv4,
     Ipv6,
+    Icmpv4,
     Udp,
     Esp,
     UdpEncap,
@@ -112,6 +114,7 @@ impl Layer {
         match self {
             Layer::Ipv4 => "ipv4",
             Layer::Ipv6 => "ipv6",
+            Layer::Icmpv4 => "icmpv4",
             Layer::Udp => "udp",
             Layer::Esp => "esp",
             Layer::UdpEncap => "udp_encap",
