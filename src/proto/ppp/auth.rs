@@ -8,7 +8,10 @@
 //! Max-Configure times (RFC 1994 §4.1), always with the same Identifier and value so
 //! that a late Response still matches. While the caller decides, duplicates are
 //! ignored; once decided, a duplicate of the same Identifier gets the same answer
-//! again (RFC 1334 §2.2.1 / RFC 1994 §4.2: the Ack/Success may have been lost).
+//! again (RFC 1334 §2.2.1 / RFC 1994 §4.2: the Ack/Success may have been lost). A
+//! PAP Authenticate-Request after a success, with the same Peer-ID but another
+//! Identifier, gets the Ack again (pppd does the same; it happens when an LCP
+//! renegotiation crossed and the peer believes it must authenticate again).
 //! MS-CHAPv2 Success carries the caller-supplied Authenticator Response; Failure is
 //! `E=691 R=0 C=<our challenge> V=3 M=<message>` (RFC 2759 §6).
 //!
@@ -22,6 +25,8 @@
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
 
 use super::util::{Drbg, Secret};
 use super::{AuthMethod, CloseReason};
@@ -72,6 +77,10 @@ pub(crate) enum AuthOutput {
     Failed(CloseReason),
 }
 
+/// Caller-supplied Success/Failure texts are cut to this length (PAP's Msg-Length
+/// is one octet; the others would only waste the peer's MRU).
+pub const MAX_MESSAGE_LEN: usize = 200;
+
 fn chap_packet(repr: chap::Repr<'_>) -> Vec<u8> {
     let mut buf = vec![0u8; repr.buffer_len()];
     repr.emit(&mut chap::Packet::new_unchecked(&mut buf[..]));
@@ -103,6 +112,8 @@ pub(crate) struct AuthServer {
     identifier: u8,
     challenge: [u8; 16],
     timer: Option<Instant>,
+    /// The Peer-ID of the PAP request being or already decided.
+    pap_peer_id: Vec<u8>,
 }
 
 impl AuthServer {
@@ -123,6 +134,7 @@ impl AuthServer {
             identifier: drbg.array::<1>()[0],
             challenge: drbg.array(),
             timer: None,
+            pap_peer_id: Vec::new(),
         };
         if method != AuthMethod::Pap {
             s.state = ServerState::ChallengeSent {
@@ -135,7 +147,7 @@ impl AuthServer {
 
     /// Starts in the deciding state for a proxy authentication (the LAC ran the
     /// exchange); the answer is sent with the LAC's Identifier.
-    pub fn proxy(method: AuthMethod, identifier: u8, challenge: [u8; 16]) -> Self {
+    pub fn proxy(method: AuthMethod, identifier: u8, challenge: [u8; 16], name: &[u8]) -> Self {
         AuthServer {
             method,
             name: Vec::new(),
@@ -144,6 +156,7 @@ impl AuthServer {
             identifier,
             challenge,
             timer: None,
+            pap_peer_id: name.to_vec(),
         }
     }
 
@@ -206,6 +219,7 @@ impl AuthServer {
                 match &self.state {
                     ServerState::WaitPap => {
                         self.identifier = identifier;
+                        self.pap_peer_id = peer_id.to_vec();
                         self.state = ServerState::Deciding;
                         out.push(AuthOutput::Request(AuthRequest {
                             method: AuthMethod::Pap,
@@ -217,8 +231,13 @@ impl AuthServer {
                         }));
                         true
                     }
-                    ServerState::Done { answer } if identifier == self.identifier => {
-                        out.push(AuthOutput::Send(answer.0, answer.1.clone()));
+                    // Any Identifier, as pppd does: after a crossed LCP
+                    // renegotiation the peer may authenticate again with a new
+                    // one while we consider the phase done. Same Peer-ID only.
+                    ServerState::Done { answer } if peer_id == self.pap_peer_id => {
+                        let mut packet = answer.1.clone();
+                        packet[1] = identifier;
+                        out.push(AuthOutput::Send(answer.0, packet));
                         true
                     }
                     _ => false,
@@ -291,6 +310,7 @@ impl AuthServer {
         message: &[u8],
         out: &mut Vec<AuthOutput>,
     ) -> bool {
+        let message = &message[..message.len().min(MAX_MESSAGE_LEN)];
         if !self.is_deciding() {
             return false;
         }
@@ -334,6 +354,7 @@ impl AuthServer {
     }
 
     pub fn reject(&mut self, message: &[u8], out: &mut Vec<AuthOutput>) -> bool {
+        let message = &message[..message.len().min(MAX_MESSAGE_LEN)];
         if !self.is_deciding() {
             return false;
         }
@@ -342,7 +363,7 @@ impl AuthServer {
                 Protocol::Pap,
                 pap_packet(pap::Repr::AuthenticateNak {
                     identifier: self.identifier,
-                    message: &message[..message.len().min(255)],
+                    message,
                 }),
             ),
             AuthMethod::ChapMd5 => (
@@ -386,12 +407,28 @@ struct MsChapSent {
     nt_response: [u8; 24],
 }
 
+/// A packet we may have to send again. Zeroized on drop and redacted in Debug: a
+/// PAP request holds the password in clear.
+struct SentPacket(Zeroizing<Vec<u8>>);
+
+impl SentPacket {
+    fn to_vec(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+}
+
+impl core::fmt::Debug for SentPacket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SentPacket(<{} octets>)", self.0.len())
+    }
+}
+
 #[derive(Debug)]
 enum ClientState {
     WaitChallenge,
     Sent {
         identifier: u8,
-        packet: Vec<u8>,
+        packet: SentPacket,
         retransmits_left: u32,
         mschap: Option<MsChapSent>,
     },
@@ -442,7 +479,7 @@ impl AuthClient {
             out.push(AuthOutput::Send(Protocol::Pap, packet.clone()));
             c.state = ClientState::Sent {
                 identifier,
-                packet,
+                packet: SentPacket(Zeroizing::new(packet)),
                 retransmits_left: max_configure.saturating_sub(1),
                 mschap: None,
             };
@@ -476,7 +513,7 @@ impl AuthClient {
                 } else {
                     Protocol::Chap
                 };
-                out.push(AuthOutput::Send(protocol, packet.clone()));
+                out.push(AuthOutput::Send(protocol, packet.to_vec()));
                 self.timer = Some(now + self.restart);
             }
         }
@@ -611,7 +648,7 @@ impl AuthClient {
         } = &self.state
             && *sent == identifier
         {
-            out.push(AuthOutput::Send(Protocol::Chap, packet.clone()));
+            out.push(AuthOutput::Send(Protocol::Chap, packet.to_vec()));
             return true;
         }
         let name = &self.username;
@@ -665,7 +702,7 @@ impl AuthClient {
         if !matches!(self.state, ClientState::Done) {
             self.state = ClientState::Sent {
                 identifier,
-                packet,
+                packet: SentPacket(Zeroizing::new(packet)),
                 retransmits_left: self.max_configure.saturating_sub(1),
                 mschap,
             };

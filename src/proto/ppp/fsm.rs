@@ -18,7 +18,13 @@
 //!   instead of opening the link on options we no longer request.
 //! - An Ack is accepted only if its Identifier is our last request's and its options
 //!   are byte for byte those we sent (RFC 1661 §5.2); a Nak/Reject only if the
-//!   Identifier matches. Anything else is silently discarded and counted.
+//!   Identifier matches. Only the first answer to a request counts (pppd's
+//!   `seen_ack`): a duplicated Ack arriving in Opened would otherwise restart the
+//!   negotiation (RCA in Opened is tld,scr). Anything else is silently discarded and
+//!   counted.
+//! - In Opened, an exact duplicate (same Identifier and options) of the request we
+//!   acknowledged is acknowledged again without renegotiating; a request that
+//!   differs in anything follows the table (tld,scr,sca/scn).
 //! - Max-Failure (§4.6) bounds both directions: after `max_failure` Configure-Naks
 //!   sent without an Ack sent in between, Naks become Rejects (the RFC's rule); and
 //!   after `max_failure` Configure-Nak/-Reject received in a row without reaching
@@ -352,6 +358,8 @@ pub struct Fsm<N> {
     /// Identifier of the Terminate-Request being answered (sta).
     pending_terminate_id: u8,
     terminate_data: Vec<u8>,
+    /// The peer's MRU: Code-Rejects are cut to fit (RFC 1661 §5.6).
+    peer_mru: usize,
     pub counters: FsmCounters,
     outputs: VecDeque<Output>,
 }
@@ -375,6 +383,7 @@ impl<N: Negotiator> Fsm<N> {
             pending_received: None,
             pending_terminate_id: 0,
             terminate_data: Vec::new(),
+            peer_mru: 1500,
             counters: FsmCounters::default(),
             outputs: VecDeque::new(),
         }
@@ -402,6 +411,11 @@ impl<N: Negotiator> Fsm<N> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         id
+    }
+
+    /// Sets the peer's MRU (from LCP), which bounds the Code-Rejects we send.
+    pub fn set_peer_mru(&mut self, mru: u16) {
+        self.peer_mru = usize::from(mru);
     }
 
     /// Sets the Data of the Terminate-Requests sent from now on (a reason text).
@@ -714,7 +728,8 @@ impl<N: Negotiator> Fsm<N> {
                     &[],
                 ))),
                 Scj => {
-                    if let Some(rejected) = self.pending_received.take() {
+                    if let Some(mut rejected) = self.pending_received.take() {
+                        rejected.truncate(self.peer_mru.saturating_sub(4));
                         let id = self.take_identifier();
                         self.outputs.push_back(Output::Send(control_packet(
                             Code::CodeReject,

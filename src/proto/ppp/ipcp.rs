@@ -261,7 +261,7 @@ mod tests {
             peer: Ipv4Addr::new(10, 0, 0, 5),
             local: Ipv4Addr::new(10, 0, 0, 1),
             dns: [Some(Ipv4Addr::new(9, 9, 9, 9)), None],
-            nbns: [None, None],
+            nbns: [Some(Ipv4Addr::new(9, 9, 9, 10)), None],
         });
         s.reset();
         s
@@ -313,6 +313,22 @@ mod tests {
         ]);
         out.clear();
         assert_eq!(s.judge_request(&req, true, &mut out), Verdict::Ack);
+        // RFC 1877 NBNS: the configured primary is Naked to, the missing secondary
+        // rejected.
+        let req = list(&[
+            IpcpOption::IpAddress(Ipv4Addr::new(10, 0, 0, 5)),
+            IpcpOption::PrimaryNbnsAddress(UNSPECIFIED),
+        ]);
+        out.clear();
+        assert_eq!(s.judge_request(&req, true, &mut out), Verdict::Nak);
+        assert_eq!(
+            out,
+            list(&[IpcpOption::PrimaryNbnsAddress(Ipv4Addr::new(9, 9, 9, 10))])
+        );
+        let req = list(&[IpcpOption::SecondaryNbnsAddress(UNSPECIFIED)]);
+        out.clear();
+        assert_eq!(s.judge_request(&req, true, &mut out), Verdict::Reject);
+        assert_eq!(out, req);
         // No IP-Address at all: one is suggested.
         out.clear();
         assert_eq!(s.judge_request(&[], true, &mut out), Verdict::Nak);

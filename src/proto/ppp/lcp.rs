@@ -52,7 +52,9 @@ impl AuthMethod {
     }
 }
 
-/// The options in force once LCP is Opened.
+/// The options in force once LCP is Opened. We never request PFC or ACFC, so the
+/// frames we send are always uncompressed; `pfc`/`acfc` say what the peer may send
+/// us (the data plane accepts both forms anyway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkOptions {
     /// The MRU the peer declared: the largest frame we may send it.

@@ -42,6 +42,13 @@
 //! - LCP renegotiation after Opened (the peer sends a new Configure-Request) takes
 //!   the NCPs down and runs authentication again (RFC 1661 §3.5); an address already
 //!   set is kept.
+//! - Reordering: a stale Configure-Request that arrives after a layer is Opened
+//!   restarts that layer's negotiation, as RFC 1661 §4.1 (RCR in Opened) says; the
+//!   engine then authenticates again. A PAP request after success is answered again
+//!   (pppd's behaviour) so that such a crossed renegotiation settles; with CHAP the
+//!   peer may wait for a Challenge we do not send and time out. PPP over L2TP rarely
+//!   sees reordering; the engine tests run with 5 % reordering besides loss and
+//!   duplication.
 //! - Exactly one [`PppEvent::Closed`] is emitted, when LCP finishes (or at once if
 //!   LCP never started); its reason is the first cause recorded.
 //! - Proxy LCP (L2TP LAC): with [`ProxyPolicy::Accept`] the LAC's negotiated options
@@ -138,7 +145,8 @@ pub struct PppConfig {
     pub fsm: FsmConfig,
     /// LCP Echo-Request interval once LCP is Opened (default 30 s; None: off).
     pub echo_interval: Option<Duration>,
-    /// Unanswered Echo-Requests before the peer is declared dead (default 3).
+    /// Unanswered Echo-Requests before the peer is declared dead (default 3; 0:
+    /// send keepalives but never declare the peer dead).
     pub echo_failures: u32,
     /// Time allowed from LCP Opened to authentication success (default 30 s).
     pub auth_timeout: Duration,
@@ -379,8 +387,8 @@ enum Auth {
     Client(AuthClient),
 }
 
-/// One PPP session.
-#[derive(Debug)]
+/// One PPP session. `Debug` shows the phase, states and counters only (queued
+/// packets may hold a PAP password).
 pub struct Ppp {
     config: Arc<PppConfig>,
     server: bool,
@@ -405,6 +413,21 @@ pub struct Ppp {
     ipcp_finished: bool,
     ipv6cp_finished: bool,
     counters: PppCounters,
+}
+
+impl core::fmt::Debug for Ppp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ppp")
+            .field("server", &self.server)
+            .field("phase", &self.phase)
+            .field("lcp", &self.lcp.state())
+            .field("ipcp", &self.ipcp.state())
+            .field("ipv6cp", &self.ipv6cp.state())
+            .field("close_reason", &self.close_reason)
+            .field("closed", &self.closed)
+            .field("counters", &self.counters())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ppp {
@@ -511,6 +534,9 @@ impl Ppp {
         self.phase = Phase::Establish;
         self.lcp.up(now);
         self.lcp.force_opened();
+        self.lcp.set_peer_mru(link.peer_mru);
+        self.ipcp.set_peer_mru(link.peer_mru);
+        self.ipv6cp.set_peer_mru(link.peer_mru);
         self.start_echo(now);
         self.events.push_back(PppEvent::LinkUp(link));
         // Drain the forced Up ourselves so that it does not start our own auth.
@@ -522,7 +548,7 @@ impl Ppp {
                 let mut challenge = [0u8; 16];
                 let n = p.challenge.len().min(16);
                 challenge[..n].copy_from_slice(&p.challenge[..n]);
-                self.auth = Auth::Server(AuthServer::proxy(method, p.id, challenge));
+                self.auth = Auth::Server(AuthServer::proxy(method, p.id, challenge, &p.name));
                 let proof = match method {
                     AuthMethod::Pap => AuthProof::Pap {
                         password: p.response.clone(),
@@ -752,7 +778,8 @@ impl Ppp {
         }
         self.apply_auth_outputs(now, out);
         if self.echo_at.is_some_and(|t| t <= now) {
-            if self.echo_outstanding >= self.config.echo_failures {
+            let failures = self.config.echo_failures;
+            if failures > 0 && self.echo_outstanding >= failures {
                 self.close(now, CloseReason::EchoTimeout);
             } else {
                 self.send_echo_request(now);
@@ -897,7 +924,9 @@ impl Ppp {
                 }
             }
             Code::TerminateRequest => {
-                if !matches!(self.lcp.state(), State::Closing | State::Stopping) {
+                // Only a Terminate-Request in Opened ends the link (Opened -> Stopping);
+                // elsewhere it is acknowledged and negotiation goes on.
+                if opened {
                     self.set_reason(CloseReason::PeerTerminated);
                     self.phase = Phase::Terminate;
                     self.stop_session_timers();
@@ -1107,6 +1136,9 @@ impl Ppp {
             Output::Send(p) => self.transmit(Protocol::Lcp, p),
             Output::Up => {
                 let link = self.lcp.negotiator.link_options();
+                self.lcp.set_peer_mru(link.peer_mru);
+                self.ipcp.set_peer_mru(link.peer_mru);
+                self.ipv6cp.set_peer_mru(link.peer_mru);
                 self.events.push_back(PppEvent::LinkUp(link));
                 self.link_up(now, link);
             }

@@ -131,6 +131,8 @@ struct Pair {
     decision: Decision,
     loss_percent: u64,
     duplicate_percent: u64,
+    reorder_percent: u64,
+    held: Vec<(bool, u16, Vec<u8>)>,
     /// xorshift state deciding loss and duplication.
     chaos: u64,
     /// When false, nothing the client sends reaches the server (a dead peer).
@@ -151,6 +153,8 @@ impl Pair {
             decision: Decision::Verify,
             loss_percent: 0,
             duplicate_percent: 0,
+            reorder_percent: 0,
+            held: Vec::new(),
             chaos: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
             client_to_server: true,
         }
@@ -185,23 +189,39 @@ impl Pair {
         let mut any = false;
         loop {
             let mut moved = false;
+            // Frames held back last round are delivered after this round's.
+            let held = std::mem::take(&mut self.held);
+            let mut in_flight = Vec::new();
             while let Some((p, packet)) = self.server.poll_transmit() {
-                moved = true;
                 self.server_sent.push((p, packet.clone()));
                 let (p, packet) = over_the_wire(p, &packet);
-                for _ in 0..self.copies() {
-                    self.client.handle_frame(self.now, p, &packet);
-                }
+                in_flight.push((false, p, packet));
             }
             while let Some((p, packet)) = self.client.poll_transmit() {
-                moved = true;
                 self.client_sent.push((p, packet.clone()));
                 let (p, packet) = over_the_wire(p, &packet);
-                if !self.client_to_server {
-                    continue;
+                if self.client_to_server {
+                    in_flight.push((true, p, packet));
                 }
+            }
+            let mut deliver = Vec::new();
+            for frame in in_flight {
+                moved = true;
+                if self.roll() < self.reorder_percent {
+                    self.held.push(frame);
+                } else {
+                    deliver.push(frame);
+                }
+            }
+            moved |= !held.is_empty();
+            deliver.extend(held);
+            for (to_server, p, packet) in deliver {
                 for _ in 0..self.copies() {
-                    self.server.handle_frame(self.now, p, &packet);
+                    if to_server {
+                        self.server.handle_frame(self.now, p, &packet);
+                    } else {
+                        self.client.handle_frame(self.now, p, &packet);
+                    }
                 }
             }
             while let Some(e) = self.server.poll_event() {
@@ -362,10 +382,10 @@ fn pap_chap_mschapv2_establish_without_loss() {
 }
 
 #[test]
-fn establish_with_loss_and_duplication() {
+fn establish_with_loss_duplication_and_reordering() {
     for method in [AuthMethod::Pap, AuthMethod::ChapMd5, AuthMethod::MsChapV2] {
         let mut retransmissions = 0;
-        for seed in 1..=12u64 {
+        for seed in 1..=50u64 {
             let mut pair = Pair::new(
                 server_config(vec![method]),
                 client_config(vec![method], PASSWORD),
@@ -373,6 +393,7 @@ fn establish_with_loss_and_duplication() {
             );
             pair.loss_percent = 20;
             pair.duplicate_percent = 20;
+            pair.reorder_percent = 5;
             pair.open();
             let up = pair.run_until(Duration::from_secs(120), Pair::both_up);
             assert!(
@@ -1002,7 +1023,235 @@ fn secrets_are_not_printed() {
         proxy: false,
     };
     assert!(!format!("{request:?}").contains(PASSWORD));
+    // A client that has sent its PAP request (and still holds it for
+    // retransmission) prints neither the text nor the octets of the password.
+    let octets = format!("{:?}", PASSWORD.as_bytes());
+    let octets = octets.trim_matches(|c| c == '[' || c == ']');
+    let mut pair = Pair::new(server_config(vec![AuthMethod::Pap]), config, 1);
+    pair.decision = Decision::NoAnswer;
+    pair.open();
+    pair.run_until(Duration::from_secs(1), |p| {
+        auth_method_used(&p.server_events).is_some()
+    });
+    assert_eq!(pair.client.phase(), Phase::Authenticate);
+    for printed in [format!("{:?}", pair.client), format!("{:?}", pair.server)] {
+        assert!(!printed.contains(PASSWORD), "{printed}");
+        assert!(!printed.contains(octets), "{printed}");
+    }
+}
+
+#[test]
+fn ipv6cp_disabled_on_server_is_protocol_rejected() {
+    let mut pair = Pair::new(
+        PppConfig {
+            ipv6: false,
+            ..server_config(vec![AuthMethod::Pap])
+        },
+        client_config(vec![AuthMethod::Pap], PASSWORD),
+        24,
+    );
+    pair.open();
+    assert!(pair.run_until(Duration::from_secs(10), |p| {
+        ipv4_up(&p.server_events).is_some() && ipv4_up(&p.client_events).is_some()
+    }));
+    pair.advance(Duration::from_secs(60));
+    let reject = pair
+        .server_sent
+        .iter()
+        .find(|(p, packet)| *p == 0xc021 && packet[0] == 8)
+        .expect("Protocol-Reject sent");
+    assert_eq!(&reject.1[4..6], &[0x80, 0x57]);
+    assert_eq!(pair.client.ipv6cp_state(), State::Stopped);
+    assert_eq!(ipv6_up(&pair.client_events), None);
+    assert_eq!(ipv6_up(&pair.server_events), None);
+    assert_eq!(closed_reason(&pair.client_events), None);
+    assert_eq!(closed_reason(&pair.server_events), None);
+    assert_eq!(pair.client.ipcp_state(), State::Opened);
+}
+
+/// Every truncation and many corruptions of every frame of real sessions, fed to
+/// established engines of both roles and to engines in the middle of LCP: nothing
+/// panics, malformed input is counted, and the engines keep working.
+#[test]
+fn truncated_and_corrupted_frames_never_panic() {
+    for method in [AuthMethod::Pap, AuthMethod::ChapMd5, AuthMethod::MsChapV2] {
+        let source = establish(method, 30);
+        let mut frames: Vec<(u16, Vec<u8>)> = source.server_sent.clone();
+        frames.extend(source.client_sent.iter().cloned());
+        let mut malformed = 0;
+        for (protocol, frame) in &frames {
+            // Fresh engines per frame, so that an early corruption that closes the
+            // session does not shield the remaining variants.
+            let mut established = establish(method, 31);
+            let now = established.now;
+            let mut fresh = Pair::new(
+                server_config(vec![method]),
+                client_config(vec![method], PASSWORD),
+                32,
+            );
+            fresh.open();
+            let mut engines = [
+                &mut established.server,
+                &mut established.client,
+                &mut fresh.server,
+                &mut fresh.client,
+            ];
+            let mut variants: Vec<Vec<u8>> =
+                (0..frame.len()).map(|n| frame[..n].to_vec()).collect();
+            for i in 0..frame.len() {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut v = frame.clone();
+                    v[i] ^= flip;
+                    variants.push(v);
+                }
+            }
+            for v in &variants {
+                for engine in engines.iter_mut() {
+                    engine.handle_frame(now, *protocol, v);
+                    while engine.poll_transmit().is_some() {}
+                    while let Some(e) = engine.poll_event() {
+                        if let PppEvent::NeedAddress = e {
+                            let _ = engine.set_ipv4(now, assignment());
+                        }
+                    }
+                }
+            }
+            for engine in engines.iter_mut() {
+                if let Some(t) = engine.poll_timeout() {
+                    engine.handle_timeout(t);
+                }
+                engine.close(now, CloseReason::Admin);
+                assert!(engine.is_closed() || engine.poll_timeout().is_some());
+            }
+            malformed +=
+                established.server.counters().malformed + established.client.counters().malformed;
+        }
+        assert!(malformed > 0);
+    }
+}
+
+#[test]
+fn a_session_is_small() {
+    // The daemon keeps one engine per subscriber; its inline size is bounded (heap
+    // parts are a few small Vecs).
+    let size = core::mem::size_of::<Ppp>();
+    eprintln!("size_of::<Ppp>() = {size}");
+    assert!(size < 2048, "size_of::<Ppp>() = {size}");
+}
+
+#[test]
+fn a_peer_that_naks_forever_is_cut_off_by_max_failure() {
     let now = Instant::now();
-    let ppp = Ppp::client(Arc::new(config), now, &mut filler(1));
-    assert!(!format!("{ppp:?}").contains(PASSWORD));
+    let mut server = Ppp::server(
+        Arc::new(server_config(vec![AuthMethod::Pap])),
+        now,
+        &mut filler(40),
+    );
+    server.open(now);
+    let mut requests = 0;
+    let mut events = Vec::new();
+    for round in 0..50u32 {
+        let mut answered = false;
+        while let Some((p, packet)) = server.poll_transmit() {
+            if p == 0xc021 && packet[0] == 1 {
+                requests += 1;
+                // Nak the Magic-Number with a new value every time.
+                let mut options = Vec::new();
+                util::push_option(&mut options, &LcpOption::MagicNumber(0x1000 + round));
+                let nak = fsm::control_packet(Code::ConfigureNak, packet[1], &options);
+                server.handle_frame(now, 0xc021, &nak);
+                answered = true;
+            }
+        }
+        while let Some(e) = server.poll_event() {
+            events.push(e);
+        }
+        if !answered {
+            break;
+        }
+    }
+    // The first request plus one per accepted Nak (Max-Failure = 5).
+    assert_eq!(requests, 6);
+    assert_eq!(server.lcp_state(), State::Closing);
+    while let Some(next) = server.poll_timeout() {
+        server.handle_timeout(next);
+        while server.poll_transmit().is_some() {}
+        while let Some(e) = server.poll_event() {
+            events.push(e);
+        }
+    }
+    assert_eq!(closed_reason(&events), Some(CloseReason::NegotiationFailed));
+}
+
+#[test]
+fn lcp_gives_up_after_max_configure_when_peer_is_silent() {
+    let now = Instant::now();
+    let mut server = Ppp::server(
+        Arc::new(server_config(vec![AuthMethod::Pap])),
+        now,
+        &mut filler(41),
+    );
+    server.open(now);
+    let mut requests = 0;
+    let mut t = now;
+    let mut events = Vec::new();
+    loop {
+        while let Some((_, packet)) = server.poll_transmit() {
+            assert_eq!(packet[0], 1);
+            requests += 1;
+        }
+        while let Some(e) = server.poll_event() {
+            events.push(e);
+        }
+        let Some(next) = server.poll_timeout() else {
+            break;
+        };
+        t = next;
+        server.handle_timeout(t);
+    }
+    assert_eq!(requests, 10);
+    assert_eq!(t - now, Duration::from_secs(30));
+    assert_eq!(closed_reason(&events), Some(CloseReason::NegotiationFailed));
+}
+
+#[test]
+fn lcp_renegotiation_reauthenticates_and_keeps_the_address() {
+    let mut pair = establish(AuthMethod::ChapMd5, 42);
+    // The server's last LCP Configure-Request, replayed to the client with a new
+    // Identifier: to the client, the server renegotiates.
+    let (_, request) = pair
+        .server_sent
+        .iter()
+        .rev()
+        .find(|(p, packet)| *p == 0xc021 && packet[0] == 1)
+        .unwrap()
+        .clone();
+    let renegotiate = fsm::control_packet(Code::ConfigureRequest, 0x77, &request[4..]);
+    let before = (pair.server_events.len(), pair.client_events.len());
+    pair.client.handle_frame(pair.now, 0xc021, &renegotiate);
+    assert!(pair.run_until(Duration::from_secs(30), |p| {
+        let count = |events: &[PppEvent]| {
+            events
+                .iter()
+                .filter(|e| matches!(e, PppEvent::Ipv4Up { .. }))
+                .count()
+        };
+        count(&p.server_events) == 2 && count(&p.client_events) == 2
+    }));
+    let server_new = &pair.server_events[before.0..];
+    let client_new = &pair.client_events[before.1..];
+    assert!(server_new.contains(&PppEvent::Ipv4Down));
+    assert!(client_new.contains(&PppEvent::Ipv4Down));
+    // Authentication ran again; the address was not asked for again.
+    assert!(
+        server_new
+            .iter()
+            .any(|e| matches!(e, PppEvent::AuthRequest(_)))
+    );
+    assert!(!server_new.contains(&PppEvent::NeedAddress));
+    assert_eq!(
+        ipv4_up(client_new),
+        Some((PEER, LOCAL, [Some(DNS1), Some(DNS2)]))
+    );
+    assert_eq!(closed_reason(&pair.server_events), None);
 }
