@@ -86,8 +86,18 @@ impl LocalServer {
         ip(&["netns", "add", &server.server_ns])?;
         ip(&["netns", "add", &server.client_ns])?;
         ip(&[
-            "link", "add", "lgs", "netns", &server.server_ns, "type", "veth", "peer", "name",
-            "lgc", "netns", &server.client_ns,
+            "link",
+            "add",
+            "lgs",
+            "netns",
+            &server.server_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "lgc",
+            "netns",
+            &server.client_ns,
         ])?;
         for (ns, dev, addr) in [
             (&server.server_ns, "lgs", format!("{SERVER_ADDR}/24")),
@@ -164,7 +174,9 @@ impl LocalServer {
         };
         let pid = child.id();
         // Signal only the process we started, by its PID.
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {

@@ -60,7 +60,9 @@ impl Latencies {
     }
 
     pub fn record(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, 3_600_000_000);
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, 3_600_000_000);
         // Within the bounds by the clamp.
         let _ = self.hist.record(us);
     }
@@ -114,7 +116,11 @@ impl Report {
         }
         s += &format!(
             "teardown: {}\n",
-            if self.teardown_clean { "clean" } else { "NOT clean" }
+            if self.teardown_clean {
+                "clean"
+            } else {
+                "NOT clean"
+            }
         );
         s
     }
