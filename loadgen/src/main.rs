@@ -18,9 +18,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use shardvpn::proto::ppp::AuthMethod;
 
-mod l2tp_mode;
-mod local;
-mod report;
+use loadgen::{l2tp_mode, local};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {

@@ -135,6 +135,9 @@ mod cdn {
 /// clear control connection".
 const STOPCCN_CLEAR: u16 = 1;
 
+/// The longest the loop sleeps before checking its stop condition.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
 /// How long a graceful shutdown waits for the LACs' acknowledgements.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -185,26 +188,38 @@ impl Lns {
 
     /// Runs until SIGTERM / SIGINT, then shuts down gracefully.
     pub fn run(&mut self, signals: &Signals) -> io::Result<()> {
+        self.serve(Some(signals), &|| false)
+    }
+
+    /// Serves until a terminating signal (when `signals` is given) or until `stop()`
+    /// is true (checked at least every 100 ms), then shuts down gracefully. Tests
+    /// and embedders drive it with `stop` instead of signals.
+    pub fn serve(&mut self, signals: Option<&Signals>, stop: &dyn Fn() -> bool) -> io::Result<()> {
         let mut ready = Vec::with_capacity(3);
         let mut buf = vec![0u8; 65536];
+        let mut fds = vec![self.sock.as_raw_fd(), self.dp_wake_fd()];
+        if let Some(s) = signals {
+            fds.push(s.as_raw_fd());
+        }
         loop {
+            if stop() {
+                self.shutdown();
+                return Ok(());
+            }
             let now = Instant::now();
             let timeout = self
                 .timers
                 .next_deadline()
-                .map(|d| d.saturating_duration_since(now));
-            let fds = [
-                self.sock.as_raw_fd(),
-                self.dp_wake_fd(),
-                signals.as_raw_fd(),
-            ];
-            wait_readable(&fds, timeout, &mut ready)?;
+                .map_or(STOP_POLL, |d| d.saturating_duration_since(now).min(STOP_POLL));
+            wait_readable(&fds, Some(timeout), &mut ready)?;
             let now = Instant::now();
             if ready[0] {
                 self.drain_socket(now, &mut buf);
             }
             self.drain_shards(now);
-            if ready[2] {
+            if let Some(signals) = signals
+                && ready.get(2) == Some(&true)
+            {
                 while let Some(signal) = signals.read() {
                     match signal {
                         Signal::Terminate => {
@@ -218,6 +233,24 @@ impl Lns {
             self.run_timers(now);
             self.prog.flush(&self.dp);
         }
+    }
+
+    /// Addresses handed out, over all pools.
+    pub fn addresses_in_use(&self) -> u64 {
+        self.pools
+            .iter()
+            .map(|(_, p)| p.counters().used)
+            .sum()
+    }
+
+    /// Commands still waiting for room in a shard's queue.
+    pub fn commands_pending(&self) -> usize {
+        self.prog.pending()
+    }
+
+    /// The data plane, for its counters.
+    pub fn dataplane(&self) -> &Dataplane {
+        &self.dp
     }
 
     fn dp_wake_fd(&self) -> std::os::fd::RawFd {
