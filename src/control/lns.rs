@@ -188,12 +188,15 @@ impl Lns {
 
     /// Runs until SIGTERM / SIGINT, then shuts down gracefully.
     pub fn run(&mut self, signals: &Signals) -> io::Result<()> {
-        self.serve(Some(signals), &|| false)
+        self.serve(Some(signals), &|| false)?;
+        self.shutdown();
+        Ok(())
     }
 
     /// Serves until a terminating signal (when `signals` is given) or until `stop()`
-    /// is true (checked at least every 100 ms), then shuts down gracefully. Tests
-    /// and embedders drive it with `stop` instead of signals.
+    /// is true (checked at least every 100 ms). It does not shut down: the caller
+    /// looks at the state if it wants, then calls [`Lns::shutdown`]. Tests and
+    /// embedders drive it with `stop` instead of signals.
     pub fn serve(&mut self, signals: Option<&Signals>, stop: &dyn Fn() -> bool) -> io::Result<()> {
         let mut ready = Vec::with_capacity(3);
         let mut buf = vec![0u8; 65536];
@@ -203,7 +206,6 @@ impl Lns {
         }
         loop {
             if stop() {
-                self.shutdown();
                 return Ok(());
             }
             let now = Instant::now();
@@ -222,10 +224,7 @@ impl Lns {
             {
                 while let Some(signal) = signals.read() {
                     match signal {
-                        Signal::Terminate => {
-                            self.shutdown();
-                            return Ok(());
-                        }
+                        Signal::Terminate => return Ok(()),
                         Signal::Reload => self.reload(),
                     }
                 }
@@ -239,7 +238,7 @@ impl Lns {
     pub fn addresses_in_use(&self) -> u64 {
         self.pools
             .iter()
-            .map(|(_, p)| p.counters().used)
+            .map(|(_, p)| u64::from(p.counters().used))
             .sum()
     }
 
