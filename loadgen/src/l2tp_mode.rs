@@ -121,7 +121,11 @@ impl Run {
     fn tunnel_config(&self) -> l2tp::TunnelConfig {
         l2tp::TunnelConfig {
             hostname: "loadgen".into(),
-            secret: self.opts.secret.as_ref().map(|s| s.as_bytes().to_vec()),
+            secret: self
+                .opts
+                .secret
+                .as_ref()
+                .map(|s| zeroize::Zeroizing::new(s.as_bytes().to_vec())),
             ..l2tp::TunnelConfig::default()
         }
     }
@@ -171,8 +175,10 @@ impl Run {
                 peer_session_id,
                 ..
             } => {
-                let mut rng = fill(&self.rng);
-                let mut ppp = Ppp::client(Arc::clone(&self.ppp_config), now, &mut rng);
+                let mut ppp = {
+                    let mut rng = fill(&self.rng);
+                    Ppp::client(Arc::clone(&self.ppp_config), now, &mut rng)
+                };
                 ppp.open(now);
                 if let Some(call) = self.lacs[t].calls.get_mut(&local_session_id) {
                     call.ppp = Some(ppp);
@@ -259,7 +265,11 @@ impl Run {
             self.on_ip(now, t, sid, payload);
             return;
         }
-        let Some(ppp) = self.lacs[t].calls.get_mut(&sid).and_then(|c| c.ppp.as_mut()) else {
+        let Some(ppp) = self.lacs[t]
+            .calls
+            .get_mut(&sid)
+            .and_then(|c| c.ppp.as_mut())
+        else {
             return;
         };
         ppp.handle_frame(now, protocol, payload);
@@ -316,7 +326,10 @@ impl Run {
                     }
                 }
                 Key::Session(t, sid) => {
-                    let Some(ppp) = self.lacs[t].calls.get_mut(&sid).and_then(|c| c.ppp.as_mut())
+                    let Some(ppp) = self.lacs[t]
+                        .calls
+                        .get_mut(&sid)
+                        .and_then(|c| c.ppp.as_mut())
                     else {
                         continue;
                     };
@@ -341,10 +354,12 @@ impl Run {
             return;
         }
         let now = Instant::now();
-        for t in 0..self.lacs.len() {
-            if !ready[t] {
-                continue;
-            }
+        let readable: Vec<usize> = ready
+            .iter()
+            .enumerate()
+            .filter_map(|(t, r)| r.then_some(t))
+            .collect();
+        for t in readable {
             for _ in 0..256 {
                 let Ok(n) = self.lacs[t].sock.recv(buf) else {
                     break;
@@ -417,8 +432,10 @@ pub fn run(opts: Options) -> std::io::Result<Report> {
     for t in 0..opts.tunnels.max(1) {
         let sock = UdpSocket::bind((opts.bind, 0))?;
         sock.set_nonblocking(true)?;
-        let mut rng = fill(&run.rng);
-        let engine = l2tp::Tunnel::lac_connect(start, &config, (t + 1) as u16, &mut rng);
+        let engine = {
+            let mut rng = fill(&run.rng);
+            l2tp::Tunnel::lac_connect(start, &config, (t + 1) as u16, &mut rng)
+        };
         run.lacs.push(Lac {
             sock,
             engine,
@@ -433,7 +450,9 @@ pub fn run(opts: Options) -> std::io::Result<Report> {
     let mut buf = vec![0u8; 65536];
     let mut ready = Vec::new();
     let deadline = start + opts.setup_timeout;
-    let interval = opts.rate.map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
+    let interval = opts
+        .rate
+        .map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
     let mut next_call = start;
     let mut rr = 0usize;
     while !run.settled() && Instant::now() < deadline {

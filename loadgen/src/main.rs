@@ -166,5 +166,9 @@ fn main() -> ExitCode {
     }
     let ok = report.sessions_established == report.sessions_requested
         && (cli.traffic_pps == 0 || report.traffic.received > 0);
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use loadgen::l2tp_mode::{self, Options};
 use shardvpn::aaa::auth::LocalAuthenticator;
 use shardvpn::aaa::pool::Pools;
-use shardvpn::aaa::users::{User, UserSecret, Users};
+use shardvpn::aaa::users::{User, Users};
 use shardvpn::config::Config;
 use shardvpn::control::lns::Lns;
 use shardvpn::proto::ppp::AuthMethod;
@@ -62,7 +62,7 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
             shardvpn::runtime::netns::enter_path(&path).expect("enter the server namespace");
             let config = Config::parse(CONFIG, "test.toml").expect("test config");
             let mut users = Users::new();
-            let mut user = User::new("alice", UserSecret::new("wonderland").unwrap());
+            let mut user = User::new("alice", "wonderland").expect("user");
             user.max_sessions = Some(5000);
             users.insert(user).unwrap();
             let pools = Pools::from_config(&config);
@@ -73,7 +73,8 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
             let mut lns = Lns::new(Arc::new(config), dp, LocalAuthenticator::new(users), pools)
                 .expect("control thread");
             ready_tx.send(()).unwrap();
-            lns.serve(None, &|| stop.load(Ordering::Relaxed)).expect("serve");
+            lns.serve(None, &|| stop.load(Ordering::Relaxed))
+                .expect("serve");
             // loadgen has torn everything down: nothing may be left.
             let state = (lns.sessions(), lns.addresses_in_use(), lns.counters.clone());
             lns.shutdown();

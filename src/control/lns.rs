@@ -64,7 +64,6 @@ struct Sub {
     shard: u32,
     peer_session: u16,
     ppp: Option<Ppp>,
-    started: Instant,
     ticket: Option<SessionTicket>,
     /// Address in use (static or from a pool) and whether it came from a pool.
     address: Option<Ipv4Addr>,
@@ -209,10 +208,9 @@ impl Lns {
                 return Ok(());
             }
             let now = Instant::now();
-            let timeout = self
-                .timers
-                .next_deadline()
-                .map_or(STOP_POLL, |d| d.saturating_duration_since(now).min(STOP_POLL));
+            let timeout = self.timers.next_deadline().map_or(STOP_POLL, |d| {
+                d.saturating_duration_since(now).min(STOP_POLL)
+            });
             wait_readable(&fds, Some(timeout), &mut ready)?;
             let now = Instant::now();
             if ready[0] {
@@ -352,7 +350,8 @@ impl Lns {
             eprintln!("shardvpn: refusing a tunnel from {from}: all 65535 tunnel IDs in use");
             return;
         };
-        let mut fill = fill_random(&self.rng);
+        let rng = SystemRandom::new();
+        let mut fill = fill_random(&rng);
         match l2tp::Tunnel::lns_accept(now, &self.l2tp_config, tid, bytes, &mut fill) {
             Ok(engine) => {
                 self.counters.tunnels_opened += 1;
@@ -480,7 +479,6 @@ impl Lns {
                 shard,
                 peer_session,
                 ppp: None,
-                started: now,
                 ticket: None,
                 address: None,
                 static_address: None,
@@ -508,10 +506,15 @@ impl Lns {
         let Some(sub) = t.sessions.get_mut(&local) else {
             return;
         };
-        let mut fill = fill_random(&self.rng);
-        let mut ppp = Ppp::server(Arc::clone(&self.ppp_config), now, &mut fill);
-        match proxy.and_then(|p| p.to_ppp()) {
-            Some((lcp, auth)) => ppp.start_with_proxy(now, lcp, auth),
+        let mut ppp = {
+            let mut fill = fill_random(&self.rng);
+            Ppp::server(Arc::clone(&self.ppp_config), now, &mut fill)
+        };
+        match proxy {
+            Some(p) => {
+                let (lcp, auth) = proxy_to_ppp(p);
+                ppp.start_with_proxy(now, &lcp, auth);
+            }
             None => ppp.open(now),
         }
         sub.ppp = Some(ppp);
@@ -963,13 +966,29 @@ fn l2tp_config(config: &Config) -> l2tp::TunnelConfig {
     let l = &config.l2tp;
     l2tp::TunnelConfig {
         hostname: l.hostname.clone(),
-        secret: (!l.secret.is_empty()).then(|| l.secret.expose().as_bytes().to_vec()),
+        secret: (!l.secret.is_empty())
+            .then(|| zeroize::Zeroizing::new(l.secret.expose().as_bytes().to_vec())),
         hello_interval: Duration::from_secs(u64::from(l.hello_interval)),
         retransmit_initial: Duration::from_millis(u64::from(l.retransmit_initial_ms)),
         retransmit_max: Duration::from_millis(u64::from(l.retransmit_max_ms)),
         retransmit_retries: l.retransmit_retries,
         receive_window: l.receive_window,
-        hide_avps: l.hide_avps,
-        ..l2tp::TunnelConfig::default()
     }
+}
+
+/// The LAC's proxy AVPs (RFC 2661 §4.4.5) as the PPP engine takes them.
+fn proxy_to_ppp(p: l2tp::ProxyInfo) -> (ppp::ProxyLcp, Option<ppp::ProxyAuth>) {
+    let lcp = ppp::ProxyLcp {
+        initial_received: p.initial_received,
+        last_sent: p.last_sent,
+        last_received: p.last_received,
+    };
+    let auth = p.authen_type.map(|kind| ppp::ProxyAuth {
+        kind: ppp::ProxyAuthType::from_avp(kind),
+        name: p.authen_name,
+        challenge: p.authen_challenge,
+        id: p.authen_id,
+        response: ppp::util::Secret::new(p.authen_response.to_vec()),
+    });
+    (lcp, auth)
 }
