@@ -64,6 +64,9 @@ struct Sub {
     shard: u32,
     peer_session: u16,
     ppp: Option<Ppp>,
+    /// PPP frames that arrived between ICRP and ICCN (the client may start LCP as
+    /// soon as it has our session ID), replayed when PPP starts.
+    early: Vec<(u16, Vec<u8>)>,
     ticket: Option<SessionTicket>,
     /// Address in use (static or from a pool) and whether it came from a pool.
     address: Option<Ipv4Addr>,
@@ -133,6 +136,9 @@ mod cdn {
 /// The RFC 2661 §4.4.2 StopCCN result code for a shutdown: "General request to
 /// clear control connection".
 const STOPCCN_CLEAR: u16 = 1;
+
+/// PPP frames kept per call between ICRP and ICCN.
+const MAX_EARLY_FRAMES: usize = 8;
 
 /// The longest the loop sleeps before checking its stop condition.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -473,16 +479,31 @@ impl Lns {
             return;
         };
         t.engine.accept_call(now, peer_session, local);
+        // Installed now, not at ICCN: the client may send LCP right after our ICRP,
+        // and the shard must know the session to punt it to us (IP stays closed).
+        self.prog.send(
+            &self.dp,
+            shard,
+            Command::InstallSession {
+                key: (tid, local),
+                session: Session::new(
+                    u32::from(tid) << 16 | u32::from(local),
+                    None,
+                    SessionFlags::default(),
+                ),
+            },
+        );
         t.sessions.insert(
             local,
             Sub {
                 shard,
                 peer_session,
                 ppp: None,
+                early: Vec::new(),
                 ticket: None,
                 address: None,
                 static_address: None,
-                installed: false,
+                installed: true,
                 routed: false,
                 starting: true,
             },
@@ -517,23 +538,10 @@ impl Lns {
             }
             None => ppp.open(now),
         }
+        for (protocol, frame) in std::mem::take(&mut sub.early) {
+            ppp.handle_frame(now, protocol, &frame);
+        }
         sub.ppp = Some(ppp);
-        sub.installed = true;
-        let shard = sub.shard;
-        // IP closed until IPCP opens: the shard punts PPP control frames to us and
-        // drops IP (RFC 1661 §3.4).
-        self.prog.send(
-            &self.dp,
-            shard,
-            Command::InstallSession {
-                key: (tid, local),
-                session: Session::new(
-                    u32::from(tid) << 16 | u32::from(local),
-                    None,
-                    SessionFlags::default(),
-                ),
-            },
-        );
         self.service_ppp(now, tid, local);
     }
 
@@ -543,12 +551,18 @@ impl Lns {
             self.counters.malformed += 1;
             return;
         };
-        let Some(ppp) = self
+        let Some(sub) = self
             .tunnels
             .get_mut(&tid)
             .and_then(|t| t.sessions.get_mut(&sid))
-            .and_then(|s| s.ppp.as_mut())
         else {
+            return;
+        };
+        let Some(ppp) = sub.ppp.as_mut() else {
+            // Before ICCN: keep a few frames for when PPP starts.
+            if sub.early.len() < MAX_EARLY_FRAMES {
+                sub.early.push((protocol, payload.to_vec()));
+            }
             return;
         };
         ppp.handle_frame(now, protocol, payload);
