@@ -25,10 +25,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    // `Run { config: PathBuf }` goes here: `Config::load(&config)`, then build the
-    // runtime's data plane from `config.dataplane` / `config.listen` (shard count from
-    // `config.dataplane.shard_count()`) and start it. Print config errors exactly as
-    // `check-config` does, one per line on stderr, and exit 2.
+    /// Run the concentrator (needs root). Without --config, the embedded default:
+    /// every address, UDP 500/4500/1701, the pool 10.200.0.0/16, and a demo user
+    /// whose generated password is printed once and kept in a root-only file.
+    Run {
+        /// The TOML configuration file (see `print-default-config`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Check a configuration file: print `FILE: ok`, or every error with its line.
     CheckConfig {
         /// The TOML configuration file.
@@ -56,6 +60,32 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INVALID)
             }
         },
+        Command::Run { config } => {
+            let config = match config {
+                Some(file) => match Config::load(&file) {
+                    Ok(c) => c,
+                    Err(errors) => {
+                        for error in &errors {
+                            eprintln!("{error}");
+                        }
+                        return ExitCode::from(EXIT_INVALID);
+                    }
+                },
+                None => Config::embedded(),
+            };
+            match shardvpn::control::daemon::run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("shardvpn: {e}");
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(s) = source {
+                        eprintln!("  caused by: {s}");
+                        source = s.source();
+                    }
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_TOML}");
             ExitCode::SUCCESS

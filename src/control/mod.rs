@@ -5,6 +5,12 @@
 //!
 //! - [`ids`]: the IDs we allocate so that steering lands on the owning shard.
 //! - [`timers`]: the deadlines of every engine in one min-heap.
+//! - [`frames`]: PPP control frames in L2TP data messages.
+//! - [`program`]: the shards' command queues with per-shard backlogs.
 
+pub mod daemon;
+pub mod frames;
 pub mod ids;
+pub mod lns;
+pub mod program;
 pub mod timers;

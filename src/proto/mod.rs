@@ -10,4 +10,5 @@
 #![forbid(unsafe_code)]
 
 pub mod esp;
+pub mod l2tp;
 pub mod ppp;

@@ -258,6 +258,12 @@ impl Dataplane {
         self.inbox.wait(timeout)
     }
 
+    /// The eventfd the shards signal when they queue a message, for the control
+    /// thread's poll.
+    pub fn inbox_fd(&self) -> std::os::fd::RawFd {
+        self.inbox.wake_fd()
+    }
+
     /// Messages waiting for the control thread.
     pub fn inbox_depth(&self) -> usize {
         self.inbox.depth()

@@ -1,0 +1,7 @@
+//! loadgen as a library: the emulation modes, the local-server orchestration and the
+//! report, shared by the `loadgen` binary and the integration tests that run a
+//! daemon and loadgen in network namespaces.
+
+pub mod l2tp_mode;
+pub mod local;
+pub mod report;

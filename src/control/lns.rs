@@ -1,0 +1,1008 @@
+//! The control thread of the LNS (issue "L2TP LNS with PPP and local AAA"): L2TP
+//! control connections from LACs (RFC 2661), one PPP server per call (RFC 1661),
+//! local authentication and address pools, and the shard programming that puts
+//! each subscriber's traffic on the data plane.
+//!
+//! # A subscriber's life
+//! 1. SCCRQ on UDP/1701 (tunnel ID 0) → a new [`l2tp::Tunnel`] with a fresh local
+//!    tunnel ID; it answers SCCRP and expects SCCCN. When up, the tunnel's transmit
+//!    state (peer address, the LAC's tunnel ID, plain encapsulation) is broadcast
+//!    to every shard.
+//! 2. ICRQ → admission (`limits.max_sessions`, `limits.max_starting`,
+//!    `limits.max_sessions_per_tunnel`): refused calls get a CDN with a result code,
+//!    never silence. Accepted: the least loaded shard is chosen and a local session
+//!    ID that steers to it is allocated (`ids`); ICRP.
+//! 3. ICCN → the session is installed on its shard (IP closed, so PPP control
+//!    frames are punted to us) and a PPP server starts (with the LAC's proxy LCP
+//!    when it sent one).
+//! 4. Authentication → the local authenticator (users file, per-user limit);
+//!    success → an address (the user's static one, else the pool) → IPCP; IPCP
+//!    Opened → the shard's session gets its address and every shard the route.
+//! 5. Any end (LCP Terminate, auth failure, echo timeout, CDN, StopCCN, tunnel
+//!    timeout, shutdown) runs [`Lns::release_session`]: route and session removed,
+//!    address back to its pool, per-user ticket returned, exactly once.
+//!
+//! Logs never contain secrets: user names are printed through `LogSafeName`,
+//! passwords and proofs never.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+use super::frames;
+use super::ids::{SessionIds, ShardLoad, TunnelIds};
+use super::program::Programmer;
+use super::timers::Timers;
+use crate::aaa::auth::{AuthError, Grant, LocalAuthenticator, LogSafeName, SessionTicket};
+use crate::aaa::pool::Pools;
+use crate::config::Config;
+use crate::dataplane::counters::PuntKind;
+use crate::dataplane::tables::{Command, Encap, Route, Session, SessionFlags, TunnelTx};
+use crate::proto::l2tp;
+use crate::proto::ppp::{
+    self, AuthProof, AuthRequest, CloseReason, Ppp, PppConfig, PppEvent, ipcp::Ipv4Assignment,
+};
+use crate::runtime::engine::Dataplane;
+use crate::runtime::queues::ToControl;
+use crate::runtime::signals::{Signal, Signals, wait_readable};
+use crate::wire::l2tp as wire_l2tp;
+
+/// What a timer belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Tunnel(u16),
+    Session(u16, u16),
+}
+
+/// One call (L2TP session + PPP) on the LNS.
+struct Sub {
+    shard: u32,
+    peer_session: u16,
+    ppp: Option<Ppp>,
+    /// PPP frames that arrived between ICRP and ICCN (the client may start LCP as
+    /// soon as it has our session ID), replayed when PPP starts.
+    early: Vec<(u16, Vec<u8>)>,
+    ticket: Option<SessionTicket>,
+    /// Address in use (static or from a pool) and whether it came from a pool.
+    address: Option<Ipv4Addr>,
+    static_address: Option<Ipv4Addr>,
+    installed: bool,
+    routed: bool,
+    /// Counted in `starting` until the network phase or the end.
+    starting: bool,
+}
+
+/// One control connection from a LAC.
+struct TunnelState {
+    engine: l2tp::Tunnel,
+    peer: SocketAddr,
+    peer_tunnel: u16,
+    sessions: HashMap<u16, Sub>,
+    ids: SessionIds,
+    up: bool,
+}
+
+/// Counters of the control thread (the metrics issue exports them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LnsCounters {
+    pub tunnels_opened: u64,
+    pub tunnels_closed: u64,
+    pub calls_refused: u64,
+    pub sessions_established: u64,
+    pub sessions_ended: u64,
+    pub auth_failures: u64,
+    pub pool_exhausted: u64,
+    pub malformed: u64,
+    pub command_failures: u64,
+}
+
+/// The control thread's state.
+pub struct Lns {
+    config: Arc<Config>,
+    dp: Dataplane,
+    sock: UdpSocket,
+    prog: Programmer,
+    tunnels: HashMap<u16, TunnelState>,
+    by_peer: HashMap<(SocketAddr, u16), u16>,
+    tunnel_ids: TunnelIds,
+    load: ShardLoad,
+    timers: Timers<Key>,
+    auth: LocalAuthenticator,
+    pools: Pools,
+    ppp_config: Arc<PppConfig>,
+    l2tp_config: l2tp::TunnelConfig,
+    starting: usize,
+    active: usize,
+    rng: SystemRandom,
+    pub counters: LnsCounters,
+}
+
+/// The RFC 2661 §4.4.2 CDN result codes we use.
+mod cdn {
+    /// Call disconnected for administrative reasons.
+    pub const ADMIN: u16 = 3;
+    /// Call failed due to lack of appropriate facilities being available
+    /// (temporary condition).
+    pub const TEMPORARY: u16 = 4;
+    /// General error (PPP ended the call: auth failure, LCP terminate, timeouts).
+    pub const GENERAL: u16 = 2;
+}
+
+/// The RFC 2661 §4.4.2 StopCCN result code for a shutdown: "General request to
+/// clear control connection".
+const STOPCCN_CLEAR: u16 = 1;
+
+/// PPP frames kept per call between ICRP and ICCN.
+const MAX_EARLY_FRAMES: usize = 8;
+
+/// The longest the loop sleeps before checking its stop condition.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// How long a graceful shutdown waits for the LACs' acknowledgements.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+fn fill_random(rng: &SystemRandom) -> impl FnMut(&mut [u8]) + '_ {
+    move |buf: &mut [u8]| {
+        // The OS RNG failing is not recoverable for a VPN server; ring reports it
+        // only when getrandom itself is broken.
+        rng.fill(buf)
+            .expect("the OS random number generator failed");
+    }
+}
+
+impl Lns {
+    /// Builds the control state around a started data plane.
+    pub fn new(
+        config: Arc<Config>,
+        dp: Dataplane,
+        auth: LocalAuthenticator,
+        pools: Pools,
+    ) -> io::Result<Lns> {
+        let sock = dp.control_sockets().l2tp.try_clone()?;
+        let map = dp.shard_map();
+        Ok(Lns {
+            ppp_config: Arc::new(ppp_config(&config)),
+            l2tp_config: l2tp_config(&config),
+            config,
+            prog: Programmer::new(map.shards()),
+            load: ShardLoad::new(map),
+            dp,
+            sock,
+            tunnels: HashMap::new(),
+            by_peer: HashMap::new(),
+            tunnel_ids: TunnelIds::new(),
+            timers: Timers::new(),
+            auth,
+            pools,
+            starting: 0,
+            active: 0,
+            rng: SystemRandom::new(),
+            counters: LnsCounters::default(),
+        })
+    }
+
+    /// Sessions in any state.
+    pub fn sessions(&self) -> usize {
+        self.active
+    }
+
+    /// Runs until SIGTERM / SIGINT, then shuts down gracefully.
+    pub fn run(&mut self, signals: &Signals) -> io::Result<()> {
+        self.serve(Some(signals), &|| false)?;
+        self.shutdown();
+        Ok(())
+    }
+
+    /// Serves until a terminating signal (when `signals` is given) or until `stop()`
+    /// is true (checked at least every 100 ms). It does not shut down: the caller
+    /// looks at the state if it wants, then calls [`Lns::shutdown`]. Tests and
+    /// embedders drive it with `stop` instead of signals.
+    pub fn serve(&mut self, signals: Option<&Signals>, stop: &dyn Fn() -> bool) -> io::Result<()> {
+        let mut ready = Vec::with_capacity(3);
+        let mut buf = vec![0u8; 65536];
+        let mut fds = vec![self.sock.as_raw_fd(), self.dp_wake_fd()];
+        if let Some(s) = signals {
+            fds.push(s.as_raw_fd());
+        }
+        loop {
+            if stop() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let timeout = self.timers.next_deadline().map_or(STOP_POLL, |d| {
+                d.saturating_duration_since(now).min(STOP_POLL)
+            });
+            wait_readable(&fds, Some(timeout), &mut ready)?;
+            let now = Instant::now();
+            if ready[0] {
+                self.drain_socket(now, &mut buf);
+            }
+            self.drain_shards(now);
+            if let Some(signals) = signals
+                && ready.get(2) == Some(&true)
+            {
+                while let Some(signal) = signals.read() {
+                    match signal {
+                        Signal::Terminate => return Ok(()),
+                        Signal::Reload => self.reload(),
+                    }
+                }
+            }
+            self.run_timers(now);
+            self.prog.flush(&self.dp);
+        }
+    }
+
+    /// Addresses handed out, over all pools.
+    pub fn addresses_in_use(&self) -> u64 {
+        self.pools
+            .iter()
+            .map(|(_, p)| u64::from(p.counters().used))
+            .sum()
+    }
+
+    /// Commands still waiting for room in a shard's queue.
+    pub fn commands_pending(&self) -> usize {
+        self.prog.pending()
+    }
+
+    /// The data plane, for its counters.
+    pub fn dataplane(&self) -> &Dataplane {
+        &self.dp
+    }
+
+    fn dp_wake_fd(&self) -> std::os::fd::RawFd {
+        self.dp.inbox_fd()
+    }
+
+    fn reload(&mut self) {
+        match self.auth.reload() {
+            Ok(()) => {
+                self.pools
+                    .reserve_static(self.auth.users().static_addresses());
+                eprintln!("shardvpn: users file reloaded");
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("shardvpn: users file not reloaded: {e}");
+                }
+            }
+        }
+    }
+
+    fn drain_socket(&mut self, now: Instant, buf: &mut [u8]) {
+        // Bounded: a flood on the control port must not starve timers and shards.
+        for _ in 0..256 {
+            match self.sock.recv_from(buf) {
+                Ok((n, from)) => {
+                    let msg = buf[..n].to_vec();
+                    self.on_control_message(now, from, &msg);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn drain_shards(&mut self, now: Instant) {
+        for _ in 0..1024 {
+            let Some(message) = self.dp.try_recv() else {
+                break;
+            };
+            match message {
+                ToControl::Packet {
+                    kind,
+                    from,
+                    tunnel_id,
+                    session_id,
+                    packet,
+                    ..
+                } => match kind {
+                    PuntKind::L2tpControl => {
+                        let bytes = packet.bytes().to_vec();
+                        self.on_control_message(now, from, &bytes);
+                    }
+                    PuntKind::Ike => {}
+                    _ => self.on_ppp_frame(now, tunnel_id, session_id, packet.bytes()),
+                },
+                ToControl::PeerMoved { .. } => {}
+                ToControl::CommandFailed { shard, what, error } => {
+                    self.counters.command_failures += 1;
+                    eprintln!("shardvpn: shard {shard} refused {what}: {error}");
+                }
+            }
+        }
+    }
+
+    /// An L2TP control message (RFC 2661 §3.1, T bit set) from `from`.
+    fn on_control_message(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let Ok(packet) = wire_l2tp::Packet::new_checked(bytes) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        if !packet.is_control() {
+            self.counters.malformed += 1;
+            return;
+        }
+        let tid = packet.tunnel_id();
+        if tid != 0 {
+            if let Some(t) = self.tunnels.get_mut(&tid) {
+                t.engine.handle_message(now, bytes);
+                self.service_tunnel(now, tid);
+            }
+            return;
+        }
+        // Tunnel ID 0: an SCCRQ (or its retransmission, which goes to the tunnel it
+        // already created, found by the LAC's address and Assigned Tunnel ID).
+        let Some(peer_tunnel) = assigned_tunnel_id(&packet) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        if let Some(&tid) = self.by_peer.get(&(from, peer_tunnel)) {
+            if let Some(t) = self.tunnels.get_mut(&tid) {
+                t.engine.handle_message(now, bytes);
+            }
+            self.service_tunnel(now, tid);
+            return;
+        }
+        if !self.config.l2tp.enabled || !lac_allowed(&self.config, from) {
+            return;
+        }
+        let Some(tid) = self.tunnel_ids.allocate() else {
+            eprintln!("shardvpn: refusing a tunnel from {from}: all 65535 tunnel IDs in use");
+            return;
+        };
+        let rng = SystemRandom::new();
+        let mut fill = fill_random(&rng);
+        match l2tp::Tunnel::lns_accept(now, &self.l2tp_config, tid, bytes, &mut fill) {
+            Ok(engine) => {
+                self.counters.tunnels_opened += 1;
+                self.by_peer.insert((from, peer_tunnel), tid);
+                self.tunnels.insert(
+                    tid,
+                    TunnelState {
+                        engine,
+                        peer: from,
+                        peer_tunnel,
+                        sessions: HashMap::new(),
+                        ids: SessionIds::new(),
+                        up: false,
+                    },
+                );
+                self.service_tunnel(now, tid);
+            }
+            Err(e) => {
+                self.tunnel_ids.release(tid);
+                self.counters.malformed += 1;
+                eprintln!("shardvpn: SCCRQ from {from} refused: {e}");
+            }
+        }
+    }
+
+    /// Sends what the tunnel engine has to send and acts on its events.
+    fn service_tunnel(&mut self, now: Instant, tid: u16) {
+        let mut events = Vec::new();
+        {
+            let Some(t) = self.tunnels.get_mut(&tid) else {
+                return;
+            };
+            while let Some(msg) = t.engine.poll_transmit(now) {
+                let _ = self.sock.send_to(&msg, t.peer);
+            }
+            while let Some(e) = t.engine.poll_event() {
+                events.push(e);
+            }
+            if let Some(when) = t.engine.poll_timeout() {
+                self.timers.schedule(when, Key::Tunnel(tid));
+            }
+        }
+        for e in events {
+            self.on_tunnel_event(now, tid, e);
+        }
+        // Events may have queued more messages (ICRP, CDN).
+        if let Some(t) = self.tunnels.get_mut(&tid) {
+            while let Some(msg) = t.engine.poll_transmit(now) {
+                let _ = self.sock.send_to(&msg, t.peer);
+            }
+            if let Some(when) = t.engine.poll_timeout() {
+                self.timers.schedule(when, Key::Tunnel(tid));
+            }
+        }
+    }
+
+    fn on_tunnel_event(&mut self, now: Instant, tid: u16, event: l2tp::Event) {
+        match event {
+            l2tp::Event::TunnelUp => {
+                let Some(t) = self.tunnels.get_mut(&tid) else {
+                    return;
+                };
+                t.up = true;
+                let tunnel = TunnelTx {
+                    peer: t.peer,
+                    peer_tunnel_id: t.peer_tunnel,
+                    encap: Encap::Plain,
+                };
+                self.prog.broadcast(&self.dp, || Command::InstallTunnel {
+                    id: tid,
+                    tunnel: tunnel.clone(),
+                });
+            }
+            l2tp::Event::IncomingCall {
+                peer_session_id, ..
+            } => self.on_incoming_call(now, tid, peer_session_id),
+            l2tp::Event::SessionUp {
+                local_session_id,
+                proxy,
+                ..
+            } => self.on_session_up(now, tid, local_session_id, proxy),
+            l2tp::Event::SessionClosed {
+                local_session_id, ..
+            } => self.release_session(tid, local_session_id),
+            l2tp::Event::TunnelClosed { .. } => self.release_tunnel(tid),
+            _ => {}
+        }
+    }
+
+    /// ICRQ: admission, shard choice, session ID; ICRP or CDN.
+    fn on_incoming_call(&mut self, now: Instant, tid: u16, peer_session: u16) {
+        let limits = &self.config.limits;
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let refuse = if self.active >= limits.max_sessions as usize {
+            Some("max_sessions reached")
+        } else if self.starting >= limits.effective_max_starting() as usize {
+            Some("max_starting reached")
+        } else if t.sessions.len() >= limits.max_sessions_per_tunnel as usize {
+            Some("max_sessions_per_tunnel reached")
+        } else {
+            None
+        };
+        let map = self.dp.shard_map();
+        let shard = self.load.pick();
+        let local = match refuse {
+            None => t.ids.allocate_on(map, shard),
+            Some(_) => None,
+        };
+        let Some(local) = local else {
+            self.counters.calls_refused += 1;
+            eprintln!(
+                "shardvpn: call refused on tunnel {tid} from {}: {}",
+                t.peer,
+                refuse.unwrap_or("no free session ID on the chosen shard")
+            );
+            t.engine.reject_call(now, peer_session, cdn::TEMPORARY);
+            return;
+        };
+        t.engine.accept_call(now, peer_session, local);
+        // Installed now, not at ICCN: the client may send LCP right after our ICRP,
+        // and the shard must know the session to punt it to us (IP stays closed).
+        self.prog.send(
+            &self.dp,
+            shard,
+            Command::InstallSession {
+                key: (tid, local),
+                session: Session::new(
+                    u32::from(tid) << 16 | u32::from(local),
+                    None,
+                    SessionFlags::default(),
+                ),
+            },
+        );
+        t.sessions.insert(
+            local,
+            Sub {
+                shard,
+                peer_session,
+                ppp: None,
+                early: Vec::new(),
+                ticket: None,
+                address: None,
+                static_address: None,
+                installed: true,
+                routed: false,
+                starting: true,
+            },
+        );
+        self.load.add(shard);
+        self.active += 1;
+        self.starting += 1;
+    }
+
+    /// ICCN: install the session on its shard and start PPP.
+    fn on_session_up(
+        &mut self,
+        now: Instant,
+        tid: u16,
+        local: u16,
+        proxy: Option<l2tp::ProxyInfo>,
+    ) {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let Some(sub) = t.sessions.get_mut(&local) else {
+            return;
+        };
+        let mut ppp = {
+            let mut fill = fill_random(&self.rng);
+            Ppp::server(Arc::clone(&self.ppp_config), now, &mut fill)
+        };
+        match proxy {
+            Some(p) => {
+                let (lcp, auth) = proxy_to_ppp(p);
+                ppp.start_with_proxy(now, &lcp, auth);
+            }
+            None => ppp.open(now),
+        }
+        for (protocol, frame) in std::mem::take(&mut sub.early) {
+            ppp.handle_frame(now, protocol, &frame);
+        }
+        sub.ppp = Some(ppp);
+        self.service_ppp(now, tid, local);
+    }
+
+    /// A PPP frame the shard punted for (tunnel, session).
+    fn on_ppp_frame(&mut self, now: Instant, tid: u16, sid: u16, frame: &[u8]) {
+        let Some((protocol, payload)) = frames::split_ppp_frame(frame) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        let Some(sub) = self
+            .tunnels
+            .get_mut(&tid)
+            .and_then(|t| t.sessions.get_mut(&sid))
+        else {
+            return;
+        };
+        let Some(ppp) = sub.ppp.as_mut() else {
+            // Before ICCN: keep a few frames for when PPP starts.
+            if sub.early.len() < MAX_EARLY_FRAMES {
+                sub.early.push((protocol, payload.to_vec()));
+            }
+            return;
+        };
+        ppp.handle_frame(now, protocol, payload);
+        self.service_ppp(now, tid, sid);
+    }
+
+    /// Sends the PPP engine's frames and acts on its events.
+    fn service_ppp(&mut self, now: Instant, tid: u16, sid: u16) {
+        let mut events = Vec::new();
+        {
+            let Some(t) = self.tunnels.get_mut(&tid) else {
+                return;
+            };
+            let (peer, peer_tunnel) = (t.peer, t.peer_tunnel);
+            let Some(sub) = t.sessions.get_mut(&sid) else {
+                return;
+            };
+            let Some(ppp) = sub.ppp.as_mut() else {
+                return;
+            };
+            while let Some((protocol, packet)) = ppp.poll_transmit() {
+                let msg =
+                    frames::l2tp_ppp_message(peer_tunnel, sub.peer_session, protocol, &packet);
+                let _ = self.sock.send_to(&msg, peer);
+            }
+            while let Some(e) = ppp.poll_event() {
+                events.push(e);
+            }
+        }
+        let mut again = false;
+        for e in events {
+            again |= self.on_ppp_event(now, tid, sid, e);
+        }
+        if again {
+            self.service_ppp(now, tid, sid);
+            return;
+        }
+        if let Some(when) = self
+            .tunnels
+            .get(&tid)
+            .and_then(|t| t.sessions.get(&sid))
+            .and_then(|s| s.ppp.as_ref())
+            .and_then(Ppp::poll_timeout)
+        {
+            self.timers.schedule(when, Key::Session(tid, sid));
+        }
+    }
+
+    /// Acts on one PPP event; true when the engine may have more to send.
+    fn on_ppp_event(&mut self, now: Instant, tid: u16, sid: u16, event: PppEvent) -> bool {
+        match event {
+            PppEvent::AuthRequest(request) => {
+                self.authenticate(now, tid, sid, request);
+                true
+            }
+            PppEvent::NeedAddress => {
+                self.assign_address(now, tid, sid);
+                true
+            }
+            PppEvent::Ipv4Up { peer, .. } => {
+                let Some(sub) = self.sub_mut(tid, sid) else {
+                    return false;
+                };
+                let (shard, peer_session) = (sub.shard, sub.peer_session);
+                sub.routed = true;
+                let was_starting = std::mem::replace(&mut sub.starting, false);
+                if was_starting {
+                    self.starting -= 1;
+                    self.counters.sessions_established += 1;
+                }
+                self.prog.send(
+                    &self.dp,
+                    shard,
+                    Command::SetSessionIpv4 {
+                        key: (tid, sid),
+                        ipv4: Some(peer),
+                    },
+                );
+                let route = Route {
+                    tunnel: tid,
+                    peer_session_id: peer_session,
+                    session: (tid, sid),
+                };
+                self.prog
+                    .broadcast(&self.dp, || Command::InstallRoute { ipv4: peer, route });
+                false
+            }
+            PppEvent::Ipv4Down => {
+                let Some(sub) = self.sub_mut(tid, sid) else {
+                    return false;
+                };
+                let shard = sub.shard;
+                let addr = sub.address;
+                sub.routed = false;
+                self.prog.send(
+                    &self.dp,
+                    shard,
+                    Command::SetSessionIpv4 {
+                        key: (tid, sid),
+                        ipv4: None,
+                    },
+                );
+                if let Some(ipv4) = addr {
+                    self.prog
+                        .broadcast(&self.dp, || Command::RemoveRoute { ipv4 });
+                }
+                false
+            }
+            PppEvent::Closed { reason } => {
+                let result = match reason {
+                    CloseReason::Admin => cdn::ADMIN,
+                    CloseReason::NoAddress => cdn::TEMPORARY,
+                    _ => cdn::GENERAL,
+                };
+                if let Some(t) = self.tunnels.get_mut(&tid) {
+                    t.engine.close_session(now, sid, result);
+                }
+                self.release_session(tid, sid);
+                self.service_tunnel(now, tid);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn sub_mut(&mut self, tid: u16, sid: u16) -> Option<&mut Sub> {
+        self.tunnels.get_mut(&tid)?.sessions.get_mut(&sid)
+    }
+
+    /// Decides an authentication attempt with the local backend.
+    fn authenticate(&mut self, now: Instant, tid: u16, sid: u16, request: AuthRequest) {
+        let name = request.username.clone();
+        let result: Result<(Grant, Option<[u8; 20]>), AuthError> = match &request.proof {
+            AuthProof::Pap { password } => {
+                self.auth.pap(&name, password.expose()).map(|g| (g, None))
+            }
+            AuthProof::ChapMd5 {
+                identifier,
+                challenge,
+                response,
+            } => self
+                .auth
+                .chap_md5(&name, *identifier, challenge, response)
+                .map(|g| (g, None)),
+            AuthProof::MsChapV2 {
+                authenticator_challenge,
+                peer_challenge,
+                nt_response,
+            } => self
+                .auth
+                .mschapv2(&name, authenticator_challenge, peer_challenge, nt_response)
+                .map(|(g, keys)| {
+                    let response =
+                        ppp::authenticator_response_bytes(keys.authenticator_response.as_bytes());
+                    (g, response)
+                }),
+        };
+        let Some(sub) = self
+            .tunnels
+            .get_mut(&tid)
+            .and_then(|t| t.sessions.get_mut(&sid))
+        else {
+            return;
+        };
+        let Some(ppp) = sub.ppp.as_mut() else {
+            return;
+        };
+        match result {
+            Ok((grant, response)) => {
+                sub.static_address = grant.identity.address;
+                sub.ticket = Some(grant.ticket);
+                if ppp.auth_accept(now, response).is_err() {
+                    ppp.close(now, CloseReason::AuthFailed);
+                }
+            }
+            Err(error) => {
+                self.counters.auth_failures += 1;
+                eprintln!(
+                    "shardvpn: authentication failed on tunnel {tid} session {sid} for {}: {error}",
+                    LogSafeName(&name)
+                );
+                let _ = ppp.auth_reject(now, "Authentication failed");
+            }
+        }
+    }
+
+    /// IPCP needs an address: the user's static one, else one from the pools.
+    fn assign_address(&mut self, now: Instant, tid: u16, sid: u16) {
+        let static_address = self.sub_mut(tid, sid).and_then(|s| s.static_address);
+        let allocated = match static_address {
+            Some(addr) => self.pools.allocate_specific(addr).map(|_| addr),
+            None => self.pools.allocate(None).map(|(_, addr)| addr),
+        };
+        let ppp_cfg = &self.config.ppp;
+        let dns = [ppp_cfg.dns.first().copied(), ppp_cfg.dns.get(1).copied()];
+        let nbns = [ppp_cfg.nbns.first().copied(), ppp_cfg.nbns.get(1).copied()];
+        let local = ppp_cfg.local_address;
+        let Some(sub) = self
+            .tunnels
+            .get_mut(&tid)
+            .and_then(|t| t.sessions.get_mut(&sid))
+        else {
+            return;
+        };
+        let Some(ppp) = sub.ppp.as_mut() else {
+            return;
+        };
+        match allocated {
+            Ok(peer) => {
+                sub.address = Some(peer);
+                let _ = ppp.set_ipv4(
+                    now,
+                    Ipv4Assignment {
+                        peer,
+                        local,
+                        dns,
+                        nbns,
+                    },
+                );
+            }
+            Err(error) => {
+                self.counters.pool_exhausted += 1;
+                eprintln!("shardvpn: no address for tunnel {tid} session {sid}: {error}");
+                ppp.close(now, CloseReason::NoAddress);
+            }
+        }
+    }
+
+    /// Removes everything a session holds, exactly once.
+    fn release_session(&mut self, tid: u16, sid: u16) {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let Some(sub) = t.sessions.remove(&sid) else {
+            return;
+        };
+        t.ids.release(sid);
+        self.active -= 1;
+        self.counters.sessions_ended += 1;
+        if sub.starting {
+            self.starting -= 1;
+        }
+        self.load.remove(sub.shard);
+        if sub.installed {
+            self.prog.send(
+                &self.dp,
+                sub.shard,
+                Command::RemoveSession { key: (tid, sid) },
+            );
+        }
+        if let Some(ipv4) = sub.address {
+            if sub.routed {
+                self.prog
+                    .broadcast(&self.dp, || Command::RemoveRoute { ipv4 });
+            }
+            let _ = self.pools.release(ipv4);
+        }
+        if let Some(ticket) = sub.ticket {
+            self.auth.end_session(ticket);
+        }
+    }
+
+    /// The control connection is gone: every session with it.
+    fn release_tunnel(&mut self, tid: u16) {
+        let sids: Vec<u16> = match self.tunnels.get(&tid) {
+            Some(t) => t.sessions.keys().copied().collect(),
+            None => return,
+        };
+        for sid in sids {
+            self.release_session(tid, sid);
+        }
+        if let Some(t) = self.tunnels.remove(&tid) {
+            self.by_peer.remove(&(t.peer, t.peer_tunnel));
+            if t.up {
+                self.prog
+                    .broadcast(&self.dp, || Command::RemoveTunnel { id: tid });
+            }
+        }
+        self.tunnel_ids.release(tid);
+        self.counters.tunnels_closed += 1;
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                Key::Tunnel(tid) => {
+                    let due = self
+                        .tunnels
+                        .get(&tid)
+                        .and_then(|t| t.engine.poll_timeout())
+                        .is_some_and(|w| w <= now);
+                    if due {
+                        if let Some(t) = self.tunnels.get_mut(&tid) {
+                            t.engine.handle_timeout(now);
+                        }
+                        self.service_tunnel(now, tid);
+                    }
+                }
+                Key::Session(tid, sid) => {
+                    let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) else {
+                        continue;
+                    };
+                    if ppp.poll_timeout().is_some_and(|w| w <= now) {
+                        ppp.handle_timeout(now);
+                        self.service_ppp(now, tid, sid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// SIGTERM: LCP Terminate to every subscriber, CDN for every call, StopCCN for
+    /// every tunnel, then a bounded wait for the LACs' acknowledgements.
+    pub fn shutdown(&mut self) {
+        let now = Instant::now();
+        let keys: Vec<(u16, u16)> = self
+            .tunnels
+            .iter()
+            .flat_map(|(tid, t)| t.sessions.keys().map(move |sid| (*tid, *sid)))
+            .collect();
+        for (tid, sid) in keys {
+            if let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) {
+                ppp.close(now, CloseReason::Admin);
+            }
+            self.service_ppp(now, tid, sid);
+            if let Some(t) = self.tunnels.get_mut(&tid) {
+                t.engine.close_session(now, sid, cdn::ADMIN);
+            }
+            self.release_session(tid, sid);
+        }
+        let tids: Vec<u16> = self.tunnels.keys().copied().collect();
+        for tid in &tids {
+            if let Some(t) = self.tunnels.get_mut(tid) {
+                t.engine.close(now, STOPCCN_CLEAR);
+            }
+            self.service_tunnel(now, *tid);
+        }
+        let deadline = now + SHUTDOWN_GRACE;
+        let mut buf = vec![0u8; 65536];
+        let mut ready = Vec::new();
+        while !self.tunnels.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = self
+                .timers
+                .next_deadline()
+                .map_or(deadline, |d| d.min(deadline))
+                .saturating_duration_since(now);
+            if wait_readable(&[self.sock.as_raw_fd()], Some(wait), &mut ready).is_err() {
+                break;
+            }
+            let now = Instant::now();
+            if ready.first() == Some(&true) {
+                self.drain_socket(now, &mut buf);
+            }
+            self.run_timers(now);
+        }
+        for tid in self.tunnels.keys().copied().collect::<Vec<_>>() {
+            self.release_tunnel(tid);
+        }
+        self.prog.flush(&self.dp);
+    }
+}
+
+/// The LAC's Assigned Tunnel ID AVP in an SCCRQ (RFC 2661 §4.4.3).
+fn assigned_tunnel_id(packet: &wire_l2tp::Packet<&[u8]>) -> Option<u16> {
+    packet.avps().find_map(|avp| {
+        let avp = avp.ok()?;
+        let wanted = u16::from(wire_l2tp::avp::AttributeType::AssignedTunnelId);
+        if avp.vendor_id != 0 || avp.hidden || avp.attribute_type != wanted {
+            return None;
+        }
+        let value: [u8; 2] = avp.value.try_into().ok()?;
+        Some(u16::from_be_bytes(value))
+    })
+}
+
+/// Whether `from` may open a plain L2TP tunnel (`l2tp.lac_addresses`; empty: any).
+fn lac_allowed(config: &Config, from: SocketAddr) -> bool {
+    config.l2tp.lac_allowed(from.ip())
+}
+
+/// The PPP server configuration from `[ppp]`.
+fn ppp_config(config: &Config) -> PppConfig {
+    let p = &config.ppp;
+    let secs = |s: u32| (s > 0).then(|| Duration::from_secs(u64::from(s)));
+    PppConfig {
+        auth_methods: p
+            .auth
+            .iter()
+            .map(|m| match m {
+                crate::config::AuthMethod::MsChapV2 => ppp::AuthMethod::MsChapV2,
+                crate::config::AuthMethod::Chap => ppp::AuthMethod::ChapMd5,
+                crate::config::AuthMethod::Pap => ppp::AuthMethod::Pap,
+            })
+            .collect(),
+        mru: p.mru,
+        echo_interval: secs(p.echo_interval),
+        echo_failures: p.echo_failures,
+        session_timeout: secs(p.session_timeout),
+        idle_timeout: secs(p.idle_timeout),
+        ipv6: p.ipv6,
+        proxy: match p.proxy_lcp {
+            crate::config::ProxyLcp::Accept => ppp::ProxyPolicy::Accept,
+            crate::config::ProxyLcp::Renegotiate => ppp::ProxyPolicy::Renegotiate,
+        },
+        ..PppConfig::default()
+    }
+}
+
+/// The L2TP tunnel configuration from `[l2tp]`.
+fn l2tp_config(config: &Config) -> l2tp::TunnelConfig {
+    let l = &config.l2tp;
+    l2tp::TunnelConfig {
+        hostname: l.hostname.clone(),
+        secret: (!l.secret.is_empty())
+            .then(|| zeroize::Zeroizing::new(l.secret.expose().as_bytes().to_vec())),
+        hello_interval: Duration::from_secs(u64::from(l.hello_interval)),
+        retransmit_initial: Duration::from_millis(u64::from(l.retransmit_initial_ms)),
+        retransmit_max: Duration::from_millis(u64::from(l.retransmit_max_ms)),
+        retransmit_retries: l.retransmit_retries,
+        receive_window: l.receive_window,
+    }
+}
+
+/// The LAC's proxy AVPs (RFC 2661 §4.4.5) as the PPP engine takes them.
+fn proxy_to_ppp(p: l2tp::ProxyInfo) -> (ppp::ProxyLcp, Option<ppp::ProxyAuth>) {
+    let lcp = ppp::ProxyLcp {
+        initial_received: p.initial_received,
+        last_sent: p.last_sent,
+        last_received: p.last_received,
+    };
+    let auth = p.authen_type.map(|kind| ppp::ProxyAuth {
+        kind: ppp::ProxyAuthType::from_avp(kind),
+        name: p.authen_name,
+        challenge: p.authen_challenge,
+        id: p.authen_id,
+        response: ppp::util::Secret::new(p.authen_response.to_vec()),
+    });
+    (lcp, auth)
+}
