@@ -25,6 +25,9 @@ use shardvpn::wire::{icmpv4, ipv4, l2tp as wire_l2tp};
 
 use crate::report::{Latencies, Report, Traffic};
 
+/// Receive buffer of each emulated LAC's socket.
+const LAC_RECV_BUFFER: usize = 8 << 20;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -34,6 +37,9 @@ pub struct Options {
     pub tunnels: usize,
     /// Calls placed per second (None: as fast as the tunnels take them).
     pub rate: Option<f64>,
+    /// At most this many calls in setup at once (placed, not yet up or failed), as a
+    /// population of real clients would never all dial in the same millisecond.
+    pub max_outstanding: usize,
     /// Pings per second over all sessions once established (0: no traffic).
     pub traffic_pps: u64,
     /// How long traffic runs.
@@ -399,8 +405,11 @@ impl Run {
     }
 }
 
-/// Runs the whole scenario and returns the report.
-pub fn run(opts: Options) -> std::io::Result<Report> {
+/// Runs the whole scenario and returns the report. `server_rss` reads the daemon's
+/// resident memory when loadgen started it (None otherwise); it is sampled before
+/// the first call and once every session is set up.
+pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Result<Report> {
+    let rss_idle = server_rss();
     let rng = SystemRandom::new();
     let mut ppp_config = PppConfig {
         auth_methods: opts.auth.clone(),
@@ -432,6 +441,8 @@ pub fn run(opts: Options) -> std::io::Result<Report> {
     for t in 0..opts.tunnels.max(1) {
         let sock = UdpSocket::bind((opts.bind, 0))?;
         sock.set_nonblocking(true)?;
+        // One LAC socket carries every PPP frame of its share of the sessions.
+        shardvpn::runtime::sockbuf::set_recv_buffer(&sock, LAC_RECV_BUFFER)?;
         let engine = {
             let mut rng = fill(&run.rng);
             l2tp::Tunnel::lac_connect(start, &config, (t + 1) as u16, &mut rng)
@@ -458,7 +469,10 @@ pub fn run(opts: Options) -> std::io::Result<Report> {
     while !run.settled() && Instant::now() < deadline {
         let now = Instant::now();
         // Place calls on tunnels that are up, paced by --rate.
-        while run.placed < opts.sessions && now >= next_call {
+        while run.placed < opts.sessions
+            && now >= next_call
+            && run.placed - ((run.established + run.failed) as usize) < opts.max_outstanding.max(1)
+        {
             let n = run.lacs.len();
             let Some(t) = (0..n).map(|i| (rr + i) % n).find(|&t| run.lacs[t].up) else {
                 break;
@@ -484,6 +498,8 @@ pub fn run(opts: Options) -> std::io::Result<Report> {
         *run.failures.entry("not_placed".into()).or_default() += unplaced;
     }
     let setup_elapsed = start.elapsed();
+    // Let the last commands settle in the daemon before sampling its memory.
+    let rss_up = server_rss();
 
     // Traffic: pings round-robin over established sessions.
     if opts.traffic_pps > 0 {
@@ -554,5 +570,12 @@ pub fn run(opts: Options) -> std::io::Result<Report> {
             rtt_ms: run.rtt.percentiles(),
         },
         teardown_clean,
+        server_rss_bytes: rss_up,
+        server_rss_per_session_bytes: match (rss_idle, rss_up) {
+            (Some(idle), Some(up)) if run.established > 0 => {
+                Some(up.saturating_sub(idle) / run.established)
+            }
+            _ => None,
+        },
     })
 }

@@ -52,6 +52,9 @@ struct Cli {
     /// Calls placed per second (default: as fast as they go).
     #[arg(long)]
     rate: Option<f64>,
+    /// At most this many calls in setup at once.
+    #[arg(long, default_value_t = 500)]
+    max_outstanding: usize,
     /// Pings per second over all sessions once they are up (0: none).
     #[arg(long, default_value_t = 0)]
     traffic_pps: u64,
@@ -83,7 +86,6 @@ users_file = "{users_file}"
 
 [limits]
 max_sessions = 200000
-max_starting = 20000
 
 [[pool]]
 name = "loadgen"
@@ -140,6 +142,7 @@ fn main() -> ExitCode {
         sessions: cli.sessions,
         tunnels: cli.tunnels.max(1),
         rate: cli.rate,
+        max_outstanding: cli.max_outstanding,
         traffic_pps: cli.traffic_pps,
         duration: Duration::from_secs(cli.duration),
         user: cli.user.clone(),
@@ -148,7 +151,12 @@ fn main() -> ExitCode {
         setup_timeout: Duration::from_secs(cli.timeout),
         secret: None,
     };
-    let report = match l2tp_mode::run(opts) {
+    let rss = || {
+        local_server
+            .as_ref()
+            .and_then(local::LocalServer::rss_bytes)
+    };
+    let report = match l2tp_mode::run(opts, &rss) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("loadgen: {e}");

@@ -38,6 +38,12 @@ pub struct Report {
     pub setup_latency_ms: Percentiles,
     pub traffic: Traffic,
     pub teardown_clean: bool,
+    /// The daemon's resident memory with every session up (when loadgen started it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_bytes: Option<u64>,
+    /// (RSS with the sessions up − RSS before the first call) / sessions established.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_per_session_bytes: Option<u64>,
 }
 
 /// Collects latencies (microsecond resolution, up to an hour) for percentiles.
@@ -112,6 +118,12 @@ impl Report {
                 self.traffic.received,
                 self.traffic.rtt_ms.p50,
                 self.traffic.rtt_ms.p99
+            );
+        }
+        if let (Some(rss), Some(per)) = (self.server_rss_bytes, self.server_rss_per_session_bytes) {
+            s += &format!(
+                "server memory: {:.1} MiB with the sessions up, {per} bytes per session\n",
+                rss as f64 / 1048576.0
             );
         }
         s += &format!(

@@ -86,20 +86,24 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
         .expect("the server started");
 
     let report = pair.a.run(move || {
-        l2tp_mode::run(Options {
-            server: (PAIR_B, 1701).into(),
-            bind: PAIR_A,
-            sessions: 1000,
-            tunnels: 4,
-            rate: None,
-            traffic_pps: 2000,
-            duration: Duration::from_secs(2),
-            user: "alice".into(),
-            password: "wonderland".into(),
-            auth: vec![AuthMethod::MsChapV2],
-            setup_timeout: Duration::from_secs(60),
-            secret: None,
-        })
+        l2tp_mode::run(
+            Options {
+                server: (PAIR_B, 1701).into(),
+                bind: PAIR_A,
+                sessions: 1000,
+                tunnels: 4,
+                rate: None,
+                max_outstanding: 500,
+                traffic_pps: 2000,
+                duration: Duration::from_secs(2),
+                user: "alice".into(),
+                password: "wonderland".into(),
+                auth: vec![AuthMethod::MsChapV2],
+                setup_timeout: Duration::from_secs(60),
+                secret: None,
+            },
+            &|| None,
+        )
         .expect("loadgen run")
     });
     // Let the last CDNs and StopCCNs reach the server before it is stopped.

@@ -76,7 +76,9 @@ impl BufRing {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let slots = vec![0u8; usize::from(count) * slot_size].into_boxed_slice();
+        // Filled with a non-zero byte (not calloc'd zeroes, which the kernel maps
+        // lazily) so every page is faulted in at startup, not on the hot path.
+        let slots = vec![0x5au8; usize::from(count) * slot_size].into_boxed_slice();
         let mut ring = BufRing {
             entries: ptr.cast(),
             map_len,

@@ -164,6 +164,12 @@ fn group(
             what: "set O_NONBLOCK",
             source,
         })?;
+        super::sockbuf::set_recv_buffer(s, super::sockbuf::DATAPLANE_RECV_BUFFER).map_err(
+            |source| StartupError::Io {
+                what: "set the socket receive buffer",
+                source,
+            },
+        )?;
     }
     Ok((control, members))
 }

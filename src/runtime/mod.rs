@@ -20,6 +20,7 @@ pub mod queues;
 pub mod raw;
 pub mod shard;
 pub mod signals;
+pub mod sockbuf;
 pub mod steering;
 pub mod tun;
 pub mod uring;

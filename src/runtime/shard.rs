@@ -3,8 +3,10 @@
 //! nodes of [`crate::dataplane`] over batches of completions.
 //!
 //! # The loop
-//! 1. Apply queued control commands (between batches, never mid-batch).
-//! 2. Reap up to `batch` completions. Receives are multishot with provided buffers
+//! 1. Reap up to `batch` completions.
+//! 2. Apply queued control commands (between batches, never mid-batch; after the
+//!    reap, so a command queued before a packet was sent is in force when that
+//!    packet is processed). Receives are multishot with provided buffers
 //!    ([`BufRing`]): one `RecvMsgMulti` per UDP socket (we need the peer address),
 //!    one `RecvMulti` per raw ESP or GRE socket (the IP header carries it), one
 //!    `ReadMulti` on the TUN queue. A receive that ends (no `MORE` flag: out of buffers, or an
@@ -445,8 +447,11 @@ impl Shard {
 
     fn run(&mut self) {
         while !self.stop.load(Ordering::Relaxed) {
-            self.apply_commands();
             self.reap();
+            // After reaping, before processing: a command queued before a packet was
+            // sent (a session installed before our ICRP went out, then the peer's
+            // first LCP frame) is applied before that packet is looked up.
+            self.apply_commands();
             self.process_batch();
             self.rx_ring.publish();
             self.tun_ring.publish();
