@@ -405,6 +405,47 @@ impl Run {
     }
 }
 
+/// A progress line on stderr, at most once a second: rewritten in place on a
+/// terminal, one line each time otherwise (logs, CI).
+struct Progress {
+    tty: bool,
+    last: Option<Instant>,
+    start: Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+            start: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, now: Instant, up: u64, failed: u64, total: usize) {
+        if self.last.is_some_and(|l| now < l + Duration::from_secs(1)) {
+            return;
+        }
+        self.last = Some(now);
+        let line = format!(
+            "loadgen: {:>6.1} s  established {up}/{total}  failed {failed}",
+            (now - self.start).as_secs_f64()
+        );
+        if self.tty {
+            eprint!("\r{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
 /// Runs the whole scenario and returns the report. `server_rss` reads the daemon's
 /// resident memory when loadgen started it (None otherwise); it is sampled before
 /// the first call and once every session is set up.
@@ -466,8 +507,10 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         .map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
     let mut next_call = start;
     let mut rr = 0usize;
+    let mut progress = Progress::new();
     while !run.settled() && Instant::now() < deadline {
         let now = Instant::now();
+        progress.show(now, run.established, run.failed, opts.sessions);
         // Place calls on tunnels that are up, paced by --rate.
         while run.placed < opts.sessions
             && now >= next_call
@@ -485,6 +528,9 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         }
         run.turn(&mut buf, &mut ready, Duration::from_millis(10));
     }
+    progress.last = None;
+    progress.show(Instant::now(), run.established, run.failed, opts.sessions);
+    progress.finish();
     // Calls still not up count as timed out.
     for t in 0..run.lacs.len() {
         let sids: Vec<u16> = run.lacs[t].calls.keys().copied().collect();

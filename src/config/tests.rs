@@ -681,6 +681,15 @@ fn relative_paths_in_a_file_are_relative_to_its_directory() {
 }
 
 #[test]
+fn idle_timeout_is_refused_until_supported() {
+    one_error(
+        "[ppp]\nidle_timeout = 600\n",
+        "t.toml:2: ppp.idle_timeout: is not supported yet (the control thread cannot see \
+         data traffic); set 0",
+    );
+}
+
+#[test]
 fn aaa_rules() {
     one_error(
         "[aaa]\nbackend = \"radius\"\n",
@@ -782,12 +791,12 @@ fn ppp_rules() {
     );
     let config = parses(
         "[ppp]\nauth = [\"pap\"]\ndns = []\nnbns = [\"10.0.0.2\"]\nipv6 = false\n\
-         proxy_lcp = \"renegotiate\"\nidle_timeout = 600\n",
+         proxy_lcp = \"renegotiate\"\nsession_timeout = 600\n",
     );
     assert_eq!(config.ppp.auth, [AuthMethod::Pap]);
     assert!(config.ppp.dns.is_empty() && !config.ppp.ipv6);
     assert_eq!(config.ppp.proxy_lcp, ProxyLcp::Renegotiate);
-    assert_eq!(config.ppp.idle_timeout, 600);
+    assert_eq!(config.ppp.session_timeout, 600);
 }
 
 #[test]
