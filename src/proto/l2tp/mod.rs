@@ -23,8 +23,9 @@
 //!   session ID it allocated, or [`Tunnel::reject_call`]); the LAC places calls with
 //!   [`Tunnel::place_call`]. Proxy LCP and proxy authentication AVPs of an ICCN
 //!   (§4.4.5) come up raw in [`ProxyInfo`].
-//! - Hidden AVPs (§4.3) from the peer are un-hidden with the tunnel secret. We never
-//!   hide our own: neither role sends a secret in an AVP.
+//! - Hidden AVPs (§4.3) from the peer are un-hidden with the tunnel secret. The only
+//!   secret we send is the LAC role's Proxy Authen Response, hidden when the tunnel
+//!   has a secret.
 //!
 //! Unknown AVPs are ignored whatever their M bit (counted): being lenient with LACs
 //! that send vendor AVPs marked mandatory is what lets them connect.
@@ -206,6 +207,8 @@ enum Call {
 struct Session {
     peer: u16,
     state: Call,
+    /// LAC: proxy LCP / authentication to send in the ICCN.
+    proxy: Option<ProxyInfo>,
 }
 
 struct Pending {
@@ -267,6 +270,9 @@ pub struct Tunnel {
     counters: Counters,
     /// Messages received ahead of Nr, by Ns (at most our receive window).
     rx_buffer: HashMap<u16, Vec<u8>>,
+    /// Seed and counter of the Random Vectors for hidden AVPs we send.
+    rv_seed: Zeroizing<[u8; 32]>,
+    rv_counter: u64,
 }
 
 impl Tunnel {
@@ -292,6 +298,8 @@ impl Tunnel {
             events: VecDeque::new(),
             counters: Counters::default(),
             rx_buffer: HashMap::new(),
+            rv_seed: Zeroizing::new([0; 32]),
+            rv_counter: 0,
         }
     }
 
@@ -347,6 +355,7 @@ impl Tunnel {
         rng: &mut impl FnMut(&mut [u8]),
     ) -> Tunnel {
         let mut t = Tunnel::new(Role::Lac, now, config, local_id);
+        rng(&mut t.rv_seed[..]);
         if t.config.secret.is_some() {
             let mut c = [0u8; CHALLENGE_LEN];
             rng(&mut c);
@@ -427,6 +436,85 @@ impl Tunnel {
             let r = l2tp_crypto::challenge_response(chap_id, secret, challenge);
             avps.push(avp_bytes(&AvpValue::ChallengeResponse(r), true));
         }
+    }
+
+    /// The §4.4.5 proxy AVPs of an ICCN.
+    fn proxy_avps(&mut self, p: &ProxyInfo, avps: &mut Vec<Vec<u8>>) {
+        for (value, present) in [
+            (
+                AvpValue::InitialReceivedLcpConfreq(&p.initial_received),
+                !p.initial_received.is_empty(),
+            ),
+            (
+                AvpValue::LastSentLcpConfreq(&p.last_sent),
+                !p.last_sent.is_empty(),
+            ),
+            (
+                AvpValue::LastReceivedLcpConfreq(&p.last_received),
+                !p.last_received.is_empty(),
+            ),
+        ] {
+            if present {
+                avps.push(avp_bytes(&value, false));
+            }
+        }
+        let Some(kind) = p.authen_type else {
+            return;
+        };
+        avps.push(avp_bytes(
+            &AvpValue::ProxyAuthenType(avp::ProxyAuthenType::from(kind)),
+            false,
+        ));
+        if !p.authen_name.is_empty() {
+            avps.push(avp_bytes(&AvpValue::ProxyAuthenName(&p.authen_name), false));
+        }
+        if !p.authen_challenge.is_empty() {
+            avps.push(avp_bytes(
+                &AvpValue::ProxyAuthenChallenge(&p.authen_challenge),
+                false,
+            ));
+        }
+        avps.push(avp_bytes(&AvpValue::ProxyAuthenId(p.authen_id), false));
+        let response_type = u16::from(avp::AttributeType::ProxyAuthenResponse);
+        let Some(secret) = self.config.secret.clone() else {
+            avps.push(avp_bytes(
+                &AvpValue::ProxyAuthenResponse(&p.authen_response),
+                false,
+            ));
+            return;
+        };
+        // Hidden (§4.3): a Random Vector, then the subformat hidden with it.
+        let rv = self.random_vector();
+        avps.push(avp_bytes(&AvpValue::RandomVector(&rv), true));
+        let mut sub = Zeroizing::new(vec![0u8; 2 + p.authen_response.len()]);
+        avp::hidden_subformat_emit(&p.authen_response, 0, &mut sub);
+        if l2tp_crypto::hide(response_type, &secret, &rv, &mut sub).is_err() {
+            return;
+        }
+        let repr = avp::AvpRepr {
+            mandatory: false,
+            hidden: true,
+            reserved: 0,
+            vendor_id: avp::IETF_VENDOR_ID,
+            attribute_type: response_type,
+            value: &sub,
+        };
+        let mut out = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut avp::Packet::new_unchecked(&mut out[..]));
+        avps.push(out);
+    }
+
+    /// A fresh Random Vector: SHA-256 over the seed drawn at construction and a
+    /// counter (the engine takes no randomness after construction).
+    fn random_vector(&mut self) -> [u8; 16] {
+        self.rv_counter += 1;
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&self.rv_seed[..]);
+        ctx.update(&self.rv_counter.to_be_bytes());
+        let digest = ctx.finish();
+        let mut rv = [0u8; 16];
+        rv.copy_from_slice(&digest.as_ref()[..16]);
+        rv
     }
 
     /// Whether the peer's response to our challenge is right (or none was asked).
@@ -726,11 +814,15 @@ impl Tunnel {
                 }
                 s.peer = peer;
                 s.state = Call::Established;
-                let avps = vec![
+                let proxy = s.proxy.take();
+                let mut avps = vec![
                     avp_bytes(&AvpValue::MessageType(MessageType::Iccn), true),
                     avp_bytes(&AvpValue::TxConnectSpeed(TX_SPEED), true),
                     avp_bytes(&AvpValue::FramingType(Framing(Framing::SYNC)), true),
                 ];
+                if let Some(p) = &proxy {
+                    self.proxy_avps(p, &mut avps);
+                }
                 self.send(now, peer, avps);
                 self.events.push_back(Event::SessionUp {
                     local_session_id: session,
@@ -767,6 +859,7 @@ impl Tunnel {
             Session {
                 peer: peer_session,
                 state: Call::WaitConnect,
+                proxy: None,
             },
         );
         let avps = vec![
@@ -783,12 +876,25 @@ impl Tunnel {
 
     /// LAC: places a call with our `local_session` ID; queues the ICRQ.
     pub fn place_call(&mut self, now: Instant, local_session: u16) {
+        self.place_call_with_proxy(now, local_session, None);
+    }
+
+    /// LAC: places a call whose ICCN carries proxy LCP and authentication AVPs
+    /// (§4.4.5), as an ISP's LAC does after negotiating with the subscriber itself.
+    /// The Proxy Authen Response is hidden (§4.3) when the tunnel has a secret.
+    pub fn place_call_with_proxy(
+        &mut self,
+        now: Instant,
+        local_session: u16,
+        proxy: Option<ProxyInfo>,
+    ) {
         self.serial = self.serial.wrapping_add(1);
         self.sessions.insert(
             local_session,
             Session {
                 peer: 0,
                 state: Call::WaitReply,
+                proxy,
             },
         );
         let avps = vec![

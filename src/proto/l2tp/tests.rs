@@ -395,3 +395,31 @@ fn garbage_never_panics() {
         let _ = Tunnel::lns_accept(now, &cfg, 2, &m, &mut filler(3));
     }
 }
+
+#[test]
+fn proxy_avps_reach_the_lns_with_the_response_hidden() {
+    let cfg = TunnelConfig {
+        secret: secret("proxy-secret"),
+        ..TunnelConfig::default()
+    };
+    let mut link = Link::new(&cfg, &cfg, 21);
+    assert!(link.run_until(50, |l| up(&l.lns_events)));
+    let proxy = ProxyInfo {
+        initial_received: vec![1, 4, 5, 0xdc],
+        last_sent: vec![3, 5, 0xc2, 0x23, 0x05, 5, 6, 1, 2, 3, 4],
+        last_received: vec![1, 4, 5, 0xdc, 5, 6, 9, 8, 7, 6],
+        authen_type: Some(2),
+        authen_name: b"subscriber@isp".to_vec(),
+        authen_challenge: vec![0x11; 16],
+        authen_id: 7,
+        authen_response: Zeroizing::new(vec![0x22; 16]),
+    };
+    link.lac
+        .place_call_with_proxy(link.now, 3, Some(proxy.clone()));
+    assert!(link.run_until(50, |l| sessions_up(&l.lns_events) == 1));
+    let got = link.lns_events.iter().find_map(|e| match e {
+        Event::SessionUp { proxy, .. } => proxy.clone(),
+        _ => None,
+    });
+    assert_eq!(got, Some(proxy));
+}
