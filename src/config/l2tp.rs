@@ -5,7 +5,8 @@
 //! Decisions:
 //! - `retransmit_max_ms` is at least 8000: RFC 2661 §5.8 says the cap on the interval
 //!   between retransmissions "MUST be no less than 8 seconds".
-//! - `hide_avps` needs `secret`: hiding is keyed by the tunnel secret (RFC 2661 §4.3).
+//! - `hide_avps = true` is refused: the LNS sends no secret in an AVP (kept as a key so
+//!   configs that say `false` stay valid).
 //! - `lac_addresses` empty means any source may open a plain L2TP tunnel (issue 4);
 //!   restricting plain L2TP by default comes with IPsec.
 //! - The per-tunnel session limit lives in `[limits]` with the other admission limits.
@@ -145,11 +146,11 @@ impl L2tpConfig {
             MAX_RETRANSMIT_RETRIES,
         );
         v.in_range("receive_window", self.receive_window, 1, MAX_RECEIVE_WINDOW);
-        if self.hide_avps && self.secret.is_empty() {
+        if self.hide_avps {
             v.error(
                 "hide_avps",
-                "needs l2tp.secret: hidden AVPs are encrypted with the tunnel secret \
-                 (RFC 2661 §4.3)",
+                "is not supported: the LNS sends no secret in an AVP, so there is nothing \
+                 to hide (hidden AVPs from LACs are always accepted)",
             );
         }
         for (i, network) in self.lac_addresses.iter().enumerate() {

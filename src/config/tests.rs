@@ -837,8 +837,8 @@ fn l2tp_rules() {
     );
     one_error(
         "[l2tp]\nhide_avps = true\n",
-        "t.toml:2: l2tp.hide_avps: needs l2tp.secret: hidden AVPs are encrypted with the \
-         tunnel secret (RFC 2661 §4.3)",
+        "t.toml:2: l2tp.hide_avps: is not supported: the LNS sends no secret in an AVP, so \
+         there is nothing to hide (hidden AVPs from LACs are always accepted)",
     );
     one_error(
         "[l2tp]\nlac_addresses = [\"192.0.2.1/24\"]\n",
@@ -858,7 +858,7 @@ fn l2tp_rules() {
         "t.toml:2: l2tp.lac_addresses[1]: 10.0.0.0/8 is listed twice",
     );
     let config = parses(
-        "[l2tp]\nsecret = \"tunnel pass\"\nhide_avps = true\n\
+        "[l2tp]\nsecret = \"tunnel pass\"\nhide_avps = false\n\
          lac_addresses = [\"192.0.2.0/24\", \"2001:db8::/32\", \"198.51.100.7\"]\n",
     );
     let l = &config.l2tp;
@@ -1036,8 +1036,8 @@ fn every_new_rule_reported_together_in_file_order() {
         errors(text),
         [
             "t.toml:2: ppp.mru: must be between 576 and 9000, not 1",
-            "t.toml:4: l2tp.hide_avps: needs l2tp.secret: hidden AVPs are encrypted with the \
-             tunnel secret (RFC 2661 §4.3)",
+            "t.toml:4: l2tp.hide_avps: is not supported: the LNS sends no secret in an AVP, so \
+             there is nothing to hide (hidden AVPs from LACs are always accepted)",
             "t.toml:6: limits.max_sessions: must be between 1 and 16000000, not 0",
             "t.toml:8: pool[0].name: every pool needs a name",
         ]
