@@ -22,37 +22,7 @@ unsafe impl Send for MmsgSender {}
 
 impl MmsgSender {
     pub fn new(capacity: usize, dst: SocketAddr) -> MmsgSender {
-        // Safety: plain data for which all-zero is valid.
-        let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let addr_len = match dst {
-            SocketAddr::V4(a) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from(*a.ip()).to_be(),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // Safety: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe { (&raw mut addr).cast::<libc::sockaddr_in>().write(sin) };
-                size_of::<libc::sockaddr_in>()
-            }
-            SocketAddr::V6(a) => {
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: a.port().to_be(),
-                    sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: a.ip().octets(),
-                    },
-                    sin6_scope_id: a.scope_id(),
-                };
-                // Safety: as above, for sockaddr_in6.
-                unsafe { (&raw mut addr).cast::<libc::sockaddr_in6>().write(sin6) };
-                size_of::<libc::sockaddr_in6>()
-            }
-        };
+        let (addr, addr_len) = super::steering::sockaddr_of(dst);
         MmsgSender {
             // Safety: plain data; every field used is set in `send`.
             hdrs: (0..capacity)
@@ -65,7 +35,7 @@ impl MmsgSender {
                 })
                 .collect(),
             addr,
-            addr_len: addr_len as libc::socklen_t,
+            addr_len,
         }
     }
 
