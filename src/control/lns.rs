@@ -64,6 +64,8 @@ struct Sub {
     shard: u32,
     peer_session: u16,
     ppp: Option<Ppp>,
+    /// When we accepted the call (ICRP), for the ICCN timeout.
+    accepted: Instant,
     /// PPP frames that arrived between ICRP and ICCN (the client may start LCP as
     /// soon as it has our session ID), replayed when PPP starts.
     early: Vec<(u16, Vec<u8>)>,
@@ -95,6 +97,8 @@ pub struct LnsCounters {
     pub calls_refused: u64,
     pub sessions_established: u64,
     pub sessions_ended: u64,
+    /// Calls accepted whose ICCN never came.
+    pub calls_timed_out: u64,
     pub auth_failures: u64,
     pub pool_exhausted: u64,
     pub malformed: u64,
@@ -119,6 +123,7 @@ pub struct Lns {
     starting: usize,
     active: usize,
     rng: SystemRandom,
+    iccn_timeout: Duration,
     pub counters: LnsCounters,
 }
 
@@ -136,6 +141,9 @@ mod cdn {
 /// The RFC 2661 §4.4.2 StopCCN result code for a shutdown: "General request to
 /// clear control connection".
 const STOPCCN_CLEAR: u16 = 1;
+
+/// How long an accepted call may wait for its ICCN, by default.
+const ICCN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// PPP frames kept per call between ICRP and ICCN.
 const MAX_EARLY_FRAMES: usize = 8;
@@ -182,8 +190,14 @@ impl Lns {
             starting: 0,
             active: 0,
             rng: SystemRandom::new(),
+            iccn_timeout: ICCN_TIMEOUT,
             counters: LnsCounters::default(),
         })
+    }
+
+    /// How long an accepted call may wait for its ICCN (default 30 s).
+    pub fn set_iccn_timeout(&mut self, timeout: Duration) {
+        self.iccn_timeout = timeout;
     }
 
     /// Sessions in any state.
@@ -499,6 +513,7 @@ impl Lns {
                 shard,
                 peer_session,
                 ppp: None,
+                accepted: now,
                 early: Vec::new(),
                 ticket: None,
                 address: None,
@@ -511,6 +526,8 @@ impl Lns {
         self.load.add(shard);
         self.active += 1;
         self.starting += 1;
+        self.timers
+            .schedule(now + self.iccn_timeout, Key::Session(tid, local));
     }
 
     /// ICCN: install the session on its shard and start PPP.
@@ -862,7 +879,21 @@ impl Lns {
                     }
                 }
                 Key::Session(tid, sid) => {
-                    let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) else {
+                    let iccn_timeout = self.iccn_timeout;
+                    let Some(sub) = self.sub_mut(tid, sid) else {
+                        continue;
+                    };
+                    let Some(ppp) = sub.ppp.as_mut() else {
+                        // Accepted (ICRP sent) but no ICCN in time: a half-open call
+                        // must not hold a `max_starting` slot for ever.
+                        if now >= sub.accepted + iccn_timeout {
+                            self.counters.calls_timed_out += 1;
+                            if let Some(t) = self.tunnels.get_mut(&tid) {
+                                t.engine.close_session(now, sid, cdn::GENERAL);
+                            }
+                            self.release_session(tid, sid);
+                            self.service_tunnel(now, tid);
+                        }
                         continue;
                     };
                     if ppp.poll_timeout().is_some_and(|w| w <= now) {
