@@ -440,7 +440,12 @@ mod full {
             let out = if esp {
                 rx::esp_udp_input(&mut self.tables, &mut self.counters, &mut buf, server())
             } else {
-                rx::l2tp_udp_input(&mut self.tables, &mut self.counters, &mut buf)
+                rx::l2tp_udp_input(
+                    &mut self.tables,
+                    &mut self.counters,
+                    &mut buf,
+                    SocketAddr::from((PAIR_B, 1701)),
+                )
             };
             match out {
                 Rx::ToTun { range, .. } => buf[range].to_vec(),
@@ -654,7 +659,9 @@ mod full {
         let ip_packet = lac_client.decapsulate(&buf[..n], false);
         assert!(ip_packet.ends_with(b"to the lac"));
 
-        // Plain L2TP cannot reach the IPsec subscriber's session.
+        // Plain L2TP cannot reach the IPsec subscriber's session: from the LAC's
+        // socket it is not even from that tunnel's peer (the rx unit tests cover
+        // `Unprotected`, the check behind this one).
         let mut sneaky = Client::new(
             &Sub {
                 esp: false,
@@ -665,7 +672,7 @@ mod full {
         let msg = sneaky.encapsulate(&udp_packet(SUBSCRIBER, TUN_ADDR, 5555, 7000, b"sneak"));
         lac_sock.send_to(&msg, (PAIR_B, 1701)).unwrap();
         assert_eq!(
-            wait_total(&dp, 1, |s| s.packets.drops_for(DropReason::Unprotected)),
+            wait_total(&dp, 1, |s| s.packets.drops_for(DropReason::WrongPeer)),
             1
         );
     }

@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             buf = rest.to_vec();
-            l2tp_udp_input(&mut t, &mut c, &mut buf)
+            l2tp_udp_input(&mut t, &mut c, &mut buf, from)
         }
         m => {
             // Mode 2: the fuzzer picks Next Header and the whole payload. Mode 3: a

@@ -102,6 +102,8 @@ pub struct LnsCounters {
     pub auth_failures: u64,
     pub pool_exhausted: u64,
     pub malformed: u64,
+    /// Control messages for a tunnel from an address other than its LAC's.
+    pub wrong_peer: u64,
     pub command_failures: u64,
 }
 
@@ -345,6 +347,12 @@ impl Lns {
         let tid = packet.tunnel_id();
         if tid != 0 {
             if let Some(t) = self.tunnels.get_mut(&tid) {
+                // Only the tunnel's LAC may speak for it (RFC 2661 §8.1: the address
+                // and port pair is fixed once the tunnel is set up).
+                if from != t.peer {
+                    self.counters.wrong_peer += 1;
+                    return;
+                }
                 t.engine.handle_message(now, bytes);
                 self.service_tunnel(now, tid);
             }

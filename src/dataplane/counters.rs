@@ -66,6 +66,9 @@ pub enum DropReason {
     Unprotected,
     /// The downstream queue (TUN or punt) was full; counted by the runtime.
     QueueFull,
+    /// Plain L2TP data from an address other than its tunnel's LAC (spoofed, or a
+    /// tunnel not yet set up on this shard).
+    WrongPeer,
 }
 
 /// Index space of the layers a drop can name; others share the last slot.
@@ -110,7 +113,7 @@ impl DropReason {
             DropReason::WrongTunnel => 8,
             DropReason::Unprotected => 9,
             DropReason::QueueFull => 10,
-            // 11 is unused (kept so COUNT stays a plain sum).
+            DropReason::WrongPeer => 11,
             DropReason::Replay(e) => 12 + replay_slot(e),
             DropReason::BadHeader(l) => 15 + layer_slot(l),
         }
@@ -340,6 +343,7 @@ mod tests {
             DropReason::WrongTunnel,
             DropReason::Unprotected,
             DropReason::QueueFull,
+            DropReason::WrongPeer,
             DropReason::Replay(ReplayError::Zero),
             DropReason::Replay(ReplayError::Duplicate),
             DropReason::Replay(ReplayError::TooOld),

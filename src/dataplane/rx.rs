@@ -43,7 +43,8 @@
 //!   could inject into another subscriber's session. Control messages are punted with
 //!   the SPI and the control thread checks them (SCCRQ carries tunnel ID 0).
 //! - **Plain L2TP** cannot reach a session whose tunnel requires IPsec
-//!   ([`DropReason::Unprotected`]). The outer peer address is the runtime's to check.
+//!   ([`DropReason::Unprotected`]), and its data must come from the tunnel's LAC: the
+//!   source address and port must be the tunnel's peer ([`DropReason::WrongPeer`]).
 //! - **Anti-spoofing**: an IPv4 source must equal the address IPCP assigned; an IPv6
 //!   source must be in the session's /64 or link-local. IP while the NCP is closed is
 //!   dropped ([`DropReason::NcpClosed`], RFC 1661 §3.4 "silently discarded").
@@ -283,24 +284,58 @@ fn esp_node(
         return dropped(counters, DropReason::UnexpectedPayload);
     }
     let l2tp_range = payload.start + udp::HEADER_LEN..payload.start + usize::from(udp.len());
-    l2tp_node(tables, counters, buf, l2tp_range, Some((spi, sa_tunnel)))
+    l2tp_node(
+        tables,
+        counters,
+        buf,
+        l2tp_range,
+        Carrier::Esp {
+            spi,
+            tunnel: sa_tunnel,
+        },
+    )
 }
 
 /// The UDP/1701 node: plain L2TP (RFC 2661 §3.1). `datagram` is the UDP payload.
-pub fn l2tp_udp_input(tables: &mut Tables, counters: &mut Counters, datagram: &mut [u8]) -> Rx {
+/// `from` is the datagram's source: data must come from the tunnel's LAC.
+pub fn l2tp_udp_input(
+    tables: &mut Tables,
+    counters: &mut Counters,
+    datagram: &mut [u8],
+    from: SocketAddr,
+) -> Rx {
     counters.rx(RxProto::L2tpUdp, datagram.len());
-    l2tp_node(tables, counters, datagram, 0..datagram.len(), None)
+    l2tp_node(
+        tables,
+        counters,
+        datagram,
+        0..datagram.len(),
+        Carrier::Plain(from),
+    )
 }
 
 /// The L2TP → PPP → IP nodes over `buf[range]`. `esp` is (SPI, tunnel the SA protects)
 /// when the message was decrypted.
+/// How an L2TP message reached us.
+#[derive(Clone, Copy)]
+enum Carrier {
+    /// Decrypted from the SA `spi`, which protects local tunnel `tunnel`.
+    Esp { spi: u32, tunnel: u16 },
+    /// Plain UDP from `from`.
+    Plain(SocketAddr),
+}
+
 fn l2tp_node(
     tables: &mut Tables,
     counters: &mut Counters,
     buf: &[u8],
     range: Range<usize>,
-    esp: Option<(u32, u16)>,
+    carrier: Carrier,
 ) -> Rx {
+    let esp = match carrier {
+        Carrier::Esp { spi, tunnel } => Some((spi, tunnel)),
+        Carrier::Plain(_) => None,
+    };
     let Some(bytes) = buf.get(range.clone()) else {
         return dropped(counters, DropReason::BadHeader(Layer::L2tp));
     };
@@ -313,10 +348,17 @@ fn l2tp_node(
     if msg.is_control() {
         return punt(counters, PuntKind::L2tpControl, range, key, spi);
     }
-    if let Some((_, tunnel)) = esp
-        && tunnel != key.0
-    {
-        return dropped(counters, DropReason::WrongTunnel);
+    match carrier {
+        Carrier::Esp { tunnel, .. } if tunnel != key.0 => {
+            return dropped(counters, DropReason::WrongTunnel);
+        }
+        // Plain data must come from the tunnel's LAC (address and port, fixed once
+        // the tunnel is up, RFC 2661 §8.1); otherwise anyone who guesses the IDs
+        // could inject into a subscriber's session.
+        Carrier::Plain(from) if tables.tunnel(key.0).is_none_or(|t| t.peer != from) => {
+            return dropped(counters, DropReason::WrongPeer);
+        }
+        _ => {}
     }
     let Some(session) = tables.session_mut(key) else {
         return dropped(counters, DropReason::NoSession);
@@ -417,7 +459,10 @@ pub fn process_batch(
                 Some(&from) => esp_udp_input(tables, counters, packet, from),
                 None => break,
             },
-            Input::L2tpUdp => l2tp_udp_input(tables, counters, packet),
+            Input::L2tpUdp => match sources.get(i) {
+                Some(&from) => l2tp_udp_input(tables, counters, packet, from),
+                None => break,
+            },
             Input::EspRaw => esp_raw_input(tables, counters, packet),
         };
         n += 1;

@@ -664,7 +664,9 @@ impl Shard {
                     Src::NatT => {
                         rx::esp_udp_input(&mut self.tables, &mut self.counters, buf, r.from)
                     }
-                    Src::L2tp => rx::l2tp_udp_input(&mut self.tables, &mut self.counters, buf),
+                    Src::L2tp => {
+                        rx::l2tp_udp_input(&mut self.tables, &mut self.counters, buf, r.from)
+                    }
                     Src::RawEsp => rx::esp_raw_input(&mut self.tables, &mut self.counters, buf),
                     _ => {
                         // UDP/500 on a shard socket: only if the kernel's fallback

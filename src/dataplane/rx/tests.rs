@@ -2,6 +2,7 @@
 //! `AnyTransform` built from the same suite and keys as the shard's inbound SA (an ESP
 //! SA's cryptography is symmetric given its keys), then fed to the nodes.
 
+use crate::dataplane::tables::{Encap, TunnelTx};
 use core::net::{Ipv4Addr, SocketAddr};
 
 use super::*;
@@ -26,6 +27,9 @@ const SUBSCRIBER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
 /// The client's outer address and port (behind NAT) the SA was negotiated with.
 const PEER: SocketAddr =
     SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 4500);
+/// The LAC of the plain L2TP tunnel.
+const LAC: SocketAddr =
+    SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)), 1701);
 
 fn transform(suite: Suite, esn: Esn) -> AnyTransform {
     match suite {
@@ -50,6 +54,15 @@ fn tables_with(suite: Suite, esn: Esn, flags: SessionFlags) -> Tables {
     t.apply(Command::InstallSession {
         key: (TUNNEL, SESSION),
         session: Session::new(1, Some(SUBSCRIBER), flags),
+    })
+    .unwrap();
+    t.apply(Command::InstallTunnel {
+        id: TUNNEL,
+        tunnel: TunnelTx {
+            peer: LAC,
+            peer_tunnel_id: 77,
+            encap: Encap::Plain,
+        },
     })
     .unwrap();
     t
@@ -278,7 +291,7 @@ fn truncation_at_every_length_is_a_drop() {
             ),
         );
         let m = n.min(plain.len() - 1);
-        let rx = l2tp_udp_input(&mut t, &mut c, &mut plain[..m]);
+        let rx = l2tp_udp_input(&mut t, &mut c, &mut plain[..m], LAC);
         assert!(
             matches!(rx, Rx::Drop(_) | Rx::Punt { .. }),
             "plain len {m}: {rx:?}"
@@ -514,11 +527,11 @@ fn plain_l2tp_path() {
         SESSION,
         &ppp_frame(ppp::Protocol::Ipv4, true, true, &inner),
     );
-    let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt);
+    let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt, LAC);
     assert!(matches!(rx, Rx::ToTun { .. }), "{rx:?}");
     assert_eq!(rx.slice(&mut pkt).unwrap(), &inner[..]);
     let mut ctl = l2tp_control(0);
-    let rx = l2tp_udp_input(&mut t, &mut c, &mut ctl);
+    let rx = l2tp_udp_input(&mut t, &mut c, &mut ctl, LAC);
     assert!(
         matches!(
             rx,
@@ -533,7 +546,7 @@ fn plain_l2tp_path() {
 
     // A session whose tunnel requires IPsec is not reachable in the clear.
     let mut t = tables_with(GCM, Esn::Disabled, SessionFlags { requires_esp: true });
-    let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt);
+    let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt, LAC);
     assert_eq!(rx, Rx::Drop(DropReason::Unprotected));
     assert_eq!(c.rx_packets_for(RxProto::L2tpUdp), 3);
 }
@@ -861,4 +874,26 @@ fn peer_move_list_is_bounded_and_retried() {
     esp_udp_input(&mut t, &mut c, &mut pkt, moved());
     assert_eq!(t.sa(SPI).unwrap().peer, moved());
     assert_eq!(t.take_peer_moves().count(), 1);
+}
+
+#[test]
+fn plain_l2tp_from_another_address_is_dropped() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    let inner = inner_ipv4(SUBSCRIBER, b"spoofed");
+    let frame = ppp_frame(ppp::Protocol::Ipv4, false, false, &inner);
+    for from in [
+        SocketAddr::new(LAC.ip(), 1702),
+        "203.0.113.5:1701".parse().unwrap(),
+    ] {
+        let mut pkt = l2tp_data(TUNNEL, SESSION, &frame);
+        let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt, from);
+        assert_eq!(rx, Rx::Drop(DropReason::WrongPeer), "{from}");
+    }
+    assert_eq!(c.drops_for(DropReason::WrongPeer), 2);
+    let mut pkt = l2tp_data(TUNNEL, SESSION, &frame);
+    assert!(matches!(
+        l2tp_udp_input(&mut t, &mut c, &mut pkt, LAC),
+        Rx::ToTun { .. }
+    ));
 }

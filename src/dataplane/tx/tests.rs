@@ -312,6 +312,16 @@ fn client_tables(suite: Suite, from: SocketAddr) -> Tables {
         session,
     })
     .unwrap();
+    // Plain L2TP data is accepted only from the tunnel's peer: the server.
+    t.apply(Command::InstallTunnel {
+        id: PEER_TUNNEL,
+        tunnel: TunnelTx {
+            peer: from,
+            peer_tunnel_id: 1,
+            encap: Encap::Plain,
+        },
+    })
+    .unwrap();
     t
 }
 
@@ -360,7 +370,7 @@ fn tx_output_fed_to_a_mirrored_rx_is_the_original_packet() {
                         bytes = raw_ipv4(LOCAL4, &bytes);
                         rx::esp_raw_input(&mut client, &mut cc, &mut bytes)
                     }
-                    _ => rx::l2tp_udp_input(&mut client, &mut cc, &mut bytes),
+                    _ => rx::l2tp_udp_input(&mut client, &mut cc, &mut bytes, from),
                 };
                 assert!(
                     matches!(rx, Rx::ToTun { proto: p, session: (PEER_TUNNEL, PEER_SESSION), .. } if p == proto),
