@@ -10,5 +10,6 @@
 #![forbid(unsafe_code)]
 
 pub mod esp;
+pub mod ike;
 pub mod l2tp;
 pub mod ppp;
