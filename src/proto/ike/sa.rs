@@ -51,8 +51,8 @@
 //!   `dpd_timeout` of silence the SA is closed with [`CloseReason::DeadPeer`]. Any
 //!   authenticated message counts as a sign of life. The peer's R-U-THERE is always
 //!   answered.
-//! - **Negotiation timeout**: 60 s from the first message of a Main Mode or a Quick
-//!   Mode, then the exchange is abandoned.
+//! - **Negotiation timeout**: a Main Mode or Quick Mode is abandoned once its whole
+//!   retransmission schedule has run out (about a minute by default).
 //! - **Padding**: encrypted bodies are padded with zeros to the block size (RFC 2409
 //!   Appendix B); received padding is not checked.
 
@@ -87,11 +87,21 @@ use crate::wire::isakmp::{
     ProtocolId, SaRepr, Trailing, TransformRepr, VendorIdRepr, emit_chain, vendor_id,
 };
 
-/// How long a phase-1 negotiation or a Quick Mode may take: long enough for the
-/// default retransmission schedule (2 + 4 + 8 + 16 + 16 s) to run out first.
-const PHASE1_TIMEOUT: Duration = Duration::from_secs(60);
 /// Cap on the doubling retransmission interval.
 const RETRANSMIT_CAP: Duration = Duration::from_secs(16);
+
+/// How long a Main Mode or a Quick Mode may take: the whole retransmission schedule
+/// of the policy (2 + 4 + 8 + 16 + 16 s by default) and one more interval for the
+/// last answer, at least 30 s.
+fn exchange_timeout(policy: &IkePolicy) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut interval = policy.retransmit_initial;
+    for _ in 0..=policy.retransmit_retries {
+        total += interval;
+        interval = (interval * 2).min(RETRANSMIT_CAP);
+    }
+    (total + interval).max(Duration::from_secs(30))
+}
 /// How long a superseded child lives after its replacement is up.
 const REKEY_OVERLAP: Duration = Duration::from_secs(10);
 /// Nonce length we send (RFC 2409 §5: 8..256).
@@ -706,12 +716,12 @@ impl IkeSa {
             }
         };
         at(self.p1_out.as_ref().map(|o| o.at));
-        at(self.neg.started.map(|s| s + PHASE1_TIMEOUT));
+        at(self.neg.started.map(|s| s + exchange_timeout(&self.policy)));
         at(self.expires);
         at(self.dpd_next);
         for q in &self.exchanges {
             at(q.out.as_ref().map(|o| o.at));
-            at(Some(q.started + PHASE1_TIMEOUT));
+            at(Some(q.started + exchange_timeout(&self.policy)));
         }
         for c in &self.children {
             at(c.soft);
@@ -2342,7 +2352,10 @@ impl IkeSa {
             return;
         }
         if self.state != State::Established
-            && self.neg.started.is_some_and(|s| now >= s + PHASE1_TIMEOUT)
+            && self
+                .neg
+                .started
+                .is_some_and(|s| now >= s + exchange_timeout(&self.policy))
         {
             self.close_with(CloseReason::Timeout);
             return;
@@ -2362,10 +2375,11 @@ impl IkeSa {
             self.tx.push_back(t);
         }
         // Quick Modes: retransmit, give up.
+        let give_up = exchange_timeout(&self.policy);
         let mut i = 0;
         while i < self.exchanges.len() {
             let q = &mut self.exchanges[i];
-            let expired = now >= q.started + PHASE1_TIMEOUT;
+            let expired = now >= q.started + give_up;
             if let Some(o) = q.out.as_mut()
                 && now >= o.at
                 && !expired
