@@ -81,6 +81,10 @@ const LOCAL_CONFIG: &str = r#"
 address = "10.97.0.1"
 raw_esp = false
 
+[l2tp]
+# loadgen's emulated LACs (plain L2TP is only accepted from listed LACs).
+lac_addresses = ["10.97.0.0/24"]
+
 [aaa]
 users_file = "{users_file}"
 

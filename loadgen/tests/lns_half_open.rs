@@ -22,6 +22,7 @@ use runtime_netns::{PAIR_A, PAIR_B, Pair, is_root};
 
 const CONFIG: &str = "[dataplane]\nshards = 1\npin_cores = false\ntun_name = \"svho0\"\n\
                       buffers = 256\n[listen]\naddress = \"10.98.0.1\"\nraw_esp = false\n\
+                      [l2tp]\nlac_addresses = [\"10.98.0.0/24\"]\n\
                       [aaa]\ndemo_user = false\n";
 
 fn is_iccn(message: &[u8]) -> bool {

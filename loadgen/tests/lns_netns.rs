@@ -34,6 +34,9 @@ buffers = 1024
 address = "10.98.0.1"
 raw_esp = false
 
+[l2tp]
+lac_addresses = ["10.98.0.0/24"]
+
 [aaa]
 demo_user = false
 

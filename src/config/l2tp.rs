@@ -7,8 +7,8 @@
 //!   between retransmissions "MUST be no less than 8 seconds".
 //! - `hide_avps = true` is refused: the LNS sends no secret in an AVP (kept as a key so
 //!   configs that say `false` stay valid).
-//! - `lac_addresses` empty means any source may open a plain L2TP tunnel (issue 4);
-//!   restricting plain L2TP by default comes with IPsec.
+//! - `lac_addresses` empty means no source may open a plain L2TP tunnel: L2TP from
+//!   remote-access clients must come inside IPsec, and an ISP lists its LACs.
 //! - The per-tunnel session limit lives in `[limits]` with the other admission limits.
 
 use serde::{Deserialize, Serialize};
@@ -84,13 +84,11 @@ impl Default for L2tpConfig {
 }
 
 impl L2tpConfig {
-    /// Whether `source` may open a plain L2TP tunnel (`lac_addresses`, empty = any).
+    /// Whether `source` may open a plain L2TP tunnel (one of `lac_addresses`).
     pub fn lac_allowed(&self, source: std::net::IpAddr) -> bool {
-        self.lac_addresses.is_empty()
-            || self
-                .lac_addresses
-                .iter()
-                .any(|network| network.contains(source))
+        self.lac_addresses
+            .iter()
+            .any(|network| network.contains(source))
     }
 
     pub(crate) fn validate(&self, v: &mut Validator<'_>) {

@@ -6,7 +6,8 @@
 //! (`[listen]`: address, UDP ports, raw ESP), [`AaaConfig`] (`[aaa]`: users file,
 //! backend, demo user), [`PppConfig`] (`[ppp]`: authentication methods, MRU, DNS/NBNS,
 //! keepalives, timeouts, IPv6CP, our address, proxy LCP), [`L2tpConfig`] (`[l2tp]`:
-//! host name, tunnel secret, timers, window, hidden AVPs, allowed LACs),
+//! host name, tunnel secret, timers, window, hidden AVPs, allowed LACs), [`IkeConfig`]
+//! (`[ike]`: pre-shared keys, proposals, PFS, lifetimes, NAT-T, DPD, half-open limits),
 //! [`LimitsConfig`] (`[limits]`: admission control) and a list of [`PoolConfig`]
 //! (`[[pool]]`: named IPv4 address pools). Every key has a default,
 //! so an empty file is a valid configuration, and every struct denies unknown keys, so a
@@ -49,6 +50,7 @@
 mod aaa;
 mod dataplane;
 mod error;
+mod ike;
 mod l2tp;
 mod limits;
 mod listen;
@@ -69,6 +71,7 @@ pub use dataplane::{
     Shards,
 };
 pub use error::{ConfigError, ConfigErrors};
+pub use ike::{IkeConfig, IkePeer, PfsPolicy};
 pub use l2tp::{
     L2tpConfig, MAX_HELLO_INTERVAL, MAX_HOSTNAME, MAX_RECEIVE_WINDOW, MAX_RETRANSMIT_MS,
     MAX_RETRANSMIT_RETRIES, MIN_RETRANSMIT_CAP_MS, MIN_RETRANSMIT_MS,
@@ -100,6 +103,7 @@ pub struct Config {
     pub aaa: AaaConfig,
     pub ppp: PppConfig,
     pub l2tp: L2tpConfig,
+    pub ike: IkeConfig,
     pub limits: LimitsConfig,
     /// `[[pool]]`, in file order. Last, so that serialized TOML writes the plain
     /// tables before the array of tables.
@@ -114,6 +118,7 @@ impl Default for Config {
             aaa: AaaConfig::default(),
             ppp: PppConfig::default(),
             l2tp: L2tpConfig::default(),
+            ike: IkeConfig::default(),
             limits: LimitsConfig::default(),
             pool: vec![PoolConfig::default_pool()],
         }
@@ -249,6 +254,7 @@ impl Config {
         v.section("aaa", |v| self.aaa.validate(v));
         v.section("ppp", |v| self.ppp.validate(v));
         v.section("l2tp", |v| self.l2tp.validate(v));
+        v.section("ike", |v| self.ike.validate(v));
         v.section("limits", |v| self.limits.validate(v));
         pool::validate_pools(&self.pool, v);
     }

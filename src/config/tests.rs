@@ -432,7 +432,7 @@ fn unknown_key_names_its_path_and_line() {
     one_error(
         "[dataplane]\n[radius]\nserver = \"x\"\n",
         "t.toml:2: radius: unknown field `radius`, expected one of `dataplane`, `listen`, \
-         `aaa`, `ppp`, `l2tp`, `limits`, `pool`",
+         `aaa`, `ppp`, `l2tp`, `ike`, `limits`, `pool`",
     );
 }
 
@@ -649,7 +649,8 @@ fn new_sections_defaults() {
     assert_eq!(l.receive_window, 16);
     assert!(!l.hide_avps);
     assert!(l.lac_addresses.is_empty());
-    assert!(l.lac_allowed("203.0.113.9".parse().unwrap()));
+    // No LAC listed: plain L2TP from nowhere (clients must use IPsec).
+    assert!(!l.lac_allowed("203.0.113.9".parse().unwrap()));
     let m = &config.limits;
     assert_eq!(
         (m.max_sessions, m.max_starting, m.max_sessions_per_tunnel),
@@ -1041,5 +1042,94 @@ fn every_new_rule_reported_together_in_file_order() {
             "t.toml:6: limits.max_sessions: must be between 1 and 16000000, not 0",
             "t.toml:8: pool[0].name: every pool needs a name",
         ]
+    );
+}
+
+#[test]
+fn ike_defaults_and_policy() {
+    let c = Config::default();
+    let p = c.ike.policy();
+    assert!(c.ike.enabled && p.legacy && !p.allow_md5 && p.nat_t);
+    assert_eq!(p.phase1.len(), c.ike.proposals.len());
+    assert_eq!(p.esp.len(), c.ike.esp_proposals.len());
+    assert!(p.default_psk.is_none() && p.psks.is_empty());
+    assert_eq!(p.phase2_lifetime.as_secs(), 3600);
+    assert_eq!(p.pfs_groups.len(), c.ike.pfs_groups.len());
+
+    let config = parses(
+        "[ike]\npsk = \"top-secret-psk\"\nlegacy = false\npfs = \"required\"\n\
+         dpd_interval = 0\nproposals = [\"aes128-sha1-ecp256\", \"3des-sha1-modp1024\"]\n\
+         [[ike.peer]]\naddress = \"198.51.100.0/24\"\npsk = \"net-key\"\n\
+         [[ike.peer]]\nid = \"road.example.net\"\npsk = \"id-key\"\n",
+    );
+    let p = config.ike.policy();
+    assert_eq!(
+        p.default_psk.as_deref().map(Vec::as_slice),
+        Some(&b"top-secret-psk"[..])
+    );
+    assert_eq!(p.pfs, crate::proto::ike::Pfs::Required);
+    assert!(p.dpd_interval.is_zero());
+    let c = p.psk_candidates("198.51.100.9".parse().unwrap());
+    let keys: Vec<&[u8]> = c.iter().map(|(_, k)| *k).collect();
+    assert_eq!(keys, [&b"net-key"[..], b"id-key", b"top-secret-psk"]);
+    assert_eq!(c[1].0, Some("road.example.net"));
+    // Not legacy: the 3DES/MODP-1024 proposal is listed but not accepted.
+    assert!(!p.accepts_phase1(&"3des-sha1-modp1024".parse().unwrap()));
+    // Secrets never in Debug.
+    let debug = format!("{config:?} {p:?}");
+    for secret in ["top-secret-psk", "net-key", "id-key"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+}
+
+#[test]
+fn ike_errors_name_their_lines() {
+    one_error(
+        "[ike]\nproposals = [\"aes128-sha1-modp2048\", \"aes-sha1-modp2048\"]\n",
+        "t.toml:2: ike.proposals[1]: unknown encryption algorithm `aes`",
+    );
+    one_error(
+        "[ike]\nesp_proposals = [\"aes128-sha9\"]\n",
+        "t.toml:2: ike.esp_proposals[0]: unknown hash / integrity algorithm `sha9`",
+    );
+    one_error(
+        "[ike]\nesp_proposals = [\"aes128-sha1-modp2048\"]\n",
+        "t.toml:2: ike.esp_proposals[0]: \"aes128-sha1-modp2048\": a PFS group does not \
+         belong here (the groups accepted are ike.pfs_groups)",
+    );
+    one_error(
+        "[ike]\nlegacy = false\nproposals = [\"3des-sha1-modp1024\"]\n",
+        "t.toml:3: ike.proposals: no proposal is usable: every one needs ike.legacy or \
+         ike.allow_md5",
+    );
+    one_error(
+        "[ike]\nproposals = []\n",
+        "t.toml:2: ike.proposals: must list at least one proposal",
+    );
+    one_error(
+        "[ike]\npfs_groups = [\"modp768\"]\n",
+        "t.toml:2: ike.pfs_groups[0]: unknown group \"modp768\" (modp1024, modp1536, \
+         modp2048, ecp256, ecp384)",
+    );
+    one_error(
+        "[ike]\ndpd_interval = 60\ndpd_timeout = 60\n",
+        "t.toml:3: ike.dpd_timeout: must be longer than ike.dpd_interval (60 s), not 60",
+    );
+    one_error(
+        "[ike]\nphase2_lifetime = 10\n",
+        "t.toml:2: ike.phase2_lifetime: must be between 60 and 86400, not 10",
+    );
+    one_error(
+        "[ike]\npfs = \"sometimes\"\n",
+        "t.toml:2: ike.pfs: unknown variant `sometimes`, expected one of `optional`, \
+         `required`, `refused`",
+    );
+    one_error(
+        "[[ike.peer]]\naddress = \"192.0.2.0/24\"\nid = \"x\"\npsk = \"k\"\n",
+        "t.toml:3: ike.peer[0].id: give either address or id, not both",
+    );
+    one_error(
+        "[[ike.peer]]\nid = \"road\"\npsk = \"\"\n",
+        "t.toml:3: ike.peer[0].psk: must not be empty",
     );
 }

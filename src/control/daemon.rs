@@ -82,8 +82,16 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let shards = spec.shards;
     let mut lns = Lns::new(Arc::clone(&config), dp, auth, pools).map_err(RunError::Control)?;
     println!(
-        "{READY_LINE}: L2TP on {}:{}, {shards} shard(s), TUN {tun}",
-        config.listen.address, config.listen.l2tp_port
+        "{READY_LINE}: L2TP on {addr}:{}, IKE on {addr}:{}/{}{}, {shards} shard(s), TUN {tun}",
+        config.listen.l2tp_port,
+        config.listen.ike_port,
+        config.listen.nat_t_port,
+        if config.ike.enabled {
+            ""
+        } else {
+            " (disabled)"
+        },
+        addr = config.listen.address,
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -25,9 +25,13 @@
 //! Logs never contain secrets: user names are printed through `LogSafeName`,
 //! passwords and proofs never.
 
-use std::collections::HashMap;
+mod ipsec;
+
+pub use ipsec::IkeCounters;
+
+use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +61,8 @@ use crate::wire::l2tp as wire_l2tp;
 enum Key {
     Tunnel(u16),
     Session(u16, u16),
+    /// An ISAKMP SA, by initiator cookie.
+    Ike([u8; 8]),
 }
 
 /// One call (L2TP session + PPP) on the LNS.
@@ -87,6 +93,8 @@ struct TunnelState {
     sessions: HashMap<u16, Sub>,
     ids: SessionIds,
     up: bool,
+    /// L2TP/IPsec: the client (`ipsec::Conn`) whose SAs carry the tunnel.
+    esp: Option<u32>,
 }
 
 /// Counters of the control thread (the metrics issue exports them).
@@ -104,6 +112,8 @@ pub struct LnsCounters {
     pub malformed: u64,
     /// Control messages for a tunnel from an address other than its LAC's.
     pub wrong_peer: u64,
+    /// Plain L2TP tunnels refused because the source is not a listed LAC.
+    pub plain_refused: u64,
     pub command_failures: u64,
 }
 
@@ -127,6 +137,16 @@ pub struct Lns {
     rng: SystemRandom,
     iccn_timeout: Duration,
     pub counters: LnsCounters,
+    ike_policy: Arc<crate::proto::ike::IkePolicy>,
+    ike: HashMap<[u8; 8], ipsec::IkeSlot>,
+    conns: HashMap<u32, ipsec::Conn>,
+    conn_by_spi: HashMap<u32, u32>,
+    /// Inbound SPIs in use (allocated, installed or not).
+    spis: HashSet<u32>,
+    next_conn: u32,
+    /// Phase-1 negotiations in progress per source address.
+    half_open: HashMap<IpAddr, u32>,
+    pub ike_counters: IkeCounters,
 }
 
 /// The RFC 2661 §4.4.2 CDN result codes we use.
@@ -175,6 +195,7 @@ impl Lns {
     ) -> io::Result<Lns> {
         let sock = dp.control_sockets().l2tp.try_clone()?;
         let map = dp.shard_map();
+        let ike_policy = Arc::new(config.ike.policy());
         Ok(Lns {
             ppp_config: Arc::new(ppp_config(&config)),
             l2tp_config: l2tp_config(&config),
@@ -194,6 +215,14 @@ impl Lns {
             rng: SystemRandom::new(),
             iccn_timeout: ICCN_TIMEOUT,
             counters: LnsCounters::default(),
+            ike_policy,
+            ike: HashMap::new(),
+            conns: HashMap::new(),
+            conn_by_spi: HashMap::new(),
+            spis: HashSet::new(),
+            next_conn: 1,
+            half_open: HashMap::new(),
+            ike_counters: IkeCounters::default(),
         })
     }
 
@@ -219,9 +248,15 @@ impl Lns {
     /// looks at the state if it wants, then calls [`Lns::shutdown`]. Tests and
     /// embedders drive it with `stop` instead of signals.
     pub fn serve(&mut self, signals: Option<&Signals>, stop: &dyn Fn() -> bool) -> io::Result<()> {
-        let mut ready = Vec::with_capacity(3);
+        let mut ready = Vec::with_capacity(5);
         let mut buf = vec![0u8; 65536];
-        let mut fds = vec![self.sock.as_raw_fd(), self.dp_wake_fd()];
+        let socks = self.dp.control_sockets();
+        let mut fds = vec![
+            self.sock.as_raw_fd(),
+            self.dp_wake_fd(),
+            socks.ike.as_raw_fd(),
+            socks.nat_t.as_raw_fd(),
+        ];
         if let Some(s) = signals {
             fds.push(s.as_raw_fd());
         }
@@ -238,9 +273,12 @@ impl Lns {
             if ready[0] {
                 self.drain_socket(now, &mut buf);
             }
+            if ready[2] || ready[3] {
+                self.drain_ike_sockets(now, &mut buf);
+            }
             self.drain_shards(now);
             if let Some(signals) = signals
-                && ready.get(2) == Some(&true)
+                && ready.get(4) == Some(&true)
             {
                 while let Some(signal) = signals.read() {
                     match signal {
@@ -297,9 +335,32 @@ impl Lns {
             match self.sock.recv_from(buf) {
                 Ok((n, from)) => {
                     let msg = buf[..n].to_vec();
-                    self.on_control_message(now, from, &msg);
+                    self.on_control_message(now, from, &msg, None);
                 }
                 Err(_) => break,
+            }
+        }
+    }
+
+    /// IKE on UDP 500 and, after the non-ESP marker, on 4500 (RFC 3948 §2.2); NAT
+    /// keepalives and stray ESP on the control member of the 4500 group are dropped.
+    fn drain_ike_sockets(&mut self, now: Instant, buf: &mut [u8]) {
+        for encap in [false, true] {
+            for _ in 0..256 {
+                let socks = self.dp.control_sockets();
+                let sock = if encap { &socks.nat_t } else { &socks.ike };
+                let Ok((n, from)) = sock.recv_from(buf) else {
+                    break;
+                };
+                let msg = if encap {
+                    match buf[..n].strip_prefix(&[0u8, 0, 0, 0][..]) {
+                        Some(m) => m.to_vec(),
+                        None => continue,
+                    }
+                } else {
+                    buf[..n].to_vec()
+                };
+                self.on_ike(now, from, encap, &msg);
             }
         }
     }
@@ -316,13 +377,25 @@ impl Lns {
                     tunnel_id,
                     session_id,
                     packet,
+                    spi,
+                    inner_port,
                     ..
                 } => match kind {
                     PuntKind::L2tpControl => {
                         let bytes = packet.bytes().to_vec();
-                        self.on_control_message(now, from, &bytes);
+                        let via = match spi {
+                            Some(spi) => match self.conn_of_spi(spi) {
+                                Some(conn) => Some((conn, inner_port)),
+                                None => continue,
+                            },
+                            None => None,
+                        };
+                        self.on_control_message(now, from, &bytes, via);
                     }
-                    PuntKind::Ike => {}
+                    PuntKind::Ike => {
+                        let bytes = packet.bytes().to_vec();
+                        self.on_ike(now, from, inner_port != 0, &bytes);
+                    }
                     _ => self.on_ppp_frame(now, tunnel_id, session_id, packet.bytes()),
                 },
                 ToControl::PeerMoved { .. } => {}
@@ -334,8 +407,15 @@ impl Lns {
         }
     }
 
-    /// An L2TP control message (RFC 2661 §3.1, T bit set) from `from`.
-    fn on_control_message(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+    /// An L2TP control message (RFC 2661 §3.1, T bit set) from `from`; `via` names the
+    /// L2TP/IPsec client and its inner L2TP port when it arrived inside ESP.
+    fn on_control_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        via: Option<(u32, u16)>,
+    ) {
         let Ok(packet) = wire_l2tp::Packet::new_checked(bytes) else {
             self.counters.malformed += 1;
             return;
@@ -348,8 +428,14 @@ impl Lns {
         if tid != 0 {
             if let Some(t) = self.tunnels.get_mut(&tid) {
                 // Only the tunnel's LAC may speak for it (RFC 2661 §8.1: the address
-                // and port pair is fixed once the tunnel is set up).
-                if from != t.peer {
+                // and port pair is fixed once the tunnel is set up); an L2TP/IPsec
+                // tunnel only through its client's SAs.
+                let allowed = match (t.esp, via) {
+                    (Some(conn), Some((c, _))) => conn == c,
+                    (None, None) => from == t.peer,
+                    _ => false,
+                };
+                if !allowed {
                     self.counters.wrong_peer += 1;
                     return;
                 }
@@ -365,18 +451,55 @@ impl Lns {
             return;
         };
         if let Some(&tid) = self.by_peer.get(&(from, peer_tunnel)) {
-            if let Some(t) = self.tunnels.get_mut(&tid) {
+            if let Some(t) = self.tunnels.get_mut(&tid)
+                && t.esp == via.map(|(c, _)| c)
+            {
                 t.engine.handle_message(now, bytes);
             }
             self.service_tunnel(now, tid);
             return;
         }
-        if !self.config.l2tp.enabled || !lac_allowed(&self.config, from) {
+        if !self.config.l2tp.enabled {
             return;
         }
-        let Some(tid) = self.tunnel_ids.allocate() else {
-            eprintln!("shardvpn: refusing a tunnel from {from}: all 65535 tunnel IDs in use");
-            return;
+        let tid = match via {
+            // L2TP/IPsec: the tunnel ID reserved with the client's SAs.
+            Some((conn, inner_port)) => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                if self.tunnels.contains_key(&c.tunnel_id) {
+                    self.counters.calls_refused += 1;
+                    eprintln!(
+                        "shardvpn: {from} opened a second L2TP tunnel in one IPsec SA: refused"
+                    );
+                    return;
+                }
+                c.l2tp_port = inner_port;
+                c.tunnel_id
+            }
+            // Plain L2TP: only from the LACs the operator listed (`l2tp.lac_addresses`).
+            None => {
+                if !lac_allowed(&self.config, from) {
+                    self.counters.plain_refused += 1;
+                    if self.counters.plain_refused.is_power_of_two() {
+                        eprintln!(
+                            "shardvpn: plain L2TP from {from} refused: not in \
+                             l2tp.lac_addresses (L2TP from clients must come inside IPsec); \
+                             {} refused so far",
+                            self.counters.plain_refused
+                        );
+                    }
+                    return;
+                }
+                let Some(tid) = self.tunnel_ids.allocate() else {
+                    eprintln!(
+                        "shardvpn: refusing a tunnel from {from}: all 65535 tunnel IDs in use"
+                    );
+                    return;
+                };
+                tid
+            }
         };
         let rng = SystemRandom::new();
         let mut fill = fill_random(&rng);
@@ -393,12 +516,15 @@ impl Lns {
                         sessions: HashMap::new(),
                         ids: SessionIds::new(),
                         up: false,
+                        esp: via.map(|(c, _)| c),
                     },
                 );
                 self.service_tunnel(now, tid);
             }
             Err(e) => {
-                self.tunnel_ids.release(tid);
+                if via.is_none() {
+                    self.tunnel_ids.release(tid);
+                }
                 self.counters.malformed += 1;
                 eprintln!("shardvpn: SCCRQ from {from} refused: {e}");
             }
@@ -408,12 +534,13 @@ impl Lns {
     /// Sends what the tunnel engine has to send and acts on its events.
     fn service_tunnel(&mut self, now: Instant, tid: u16) {
         let mut events = Vec::new();
+        let mut out = Vec::new();
         {
             let Some(t) = self.tunnels.get_mut(&tid) else {
                 return;
             };
             while let Some(msg) = t.engine.poll_transmit(now) {
-                let _ = self.sock.send_to(&msg, t.peer);
+                out.push(msg);
             }
             while let Some(e) = t.engine.poll_event() {
                 events.push(e);
@@ -422,16 +549,36 @@ impl Lns {
                 self.timers.schedule(when, Key::Tunnel(tid));
             }
         }
+        for msg in out.drain(..) {
+            self.send_l2tp(tid, &msg);
+        }
         for e in events {
             self.on_tunnel_event(now, tid, e);
         }
         // Events may have queued more messages (ICRP, CDN).
         if let Some(t) = self.tunnels.get_mut(&tid) {
             while let Some(msg) = t.engine.poll_transmit(now) {
-                let _ = self.sock.send_to(&msg, t.peer);
+                out.push(msg);
             }
             if let Some(when) = t.engine.poll_timeout() {
                 self.timers.schedule(when, Key::Tunnel(tid));
+            }
+        }
+        for msg in out {
+            self.send_l2tp(tid, &msg);
+        }
+    }
+
+    /// Sends an L2TP message to a tunnel's peer: plain UDP from 1701, or inside the
+    /// ESP SA of its L2TP/IPsec client.
+    fn send_l2tp(&mut self, tid: u16, msg: &[u8]) {
+        let Some(t) = self.tunnels.get(&tid) else {
+            return;
+        };
+        match t.esp {
+            Some(conn) => self.send_esp(conn, msg),
+            None => {
+                let _ = self.sock.send_to(msg, t.peer);
             }
         }
     }
@@ -443,6 +590,10 @@ impl Lns {
                     return;
                 };
                 t.up = true;
+                if t.esp.is_some() {
+                    self.install_esp_tunnel(tid);
+                    return;
+                }
                 let tunnel = TunnelTx {
                     peer: t.peer,
                     peer_tunnel_id: t.peer_tunnel,
@@ -485,7 +636,9 @@ impl Lns {
             None
         };
         let map = self.dp.shard_map();
-        let shard = self.load.pick();
+        // Under IPsec the session must live where the client's SA decrypts.
+        let esp_shard = t.esp.and_then(|c| self.conns.get(&c)).map(|c| c.shard);
+        let shard = esp_shard.unwrap_or_else(|| self.load.pick());
         let local = match refuse {
             None => t.ids.allocate_on(map, shard),
             Some(_) => None,
@@ -511,7 +664,9 @@ impl Lns {
                 session: Session::new(
                     u32::from(tid) << 16 | u32::from(local),
                     None,
-                    SessionFlags::default(),
+                    SessionFlags {
+                        requires_esp: esp_shard.is_some(),
+                    },
                 ),
             },
         );
@@ -601,20 +756,27 @@ impl Lns {
             let Some(t) = self.tunnels.get_mut(&tid) else {
                 return;
             };
-            let (peer, peer_tunnel) = (t.peer, t.peer_tunnel);
+            let peer_tunnel = t.peer_tunnel;
             let Some(sub) = t.sessions.get_mut(&sid) else {
                 return;
             };
             let Some(ppp) = sub.ppp.as_mut() else {
                 return;
             };
+            let mut out = Vec::new();
             while let Some((protocol, packet)) = ppp.poll_transmit() {
-                let msg =
-                    frames::l2tp_ppp_message(peer_tunnel, sub.peer_session, protocol, &packet);
-                let _ = self.sock.send_to(&msg, peer);
+                out.push(frames::l2tp_ppp_message(
+                    peer_tunnel,
+                    sub.peer_session,
+                    protocol,
+                    &packet,
+                ));
             }
             while let Some(e) = ppp.poll_event() {
                 events.push(e);
+            }
+            for msg in out {
+                self.send_l2tp(tid, &msg);
             }
         }
         let mut again = false;
@@ -859,15 +1021,21 @@ impl Lns {
         for sid in sids {
             self.release_session(tid, sid);
         }
-        if let Some(t) = self.tunnels.remove(&tid) {
-            self.by_peer.remove(&(t.peer, t.peer_tunnel));
-            if t.up {
-                self.prog
-                    .broadcast(&self.dp, || Command::RemoveTunnel { id: tid });
-            }
+        let Some(t) = self.tunnels.remove(&tid) else {
+            return;
+        };
+        self.by_peer.remove(&(t.peer, t.peer_tunnel));
+        if t.up {
+            self.prog
+                .broadcast(&self.dp, || Command::RemoveTunnel { id: tid });
         }
-        self.tunnel_ids.release(tid);
         self.counters.tunnels_closed += 1;
+        match t.esp {
+            // The client's L2TP is over (or dead): so is its IPsec (the tunnel ID
+            // goes back with the client).
+            Some(conn) => self.close_conn(Instant::now(), conn),
+            None => self.tunnel_ids.release(tid),
+        }
     }
 
     fn run_timers(&mut self, now: Instant) {
@@ -886,6 +1054,7 @@ impl Lns {
                         self.service_tunnel(now, tid);
                     }
                 }
+                Key::Ike(cky) => self.ike_timer(now, cky),
                 Key::Session(tid, sid) => {
                     let iccn_timeout = self.iccn_timeout;
                     let Some(sub) = self.sub_mut(tid, sid) else {
@@ -952,18 +1121,23 @@ impl Lns {
                 .next_deadline()
                 .map_or(deadline, |d| d.min(deadline))
                 .saturating_duration_since(now);
-            if wait_readable(&[self.sock.as_raw_fd()], Some(wait), &mut ready).is_err() {
+            let fds = [self.sock.as_raw_fd(), self.dp_wake_fd()];
+            if wait_readable(&fds, Some(wait), &mut ready).is_err() {
                 break;
             }
             let now = Instant::now();
             if ready.first() == Some(&true) {
                 self.drain_socket(now, &mut buf);
             }
+            // Acknowledgements from L2TP/IPsec clients come decrypted by the shards.
+            self.drain_shards(now);
             self.run_timers(now);
+            self.prog.flush(&self.dp);
         }
         for tid in self.tunnels.keys().copied().collect::<Vec<_>>() {
             self.release_tunnel(tid);
         }
+        self.close_all_ike(Instant::now());
         self.prog.flush(&self.dp);
     }
 }

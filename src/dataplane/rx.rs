@@ -75,6 +75,9 @@ use crate::wire::esp::{ISAKMP_HEADER_LEN, NAT_KEEPALIVE, NON_ESP_MARKER};
 use crate::wire::ipv4::Protocol as IpProtocol;
 use crate::wire::{Layer, ipv4, ipv6, l2tp, ppp, udp};
 
+/// The `inner_port` of an IKE punt that came on the NAT-T port (RFC 3948 §2.2).
+pub const NAT_T_PORT: u16 = 4500;
+
 /// What the shard does with a received datagram. Ranges index the caller's buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rx {
@@ -87,13 +90,16 @@ pub enum Rx {
     /// Hand `range` to the control thread. For IKE: the ISAKMP message (marker
     /// stripped); for L2TP control: the whole L2TP message; for PPP: the PPP frame,
     /// header included so the control thread sees the protocol. `spi` is the SA it
-    /// arrived under (`None`: plain L2TP or IKE).
+    /// arrived under (`None`: plain L2TP or IKE). `inner_port`: for L2TP inside ESP,
+    /// the inner UDP source port (the client's L2TP port, any behind NAT); for IKE,
+    /// the NAT-T port when it came there behind the non-ESP marker; otherwise 0.
     Punt {
         kind: PuntKind,
         range: Range<usize>,
         tunnel_id: u16,
         session_id: u16,
         spi: Option<u32>,
+        inner_port: u16,
     },
     /// Dropped (already counted).
     Drop(DropReason),
@@ -135,6 +141,7 @@ fn punt(
     range: Range<usize>,
     ids: SessionKey,
     spi: Option<u32>,
+    inner_port: u16,
 ) -> Rx {
     counters.punt(kind);
     Rx::Punt {
@@ -143,6 +150,7 @@ fn punt(
         tunnel_id: ids.0,
         session_id: ids.1,
         spi,
+        inner_port,
     }
 }
 
@@ -180,6 +188,7 @@ pub fn esp_udp_input(
             NON_ESP_MARKER.len()..len,
             (0, 0),
             None,
+            NAT_T_PORT,
         );
     }
     counters.rx(RxProto::EspUdp, len);
@@ -292,6 +301,7 @@ fn esp_node(
         Carrier::Esp {
             spi,
             tunnel: sa_tunnel,
+            inner_port: udp.src_port(),
         },
     )
 }
@@ -319,8 +329,13 @@ pub fn l2tp_udp_input(
 /// How an L2TP message reached us.
 #[derive(Clone, Copy)]
 enum Carrier {
-    /// Decrypted from the SA `spi`, which protects local tunnel `tunnel`.
-    Esp { spi: u32, tunnel: u16 },
+    /// Decrypted from the SA `spi`, which protects local tunnel `tunnel`; the inner
+    /// UDP datagram came from `inner_port`.
+    Esp {
+        spi: u32,
+        tunnel: u16,
+        inner_port: u16,
+    },
     /// Plain UDP from `from`.
     Plain(SocketAddr),
 }
@@ -333,7 +348,7 @@ fn l2tp_node(
     carrier: Carrier,
 ) -> Rx {
     let esp = match carrier {
-        Carrier::Esp { spi, tunnel } => Some((spi, tunnel)),
+        Carrier::Esp { spi, tunnel, .. } => Some((spi, tunnel)),
         Carrier::Plain(_) => None,
     };
     let Some(bytes) = buf.get(range.clone()) else {
@@ -345,8 +360,12 @@ fn l2tp_node(
     };
     let key = (msg.tunnel_id(), msg.session_id());
     let spi = esp.map(|(spi, _)| spi);
+    let inner_port = match carrier {
+        Carrier::Esp { inner_port, .. } => inner_port,
+        Carrier::Plain(_) => 0,
+    };
     if msg.is_control() {
-        return punt(counters, PuntKind::L2tpControl, range, key, spi);
+        return punt(counters, PuntKind::L2tpControl, range, key, spi, inner_port);
     }
     match carrier {
         Carrier::Esp { tunnel, .. } if tunnel != key.0 => {
@@ -416,7 +435,7 @@ fn l2tp_node(
         ppp::Protocol::Ccp => PuntKind::Ccp,
         _ => PuntKind::PppOther,
     };
-    punt(counters, kind, ppp_range, key, spi)
+    punt(counters, kind, ppp_range, key, spi, inner_port)
 }
 
 fn to_tun(

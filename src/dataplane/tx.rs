@@ -68,7 +68,7 @@ use core::ops::Range;
 
 pub use super::counters::TxDrop;
 use super::counters::{Counters, TxProto};
-use super::tables::{Encap, EspEncap, Route, Tables, TunnelTx};
+use super::tables::{Encap, EspEncap, OutboundSa, Route, Tables, TunnelTx};
 use crate::crypto::esp::{ESP_HEADER_LEN, Transform};
 use crate::wire::ipv4::Protocol as IpProtocol;
 use crate::wire::{Layer, ipv4, ipv6, l2tp, ppp, udp};
@@ -236,9 +236,6 @@ fn encap_esp(
     let transform = &sa.transform;
     // The ESP payload: UDP + L2TP + PPP + IP.
     let payload_len = udp::HEADER_LEN + L2TP_PPP_LEN + ip.len();
-    let Ok(udp_len) = u16::try_from(payload_len) else {
-        return dropped(counters, TxDrop::TooBig);
-    };
     let udp_at = transform.payload_offset();
     let front = udp_at + udp::HEADER_LEN + L2TP_PPP_LEN;
     let Some(start) = ip.start.checked_sub(front) else {
@@ -248,38 +245,18 @@ fn encap_esp(
     let Some(packet) = buf.get_mut(start..end) else {
         return dropped(counters, TxDrop::NoRoom);
     };
-    let Some(seq) = sa.next_seq() else {
-        return dropped(counters, TxDrop::SeqExhausted);
-    };
-
-    packet[..4].copy_from_slice(&sa.spi.to_be_bytes());
-    // The low 32 bits go on the wire; with ESN the high half is only authenticated.
-    packet[4..ESP_HEADER_LEN].copy_from_slice(&(seq as u32).to_be_bytes());
-    let (headers, _) = packet[udp_at..].split_at_mut(udp::HEADER_LEN + L2TP_PPP_LEN);
-    let (udp_header, l2tp_ppp) = headers.split_at_mut(udp::HEADER_LEN);
     {
-        let mut u = udp::Packet::new_unchecked(udp_header);
-        u.set_src_port(esp.inner_src_port);
-        u.set_dst_port(esp.inner_dst_port);
-        u.set_len(udp_len);
-        u.set_checksum(0);
+        let l2tp_ppp = &mut packet[udp_at + udp::HEADER_LEN..front];
+        write_l2tp_ppp(
+            l2tp_ppp,
+            tunnel.peer_tunnel_id,
+            route.peer_session_id,
+            protocol,
+        );
     }
-    write_l2tp_ppp(
-        l2tp_ppp,
-        tunnel.peer_tunnel_id,
-        route.peer_session_id,
-        protocol,
-    );
-    if let (IpAddr::V6(local), IpAddr::V6(peer)) = (esp.local, tunnel.peer.ip()) {
-        udp::Packet::new_unchecked(&mut packet[udp_at..udp_at + payload_len])
-            .fill_checksum(udp::IpPair::V6(local, peer));
-    }
-    if transform
-        .encode_trailer(packet, payload_len, u8::from(IpProtocol::Udp))
-        .is_err()
-        || transform.seal(seq, packet).is_err()
-    {
-        return dropped(counters, TxDrop::Crypto);
+    let ports = (esp.inner_src_port, esp.inner_dst_port);
+    if let Err(drop) = seal_in_place(sa, esp.local, tunnel.peer.ip(), ports, packet, payload_len) {
+        return dropped(counters, drop);
     }
     let (to, via, proto) = if raw {
         (
@@ -296,6 +273,83 @@ fn encap_esp(
         to,
         via,
     }
+}
+
+/// Seals `packet` (exactly `packet_len(payload_len)` octets: ESP header, IV room, a
+/// UDP header to fill, `payload_len - 8` octets of UDP payload already in place, room
+/// for the trailer and ICV) as transport-mode ESP around UDP from `ports.0` to
+/// `ports.1`. Everything that can fail is checked before a sequence number is taken.
+fn seal_in_place(
+    sa: &OutboundSa,
+    local: IpAddr,
+    peer: IpAddr,
+    ports: (u16, u16),
+    packet: &mut [u8],
+    payload_len: usize,
+) -> Result<(), TxDrop> {
+    let transform = &sa.transform;
+    let Ok(udp_len) = u16::try_from(payload_len) else {
+        return Err(TxDrop::TooBig);
+    };
+    let udp_at = transform.payload_offset();
+    if packet.len() != transform.packet_len(payload_len) || payload_len < udp::HEADER_LEN {
+        return Err(TxDrop::NoRoom);
+    }
+    let Some(seq) = sa.next_seq() else {
+        return Err(TxDrop::SeqExhausted);
+    };
+    packet[..4].copy_from_slice(&sa.spi.to_be_bytes());
+    // The low 32 bits go on the wire; with ESN the high half is only authenticated.
+    packet[4..ESP_HEADER_LEN].copy_from_slice(&(seq as u32).to_be_bytes());
+    {
+        let mut u = udp::Packet::new_unchecked(&mut packet[udp_at..udp_at + udp::HEADER_LEN]);
+        u.set_src_port(ports.0);
+        u.set_dst_port(ports.1);
+        u.set_len(udp_len);
+        u.set_checksum(0);
+    }
+    if let (IpAddr::V6(local), IpAddr::V6(peer)) = (local, peer) {
+        udp::Packet::new_unchecked(&mut packet[udp_at..udp_at + payload_len])
+            .fill_checksum(udp::IpPair::V6(local, peer));
+    }
+    if transform
+        .encode_trailer(packet, payload_len, u8::from(IpProtocol::Udp))
+        .is_err()
+        || transform.seal(seq, packet).is_err()
+    {
+        return Err(TxDrop::Crypto);
+    }
+    Ok(())
+}
+
+/// For the control thread (allocation allowed): `payload` (an L2TP message) as a
+/// transport-mode ESP packet under `sa`, inner UDP from `src_port` to `dst_port`
+/// (checksum rules as in the module docs), from the SPI to the ICV: the payload of a
+/// UDP/4500 datagram (RFC 3948 §2.1), or what a raw protocol-50 socket sends. The
+/// sequence number comes from the SA's shared counter, so it never repeats one a
+/// shard used.
+pub fn seal_udp_transport(
+    sa: &OutboundSa,
+    local: IpAddr,
+    peer: IpAddr,
+    src_port: u16,
+    dst_port: u16,
+    payload: &[u8],
+) -> Result<Vec<u8>, TxDrop> {
+    let transform = &sa.transform;
+    let payload_len = udp::HEADER_LEN + payload.len();
+    let mut packet = vec![0u8; transform.packet_len(payload_len)];
+    let at = transform.payload_offset() + udp::HEADER_LEN;
+    packet[at..at + payload.len()].copy_from_slice(payload);
+    seal_in_place(
+        sa,
+        local,
+        peer,
+        (src_port, dst_port),
+        &mut packet,
+        payload_len,
+    )?;
+    Ok(packet)
 }
 
 #[cfg(test)]

@@ -101,6 +101,9 @@ pub struct ControlSockets {
     pub ike: UdpSocket,
     pub nat_t: UdpSocket,
     pub l2tp: UdpSocket,
+    /// Raw ESP for sending only (its filter accepts nothing): the control thread's
+    /// L2TP/PPP control messages to clients without NAT. `None` without `raw_esp`.
+    pub raw_esp: Option<RawIpv4Socket>,
 }
 
 /// One shard's sockets.
@@ -230,5 +233,20 @@ pub fn bind(
             raw_gre,
         });
     }
-    Ok((ControlSockets { ike, nat_t, l2tp }, shards))
+    let raw_esp = if spec.raw_esp && spec.address.is_ipv4() {
+        let sock = RawIpv4Socket::open(50).map_err(StartupError::RawEsp)?;
+        attach_filter(&sock, &steering::reject_all_filter()).map_err(StartupError::RawEsp)?;
+        Some(sock)
+    } else {
+        None
+    };
+    Ok((
+        ControlSockets {
+            ike,
+            nat_t,
+            l2tp,
+            raw_esp,
+        },
+        shards,
+    ))
 }

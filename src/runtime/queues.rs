@@ -182,6 +182,9 @@ pub enum ToControl {
         tunnel_id: u16,
         session_id: u16,
         spi: Option<u32>,
+        /// See `dataplane::rx::Rx::Punt`: the client's inner L2TP port under ESP;
+        /// the NAT-T port for IKE that came behind the non-ESP marker.
+        inner_port: u16,
         packet: PuntBuf,
     },
     /// An authenticated, newest packet of SA `spi` came from a new outer address (NAT
@@ -333,6 +336,7 @@ mod tests {
             tunnel_id: 1,
             session_id: 2,
             spi: None,
+            inner_port: 0,
             packet,
         };
         assert!(out[0].punt(b"abc", make));

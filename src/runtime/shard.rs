@@ -679,6 +679,7 @@ impl Shard {
                             tunnel_id: 0,
                             session_id: 0,
                             spi: None,
+                            inner_port: 0,
                         }
                     }
                 }
@@ -700,6 +701,7 @@ impl Shard {
                 tunnel_id,
                 session_id,
                 spi,
+                inner_port,
             } => {
                 let shard = self.spec.index;
                 let from = r.from;
@@ -712,6 +714,7 @@ impl Shard {
                     tunnel_id,
                     session_id,
                     spi,
+                    inner_port,
                     packet,
                 });
                 if !sent {

@@ -192,6 +192,14 @@ pub fn l2tp_program(map: ShardMap) -> Program {
 
 /// Socket filter for `shard`'s raw IPv4 ESP socket: accept only ESP whose SPI the shard
 /// owns. `None` if `shard` is not below `map.shards()`.
+/// A filter that accepts nothing: for a raw socket used only to send (the control
+/// thread's raw ESP socket), so it never queues copies of inbound packets.
+pub fn reject_all_filter() -> Program {
+    Program {
+        insns: vec![stmt(BPF_RET | BPF_K, 0)],
+    }
+}
+
 pub fn raw_esp_filter(map: ShardMap, shard: u32) -> Option<Program> {
     if shard >= map.shards() {
         return None;
