@@ -501,7 +501,8 @@ impl Lns {
                 self.ike_counters.dead_peers += 1;
                 eprintln!("shardvpn: IKE peer {peer} is dead (DPD): tearing its session down");
             }
-            _ => {}
+            CloseReason::Local => {}
+            _ => eprintln!("shardvpn: IKE SA with {peer} ended: {reason}"),
         }
         let Some(conn_id) = conn else {
             return;

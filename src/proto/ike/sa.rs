@@ -16,7 +16,8 @@
 //! - **Proposal choice**: the initiator's first transform that the policy accepts
 //!   (RFC 2409 §5: the initiator lists in preference order); the chosen transform is
 //!   echoed with its attributes as received. Lifetimes: the smaller of the proposal's
-//!   and ours. A phase-1 transform with an attribute we do not understand is skipped.
+//!   and ours (a lifetime of 0, which strongSwan sends, is no limit of the peer's).
+//!   A phase-1 transform with an attribute we do not understand is skipped.
 //! - **Which PSK**: with PSK authentication SKEYID needs the key before the peer's ID
 //!   can be decrypted (RFC 2409 §5.4), so message 5 is tried against each candidate of
 //!   [`IkePolicy::psk_candidates`] (address matches, ID keys, the default); an ID key is
@@ -357,7 +358,8 @@ fn phase1_of(t: &TransformRepr<'_>) -> Option<(Phase1Proposal, Option<Duration>)
             Phase1Class::LifeType => life_type = a.basic_value(),
             Phase1Class::LifeDuration => {
                 let v = a.value_u64().ok()?;
-                if life_type == Some(u16::from(LifeType::Seconds)) {
+                // 0 (strongSwan sends it) sets no limit of the initiator's own.
+                if life_type == Some(u16::from(LifeType::Seconds)) && v > 0 {
                     life = Some(Duration::from_secs(v));
                 }
             }
@@ -404,10 +406,11 @@ fn esp_of(t: &TransformRepr<'_>) -> Option<EspChoice> {
             IpsecClass::GroupDescription => group = Some(DhGroup::from_id(a.basic_value()?)?),
             IpsecClass::SaLifeType => life_type = Some(LifeType::from(a.basic_value()?)),
             IpsecClass::SaLifeDuration => {
-                let v = a.value_u64().ok()?;
+                // 0 sets no limit of the initiator's own.
+                let v = Some(a.value_u64().ok()?).filter(|v| *v > 0);
                 match life_type? {
-                    LifeType::Seconds => life_secs = Some(v),
-                    LifeType::Kilobytes => life_kb = Some(v),
+                    LifeType::Seconds => life_secs = v,
+                    LifeType::Kilobytes => life_kb = v,
                     _ => return None,
                 }
             }

@@ -690,3 +690,23 @@ fn garbage_never_panics() {
     assert!(r.is_established());
     assert!(r.stats().malformed + r.stats().bad_hash > 1000);
 }
+
+/// strongSwan proposes a phase-1 Life Duration of 0: no limit of its own, not "expire
+/// now" (found against the real client in the VM lab).
+#[test]
+fn zero_lifetime_proposal_means_no_limit() {
+    let client = IkePolicy {
+        phase1_lifetime: Duration::ZERO,
+        phase2_lifetime: Duration::ZERO,
+        ..IkePolicy::default()
+    };
+    let mut pair = Pair::new(client, server_policy(), client_params(false));
+    assert!(establish(&mut pair, "aes128-sha1"));
+    pair.run_until(Duration::from_secs(120), |_| false);
+    let r = pair.r.as_ref().unwrap();
+    assert!(r.is_established());
+    assert_eq!(
+        Pair::children(&pair.r_events)[0].lifetime,
+        Duration::from_secs(3600)
+    );
+}
