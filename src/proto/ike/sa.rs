@@ -1274,7 +1274,7 @@ impl IkeSa {
         initial_contact: bool,
         proposal: Phase1Proposal,
     ) {
-        let life = self.neg.life.unwrap_or(self.policy.phase1_lifetime);
+        let life = nonzero_or_default(self.neg.life.unwrap_or(self.policy.phase1_lifetime));
         self.state = State::Established;
         self.expires = Some(now + life);
         self.neg = Negotiation::default();
@@ -2211,7 +2211,7 @@ impl IkeSa {
             peer_spi: 0,
             local_port: params.local_port,
             remote_port: params.remote_port,
-            lifetime: self.policy.phase2_lifetime,
+            lifetime: nonzero_or_default(self.policy.phase2_lifetime),
             lifetime_kb: 0,
             proposals: params.esp,
             initiated: true,
@@ -2489,6 +2489,16 @@ impl IkeSa {
                 .max(Duration::from_secs(1));
             self.dpd_next = Some(now + wait);
         }
+    }
+}
+
+/// A lifetime of zero (unspecified) is the IPsec DOI default, 28800 s (RFC 2407
+/// §4.5).
+fn nonzero_or_default(life: Duration) -> Duration {
+    if life.is_zero() {
+        Duration::from_secs(28800)
+    } else {
+        life
     }
 }
 
