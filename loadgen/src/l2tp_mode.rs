@@ -8,9 +8,18 @@
 //! One thread drives everything with the same sans-IO engines the daemon uses
 //! (`shardvpn::proto::l2tp` LAC role, `shardvpn::proto::ppp` client role), a
 //! deadline heap, and `poll(2)` over the tunnels' sockets.
+//!
+//! `--mode l2tp-ipsec` (with [`Options::ipsec`]) runs the same L2TP and PPP clients
+//! the way the VPN client built into Windows does: each emulated client is one L2TP
+//! tunnel with one session, on its own UDP socket (its own source port, like clients
+//! behind a NAT), and first runs IKEv1 Main Mode + Quick Mode (`shardvpn::proto::ike`
+//! initiator) on that socket; it always negotiates NAT traversal (ESP-in-UDP on the
+//! server's 4500: loadgen has no raw ESP). Its L2TP then goes inside the ESP SA pair
+//! (`esp_client`). Setup latency runs from the first IKE message to IPCP up. At the
+//! end the client's L2TP is torn down inside ESP, then its SAs are deleted.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,11 +27,15 @@ use std::time::{Duration, Instant};
 use ring::rand::{SecureRandom, SystemRandom};
 use shardvpn::control::frames;
 use shardvpn::control::timers::Timers;
+use shardvpn::proto::ike::{
+    self, EspProposal, Identity, IkePolicy, IkeSa, InitiatorParams, Phase1Proposal, QuickModeParams,
+};
 use shardvpn::proto::l2tp;
 use shardvpn::proto::ppp::{self, AuthMethod, Credentials, Ppp, PppConfig, PppEvent};
 use shardvpn::runtime::signals::wait_readable;
 use shardvpn::wire::{icmpv4, ipv4, l2tp as wire_l2tp};
 
+use crate::esp_client::EspPair;
 use crate::report::{Latencies, Report, Traffic};
 
 /// Receive buffer of each emulated LAC's socket.
@@ -51,12 +64,27 @@ pub struct Options {
     pub setup_timeout: Duration,
     /// L2TP tunnel secret, if the server wants one.
     pub secret: Option<String>,
+    /// L2TP/IPsec: IKE first, L2TP inside ESP, one tunnel per client.
+    pub ipsec: Option<IpsecOptions>,
+}
+
+/// What an emulated L2TP/IPsec client negotiates.
+#[derive(Debug, Clone)]
+pub struct IpsecOptions {
+    pub psk: String,
+    /// Main Mode proposals, in the client's order.
+    pub ike: Vec<Phase1Proposal>,
+    /// Quick Mode proposals, in the client's order.
+    pub esp: Vec<EspProposal>,
+    /// The server's NAT-T port (the IKE port is `Options::server`'s).
+    pub nat_t_port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Tunnel(usize),
     Session(usize, u16),
+    Ike(usize),
 }
 
 struct Call {
@@ -78,6 +106,21 @@ struct Lac {
     calls: HashMap<u16, Call>,
     next_session: u16,
     peer_tunnel: u16,
+    /// Calls placed on this tunnel (an L2TP/IPsec client places one).
+    placed: usize,
+    max_calls: usize,
+    ipsec: Option<Ipsec>,
+}
+
+/// One L2TP/IPsec client's IKE and ESP state.
+struct Ipsec {
+    ike: IkeSa,
+    esp: Option<EspPair>,
+    started: Instant,
+    /// Counted as failed before its call existed.
+    failed: bool,
+    /// Its session came up (later IKE ends are teardown, not failures).
+    up: bool,
 }
 
 struct Run {
@@ -95,6 +138,20 @@ struct Run {
     pings_sent: u64,
     pings_received: u64,
     ping_sent_at: HashMap<(usize, u16, u16), Instant>,
+    ike_policy: Option<Arc<IkePolicy>>,
+    next_spi: u32,
+}
+
+/// Sends an L2TP message for tunnel `lac`: plain, or inside its ESP SA to the NAT-T
+/// port. False if it could not be sent.
+fn send_l2tp(lac: &Lac, msg: &[u8], server: SocketAddr, nat_t: SocketAddr) -> bool {
+    match &lac.ipsec {
+        None => lac.sock.send_to(msg, server).is_ok(),
+        Some(i) => match i.esp.as_ref().and_then(|e| e.seal(msg)) {
+            Some(packet) => lac.sock.send_to(&packet, nat_t).is_ok(),
+            None => false,
+        },
+    }
 }
 
 fn fill(rng: &SystemRandom) -> impl FnMut(&mut [u8]) + '_ {
@@ -138,10 +195,11 @@ impl Run {
 
     fn service_tunnel(&mut self, now: Instant, t: usize) {
         let mut events = Vec::new();
+        let (server, nat_t) = (self.opts.server, self.nat_t());
         {
             let lac = &mut self.lacs[t];
             while let Some(msg) = lac.engine.poll_transmit(now) {
-                let _ = lac.sock.send_to(&msg, self.opts.server);
+                send_l2tp(lac, &msg, server, nat_t);
             }
             while let Some(e) = lac.engine.poll_event() {
                 events.push(e);
@@ -155,7 +213,149 @@ impl Run {
         }
         let lac = &mut self.lacs[t];
         while let Some(msg) = lac.engine.poll_transmit(now) {
-            let _ = lac.sock.send_to(&msg, self.opts.server);
+            send_l2tp(lac, &msg, server, nat_t);
+        }
+    }
+
+    /// The server's NAT-T address.
+    fn nat_t(&self) -> SocketAddr {
+        let port = self.opts.ipsec.as_ref().map_or(4500, |i| i.nat_t_port);
+        SocketAddr::new(self.opts.server.ip(), port)
+    }
+
+    /// An L2TP/IPsec client that failed before it had a call.
+    fn fail_client(&mut self, t: usize, reason: &str) {
+        let has_call = !self.lacs[t].calls.is_empty();
+        if has_call {
+            let sids: Vec<u16> = self.lacs[t].calls.keys().copied().collect();
+            for sid in sids {
+                self.fail(t, sid, reason);
+            }
+            return;
+        }
+        if let Some(i) = self.lacs[t].ipsec.as_mut()
+            && !i.failed
+        {
+            i.failed = true;
+            self.failed += 1;
+            *self.failures.entry(reason.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Runs `f` on client `t`'s IKE SA with randomness and SPIs.
+    fn with_ike(&mut self, t: usize, f: impl FnOnce(&mut IkeSa, &mut ike::Env<'_>)) {
+        let rng = &self.rng;
+        let next_spi = &mut self.next_spi;
+        let Some(i) = self.lacs[t].ipsec.as_mut() else {
+            return;
+        };
+        let mut fill = fill(rng);
+        let mut spi = || {
+            *next_spi = next_spi.wrapping_add(1).max(256);
+            *next_spi
+        };
+        let mut env = ike::Env {
+            rng: &mut fill,
+            spi: &mut spi,
+        };
+        f(&mut i.ike, &mut env);
+    }
+
+    /// Sends what client `t`'s IKE SA has to send and acts on its events.
+    fn service_ike(&mut self, now: Instant, t: usize) {
+        loop {
+            let Some(i) = self.lacs[t].ipsec.as_mut() else {
+                return;
+            };
+            let out: Vec<ike::Transmit> = std::iter::from_fn(|| i.ike.poll_transmit()).collect();
+            let sock = &self.lacs[t].sock;
+            for tx in out {
+                if tx.encap {
+                    let mut b = Vec::with_capacity(tx.bytes.len() + 4);
+                    b.extend_from_slice(&[0, 0, 0, 0]);
+                    b.extend_from_slice(&tx.bytes);
+                    let _ = sock.send_to(&b, tx.to);
+                } else {
+                    let _ = sock.send_to(&tx.bytes, tx.to);
+                }
+            }
+            let Some(i) = self.lacs[t].ipsec.as_mut() else {
+                return;
+            };
+            let Some(event) = i.ike.poll_event() else {
+                break;
+            };
+            self.on_ike_event(now, t, event);
+        }
+        if let Some(when) = self.lacs[t]
+            .ipsec
+            .as_ref()
+            .and_then(|i| i.ike.poll_timeout())
+        {
+            self.timers.schedule(when, Key::Ike(t));
+        }
+    }
+
+    fn on_ike_event(&mut self, now: Instant, t: usize, event: ike::Event) {
+        match event {
+            ike::Event::Phase1Up { .. } => {
+                let Some(ipsec) = self.opts.ipsec.clone() else {
+                    return;
+                };
+                let params = QuickModeParams {
+                    local_port: 1701,
+                    remote_port: 1701,
+                    esp: ipsec.esp,
+                };
+                let mut refused = false;
+                self.with_ike(t, |sa, env| {
+                    refused = sa.start_quick_mode(now, params, env).is_err();
+                });
+                if refused {
+                    self.fail_client(t, "ike_quick_mode");
+                }
+            }
+            ike::Event::ChildUp(child) => {
+                let local = self.lacs[t]
+                    .sock
+                    .local_addr()
+                    .map_or(IpAddr::V4(self.opts.bind), |a| a.ip());
+                let pair = match EspPair::new(&child, local, self.opts.server.ip()) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        self.fail_client(t, "esp_keys");
+                        return;
+                    }
+                };
+                let first = self.lacs[t]
+                    .ipsec
+                    .as_mut()
+                    .map(|i| i.esp.replace(pair).is_none())
+                    .unwrap_or(false);
+                // The first pair starts the client's L2TP tunnel inside it; a rekey
+                // just carries on under the new SAs.
+                if first {
+                    let config = self.tunnel_config();
+                    let engine = {
+                        let mut rng = fill(&self.rng);
+                        l2tp::Tunnel::lac_connect(now, &config, (t + 1) as u16, &mut rng)
+                    };
+                    self.lacs[t].engine = engine;
+                    self.service_tunnel(now, t);
+                }
+            }
+            ike::Event::Closed { reason } => {
+                let established = self.lacs[t].ipsec.as_ref().is_some_and(|i| i.up)
+                    || self.lacs[t].calls.values().any(|c| c.established);
+                if !established {
+                    let tag = format!("ike_{reason}")
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .collect::<String>();
+                    self.fail_client(t, &tag);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -175,6 +375,10 @@ impl Run {
             l2tp::Event::TunnelUp => {
                 self.lacs[t].up = true;
                 self.lacs[t].peer_tunnel = self.lacs[t].engine.peer_tunnel_id();
+                // An L2TP/IPsec client dials its one call as soon as its tunnel is up.
+                if self.lacs[t].ipsec.is_some() && self.lacs[t].placed == 0 {
+                    self.place_call(now, t);
+                }
             }
             l2tp::Event::SessionUp {
                 local_session_id,
@@ -212,6 +416,7 @@ impl Run {
 
     fn service_ppp(&mut self, now: Instant, t: usize, sid: u16) {
         let mut events = Vec::new();
+        let (server, nat_t) = (self.opts.server, self.nat_t());
         {
             let lac = &mut self.lacs[t];
             let peer_tunnel = lac.peer_tunnel;
@@ -221,11 +426,24 @@ impl Run {
             let Some(ppp) = call.ppp.as_mut() else {
                 return;
             };
+            let mut out = Vec::new();
             while let Some((protocol, packet)) = ppp.poll_transmit() {
-                let msg =
-                    frames::l2tp_ppp_message(peer_tunnel, call.peer_session, protocol, &packet);
-                let _ = lac.sock.send_to(&msg, self.opts.server);
+                out.push(frames::l2tp_ppp_message(
+                    peer_tunnel,
+                    call.peer_session,
+                    protocol,
+                    &packet,
+                ));
             }
+            for msg in out {
+                send_l2tp(lac, &msg, server, nat_t);
+            }
+            let Some(call) = lac.calls.get_mut(&sid) else {
+                return;
+            };
+            let Some(ppp) = call.ppp.as_mut() else {
+                return;
+            };
             while let Some(e) = ppp.poll_event() {
                 events.push(e);
             }
@@ -244,6 +462,9 @@ impl Run {
                         call.server_addr = Some(peer);
                         self.established += 1;
                         self.setup.record(now - call.placed);
+                        if let Some(i) = self.lacs[t].ipsec.as_mut() {
+                            i.up = true;
+                        }
                     }
                 }
                 PppEvent::Closed { reason } => {
@@ -252,6 +473,36 @@ impl Run {
                 _ => {}
             }
         }
+    }
+
+    /// A datagram on client `t`'s socket: IKE (on 500, or behind the non-ESP marker
+    /// on 4500), a NAT keepalive, or ESP around L2TP.
+    fn on_ipsec_datagram(&mut self, now: Instant, t: usize, from: SocketAddr, bytes: &mut [u8]) {
+        if from.port() == self.opts.server.port() || bytes.starts_with(&[0, 0, 0, 0]) {
+            let encap = from.port() != self.opts.server.port();
+            let msg = if encap { &bytes[4..] } else { &bytes[..] };
+            let Ok(local) = self.lacs[t].sock.local_addr() else {
+                return;
+            };
+            let local = SocketAddr::new(IpAddr::V4(self.opts.bind), local.port());
+            let msg = msg.to_vec();
+            self.with_ike(t, |sa, env| {
+                sa.handle_message(now, local, from, encap, &msg, env)
+            });
+            self.service_ike(now, t);
+            return;
+        }
+        if bytes.len() < 8 {
+            return;
+        }
+        let Some(esp) = self.lacs[t].ipsec.as_mut().and_then(|i| i.esp.as_mut()) else {
+            return;
+        };
+        let Ok(range) = esp.open(bytes) else {
+            return;
+        };
+        let l2tp = bytes[range].to_vec();
+        self.on_datagram(now, t, &l2tp);
     }
 
     fn on_datagram(&mut self, now: Instant, t: usize, bytes: &[u8]) {
@@ -305,6 +556,7 @@ impl Run {
     }
 
     fn ping(&mut self, now: Instant, t: usize, sid: u16) {
+        let (server, nat_t) = (self.opts.server, self.nat_t());
         let lac = &mut self.lacs[t];
         let peer_tunnel = lac.peer_tunnel;
         let Some(call) = lac.calls.get_mut(&sid) else {
@@ -316,9 +568,10 @@ impl Run {
         call.ping_seq = call.ping_seq.wrapping_add(1);
         let request = echo_request(src, dst, sid, call.ping_seq);
         let msg = frames::l2tp_ppp_message(peer_tunnel, call.peer_session, 0x0021, &request);
-        if lac.sock.send_to(&msg, self.opts.server).is_ok() {
+        let seq = call.ping_seq;
+        if send_l2tp(lac, &msg, server, nat_t) {
             self.pings_sent += 1;
-            self.ping_sent_at.insert((t, sid, call.ping_seq), now);
+            self.ping_sent_at.insert((t, sid, seq), now);
         }
     }
 
@@ -329,6 +582,17 @@ impl Run {
                     if self.lacs[t].engine.poll_timeout().is_some_and(|w| w <= now) {
                         self.lacs[t].engine.handle_timeout(now);
                         self.service_tunnel(now, t);
+                    }
+                }
+                Key::Ike(t) => {
+                    let due = self.lacs[t]
+                        .ipsec
+                        .as_ref()
+                        .and_then(|i| i.ike.poll_timeout())
+                        .is_some_and(|w| w <= now);
+                    if due {
+                        self.with_ike(t, |sa, env| sa.handle_timeout(now, env));
+                        self.service_ike(now, t);
                     }
                 }
                 Key::Session(t, sid) => {
@@ -367,11 +631,16 @@ impl Run {
             .collect();
         for t in readable {
             for _ in 0..256 {
-                let Ok(n) = self.lacs[t].sock.recv(buf) else {
+                let Ok((n, from)) = self.lacs[t].sock.recv_from(buf) else {
                     break;
                 };
-                let bytes = buf[..n].to_vec();
-                self.on_datagram(now, t, &bytes);
+                if self.lacs[t].ipsec.is_some() {
+                    let mut bytes = buf[..n].to_vec();
+                    self.on_ipsec_datagram(now, t, from, &mut bytes);
+                } else {
+                    let bytes = buf[..n].to_vec();
+                    self.on_datagram(now, t, &bytes);
+                }
             }
         }
         self.run_timers(now);
@@ -387,10 +656,14 @@ impl Run {
         lac.next_session = lac.next_session.wrapping_add(1).max(1);
         let sid = lac.next_session;
         lac.engine.place_call(now, sid);
+        lac.placed += 1;
+        // An L2TP/IPsec client's setup started with its first IKE message.
+        let placed = lac.ipsec.as_ref().map_or(now, |i| i.started);
+        let ipsec = lac.ipsec.is_some();
         lac.calls.insert(
             sid,
             Call {
-                placed: now,
+                placed,
                 ppp: None,
                 peer_session: 0,
                 local_addr: None,
@@ -400,8 +673,74 @@ impl Run {
                 ping_seq: 0,
             },
         );
-        self.placed += 1;
+        // (An L2TP/IPsec client was counted when its IKE started.)
+        if !ipsec {
+            self.placed += 1;
+        }
         self.service_tunnel(now, t);
+    }
+
+    /// Starts L2TP/IPsec client number `self.lacs.len()`: its own socket, Main Mode.
+    fn start_client(&mut self, now: Instant) -> std::io::Result<()> {
+        let (Some(ipsec), Some(policy)) = (self.opts.ipsec.clone(), self.ike_policy.clone()) else {
+            return Ok(());
+        };
+        let t = self.lacs.len();
+        let sock = UdpSocket::bind((self.opts.bind, 0))?;
+        sock.set_nonblocking(true)?;
+        let local = SocketAddr::new(IpAddr::V4(self.opts.bind), sock.local_addr()?.port());
+        // Each client has its own private address as its ID, as behind a NAT.
+        let id = Ipv4Addr::from(0xc0a8_0000u32 + t as u32 + 1);
+        let params = InitiatorParams {
+            psk: zeroize::Zeroizing::new(ipsec.psk.as_bytes().to_vec()),
+            local_id: Identity::Ipv4(id),
+            local,
+            remote: self.opts.server,
+            nat_t_port: ipsec.nat_t_port,
+            force_encap: true,
+            initial_contact: true,
+        };
+        let ike = {
+            let rng = &self.rng;
+            let next_spi = &mut self.next_spi;
+            let mut fill = fill(rng);
+            let mut spi = || {
+                *next_spi = next_spi.wrapping_add(1).max(256);
+                *next_spi
+            };
+            let mut env = ike::Env {
+                rng: &mut fill,
+                spi: &mut spi,
+            };
+            IkeSa::initiate(now, policy, params, &mut env)
+        };
+        // The L2TP engine is replaced when the SAs are up (see ChildUp); this one
+        // never sends.
+        let engine = {
+            let mut rng = fill(&self.rng);
+            l2tp::Tunnel::lac_connect(now, &self.tunnel_config(), (t + 1) as u16, &mut rng)
+        };
+        self.lacs.push(Lac {
+            sock,
+            engine,
+            up: false,
+            closed: false,
+            calls: HashMap::new(),
+            next_session: 0,
+            peer_tunnel: 0,
+            placed: 0,
+            max_calls: 1,
+            ipsec: Some(Ipsec {
+                ike,
+                esp: None,
+                started: now,
+                failed: false,
+                up: false,
+            }),
+        });
+        self.placed += 1;
+        self.service_ike(now, t);
+        Ok(())
     }
 }
 
@@ -476,10 +815,35 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         pings_sent: 0,
         pings_received: 0,
         ping_sent_at: HashMap::new(),
+        ike_policy: opts.ipsec.as_ref().map(|i| {
+            Arc::new(IkePolicy {
+                phase1: i.ike.clone(),
+                esp: i.esp.clone(),
+                ..IkePolicy::default()
+            })
+        }),
+        next_spi: 0x1000,
     };
     let start = Instant::now();
     let config = run.tunnel_config();
-    for t in 0..opts.tunnels.max(1) {
+    if opts.ipsec.is_some() {
+        // One socket per client, and a few for everything else.
+        let want = opts.sessions as u64 + 256;
+        let got = shardvpn::runtime::rlimit::raise_nofile(want)?;
+        if got < want {
+            return Err(std::io::Error::other(format!(
+                "{} L2TP/IPsec clients need {want} open files, the limit is {got} \
+                 (raise the hard limit: ulimit -Hn)",
+                opts.sessions
+            )));
+        }
+    }
+    let lac_count = if opts.ipsec.is_some() {
+        0
+    } else {
+        opts.tunnels.max(1)
+    };
+    for t in 0..lac_count {
         let sock = UdpSocket::bind((opts.bind, 0))?;
         sock.set_nonblocking(true)?;
         // One LAC socket carries every PPP frame of its share of the sessions.
@@ -496,6 +860,9 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
             calls: HashMap::new(),
             next_session: 0,
             peer_tunnel: 0,
+            placed: 0,
+            max_calls: usize::MAX,
+            ipsec: None,
         });
         run.service_tunnel(start, t);
     }
@@ -516,12 +883,19 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
             && now >= next_call
             && run.placed - ((run.established + run.failed) as usize) < opts.max_outstanding.max(1)
         {
-            let n = run.lacs.len();
-            let Some(t) = (0..n).map(|i| (rr + i) % n).find(|&t| run.lacs[t].up) else {
-                break;
-            };
-            rr = t + 1;
-            run.place_call(now, t);
+            if opts.ipsec.is_some() {
+                run.start_client(now)?;
+            } else {
+                let n = run.lacs.len();
+                let Some(t) = (0..n)
+                    .map(|i| (rr + i) % n)
+                    .find(|&t| run.lacs[t].up && run.lacs[t].placed < run.lacs[t].max_calls)
+                else {
+                    break;
+                };
+                rr = t + 1;
+                run.place_call(now, t);
+            }
             if let Some(i) = interval {
                 next_call += i;
             }
@@ -531,11 +905,14 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
     progress.last = None;
     progress.show(Instant::now(), run.established, run.failed, opts.sessions);
     progress.finish();
-    // Calls still not up count as timed out.
+    // Calls (and L2TP/IPsec clients without one) still not up count as timed out.
     for t in 0..run.lacs.len() {
         let sids: Vec<u16> = run.lacs[t].calls.keys().copied().collect();
         for sid in sids {
             run.fail(t, sid, "setup_timeout");
+        }
+        if run.lacs[t].ipsec.is_some() {
+            run.fail_client(t, "setup_timeout");
         }
     }
     let unplaced = opts.sessions.saturating_sub(run.placed) as u64;
@@ -597,13 +974,25 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         run.service_tunnel(now, t);
     }
     let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end && run.lacs.iter().any(|l| !l.closed) {
+    while Instant::now() < end && run.lacs.iter().any(|l| !l.closed && l.up) {
         run.turn(&mut buf, &mut ready, Duration::from_millis(10));
     }
-    let teardown_clean = run.lacs.iter().all(|l| l.closed);
+    let teardown_clean = run.lacs.iter().all(|l| l.closed || !l.up);
+    // L2TP/IPsec: then the SAs go, with Delete notifications.
+    if opts.ipsec.is_some() {
+        let now = Instant::now();
+        for t in 0..run.lacs.len() {
+            run.with_ike(t, |sa, env| sa.close(now, env));
+            run.service_ike(now, t);
+        }
+    }
 
     Ok(Report {
-        mode: "l2tp".into(),
+        mode: if opts.ipsec.is_some() {
+            "l2tp-ipsec".into()
+        } else {
+            "l2tp".into()
+        },
         sessions_requested: opts.sessions as u64,
         sessions_established: run.established,
         sessions_failed: run.failed,

@@ -2,6 +2,7 @@
 //! report, shared by the `loadgen` binary and the integration tests that run a
 //! daemon and loadgen in network namespaces.
 
+pub mod esp_client;
 pub mod l2tp_mode;
 pub mod local;
 pub mod report;

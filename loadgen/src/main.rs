@@ -16,12 +16,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use shardvpn::proto::ike::policy;
 use shardvpn::proto::ppp::AuthMethod;
 
 use loadgen::{l2tp_mode, local};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
+    /// L2TP/IPsec clients like the one built into Windows: IKEv1 Main + Quick Mode
+    /// (NAT-T, each client its own source port), then L2TP + PPP inside ESP.
+    L2tpIpsec,
     /// Plain L2TPv2 from emulated LACs (the LNS case).
     L2tp,
 }
@@ -37,12 +41,27 @@ enum Auth {
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", version, about)]
 struct Cli {
-    /// The concentrator (IP or IP:PORT, port 1701 by default). Without it, loadgen
-    /// starts shardvpn itself in network namespaces (needs root).
+    /// The concentrator (IP or IP:PORT; the port defaults to 500 for l2tp-ipsec and
+    /// 1701 for l2tp). Without it, loadgen starts shardvpn itself in network
+    /// namespaces (needs root).
     #[arg(long)]
     server: Option<String>,
-    #[arg(long, value_enum, default_value = "l2tp")]
+    #[arg(long, value_enum, default_value = "l2tp-ipsec")]
     mode: Mode,
+    /// l2tp-ipsec: the pre-shared key.
+    #[arg(long, default_value = "loadgen-psk")]
+    psk: String,
+    /// l2tp-ipsec: Main Mode proposals, comma-separated, in order (strongSwan syntax,
+    /// e.g. aes256-sha256-modp2048). Default: what Windows 10/11 offers.
+    #[arg(long, value_delimiter = ',')]
+    ike_proposal: Vec<String>,
+    /// l2tp-ipsec: Quick Mode proposals, comma-separated, in order (e.g. aes128gcm16,
+    /// aes256-sha1; a -GROUP suffix adds PFS). Default: what Windows 10/11 offers.
+    #[arg(long, value_delimiter = ',')]
+    esp_proposal: Vec<String>,
+    /// l2tp-ipsec: the server's NAT-T port.
+    #[arg(long, default_value_t = 4500)]
+    nat_t_port: u16,
     /// Sessions to establish.
     #[arg(long, default_value_t = 100)]
     sessions: usize,
@@ -75,8 +94,15 @@ struct Cli {
     json: Option<PathBuf>,
 }
 
-/// The daemon configuration loadgen uses when it starts shardvpn itself.
+/// The daemon configuration loadgen uses when it starts shardvpn itself (`{psk}` is
+/// replaced by `--psk`).
 const LOCAL_CONFIG: &str = r#"
+[ike]
+psk = "{psk}"
+# Every emulated client comes from loadgen's one address, like clients behind one
+# big NAT: the per-address half-open limit must not throttle them.
+max_half_open_per_address = 65535
+
 [listen]
 address = "10.97.0.1"
 raw_esp = false
@@ -103,12 +129,48 @@ fn main() -> ExitCode {
         Auth::Chap => AuthMethod::ChapMd5,
         Auth::Pap => AuthMethod::Pap,
     };
+    let default_port = match cli.mode {
+        Mode::L2tpIpsec => 500,
+        Mode::L2tp => 1701,
+    };
+    let ipsec = match cli.mode {
+        Mode::L2tp => None,
+        Mode::L2tpIpsec => {
+            let ike: Result<Vec<_>, _> = if cli.ike_proposal.is_empty() {
+                policy::parse_list(policy::WINDOWS_PHASE1)
+            } else {
+                cli.ike_proposal.iter().map(|p| p.parse()).collect()
+            };
+            let esp: Result<Vec<_>, _> = if cli.esp_proposal.is_empty() {
+                policy::parse_list(policy::WINDOWS_ESP)
+            } else {
+                cli.esp_proposal.iter().map(|p| p.parse()).collect()
+            };
+            match (ike, esp) {
+                (Ok(ike), Ok(esp)) => Some(l2tp_mode::IpsecOptions {
+                    psk: cli.psk.clone(),
+                    ike,
+                    esp,
+                    nat_t_port: cli.nat_t_port,
+                }),
+                (Err(e), _) => {
+                    eprintln!("loadgen: --ike-proposal: {e}");
+                    return ExitCode::from(2);
+                }
+                (_, Err(e)) => {
+                    eprintln!("loadgen: --esp-proposal: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let mut local_server = None;
     let (server, bind) = match &cli.server {
         Some(s) => {
-            let addr = s
-                .parse::<SocketAddr>()
-                .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 1701)));
+            let addr = s.parse::<SocketAddr>().or_else(|_| {
+                s.parse::<IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, default_port))
+            });
             match addr {
                 Ok(a) => (a, Ipv4Addr::UNSPECIFIED),
                 Err(_) => {
@@ -120,7 +182,8 @@ fn main() -> ExitCode {
         None => {
             let users = format!("{} \"{}\"\n", cli.user, cli.password.replace('"', "\\\""));
             let started = local::daemon_binary().and_then(|bin| {
-                local::LocalServer::start(&bin, LOCAL_CONFIG, &users, Duration::from_secs(20))
+                let config = LOCAL_CONFIG.replace("{psk}", &cli.psk.replace('"', "\\\""));
+                local::LocalServer::start(&bin, &config, &users, Duration::from_secs(20))
             });
             let server = match started {
                 Ok(s) => s,
@@ -135,7 +198,7 @@ fn main() -> ExitCode {
             }
             local_server = Some(server);
             (
-                SocketAddr::from((local::SERVER_ADDR, 1701)),
+                SocketAddr::from((local::SERVER_ADDR, default_port)),
                 local::CLIENT_ADDR,
             )
         }
@@ -154,6 +217,7 @@ fn main() -> ExitCode {
         auth: vec![auth],
         setup_timeout: Duration::from_secs(cli.timeout),
         secret: None,
+        ipsec,
     };
     let rss = || {
         local_server

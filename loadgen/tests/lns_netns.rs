@@ -104,6 +104,7 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
                 auth: vec![AuthMethod::MsChapV2],
                 setup_timeout: Duration::from_secs(60),
                 secret: None,
+                ipsec: None,
             },
             &|| None,
         )

@@ -9,6 +9,7 @@
 //! - [`raw`]: raw IPv4 sockets for ESP and GRE.
 //! - [`uring`]: the startup check that io_uring is there with what we need.
 //! - [`netns`]: moving a thread into a network namespace (tests, loadgen).
+//! - [`rlimit`]: raising the open-file limit (loadgen's one socket per client).
 
 pub mod bufring;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod netcfg;
 pub mod netns;
 pub mod queues;
 pub mod raw;
+pub mod rlimit;
 pub mod shard;
 pub mod signals;
 pub mod sockbuf;
