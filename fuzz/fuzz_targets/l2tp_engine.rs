@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
         for e in [&mut lac].into_iter().chain(lns.as_mut()) {
             while e.poll_transmit(t).is_some() {}
             while let Some(ev) = e.poll_event() {
-                if let Event::IncomingCall { peer_session_id, .. } = ev {
+                if let Event::IncomingCall {
+                    peer_session_id, ..
+                } = ev
+                {
                     e.accept_call(t, peer_session_id, 100);
                 }
             }

@@ -12,8 +12,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match selector % 5 {
         0 => {
-            if let Ok(r) = ResponseValue::new_checked(input).and_then(|v| ResponseRepr::parse(&v))
-            {
+            if let Ok(r) = ResponseValue::new_checked(input).and_then(|v| ResponseRepr::parse(&v)) {
                 let mut buf = vec![0u8; r.buffer_len()];
                 r.emit(&mut ResponseValue::new_unchecked(&mut buf[..]));
                 let again = ResponseRepr::parse(&ResponseValue::new_checked(&buf[..]).unwrap());

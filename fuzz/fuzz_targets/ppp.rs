@@ -20,8 +20,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(repr) = ControlRepr::parse(&packet) {
             let mut buf = vec![0u8; repr.buffer_len()];
             repr.emit(&mut ControlPacket::new_unchecked(&mut buf[..]));
-            let again =
-                ControlRepr::parse(&ControlPacket::new_checked(&buf[..]).unwrap()).unwrap();
+            let again = ControlRepr::parse(&ControlPacket::new_checked(&buf[..]).unwrap()).unwrap();
             assert_eq!(repr, again);
 
             if let Ok(r) = ProtocolRejectRepr::parse(repr.data) {

@@ -1,8 +1,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use shardvpn::wire::ppp_options::{
-    CcpOption, IpcpOption, Ipv6cpOption, LcpOption, OptionRepr, Options, PppOption,
-    emit_options, options_len,
+    CcpOption, IpcpOption, Ipv6cpOption, LcpOption, OptionRepr, Options, PppOption, emit_options,
+    options_len,
 };
 
 /// A typed option re-emits exactly the option it was parsed from.

@@ -81,6 +81,8 @@ pub struct IkeCounters {
     pub malformed: u64,
     pub dead_peers: u64,
     pub legacy_proposals: u64,
+    /// IKE messages for an ISAKMP SA we do not have.
+    pub unknown_sa: u64,
     /// L2TP arriving inside an SA the control thread does not know (raced a teardown).
     pub unknown_spi: u64,
     pub seal_failures: u64,
@@ -164,8 +166,13 @@ impl Lns {
             self.service_ike(now, cky_i);
             return;
         }
-        if !self.config.ike.enabled || bytes[8..16] != [0; 8] {
-            self.ike_counters.malformed += 1;
+        if bytes[8..16] != [0; 8] {
+            // For an ISAKMP SA we no longer have (a late Delete, a retransmission after
+            // a teardown) or never had.
+            self.ike_counters.unknown_sa += 1;
+            return;
+        }
+        if !self.config.ike.enabled {
             return;
         }
         // A new negotiation: admission first.
