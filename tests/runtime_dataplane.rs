@@ -632,6 +632,57 @@ mod full {
         assert_eq!(recv_until(&listener, |_| true), b"raw esp");
         assert_eq!(total(&dp, |s| s.packets.rx_packets_for(RxProto::EspRaw)), 1);
 
+        // The control thread's send-only raw ESP socket: it queued no copy of the
+        // inbound ESP above (its filter accepts nothing), and what it sends, sealed
+        // by `seal_udp_transport`, reaches the client as raw ESP that its receive node
+        // opens and punts as L2TP control from our inner port.
+        let control_raw = dp
+            .control_sockets()
+            .raw_esp
+            .as_ref()
+            .expect("raw_esp socket");
+        let mut scratch = [0u8; 2048];
+        assert_eq!(
+            control_raw.recv(&mut scratch).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock
+        );
+        let sccrp = [
+            0xc8, 0x02, 0x00, 0x0c, 0x01, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+        ];
+        let out_sa = OutboundSa::new(esp_sub.spi_out, gcm(&KEY_OUT));
+        let sealed =
+            tx::seal_udp_transport(&out_sa, PAIR_B.into(), PAIR_A.into(), 1701, 1701, &sccrp)
+                .unwrap();
+        assert_eq!(control_raw.send_to(&sealed, PAIR_A).unwrap(), sealed.len());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut got = loop {
+            match raw.recv(&mut scratch) {
+                Ok(n) => break scratch[..n].to_vec(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no raw ESP from the control socket"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("raw recv: {e}"),
+            }
+        };
+        let out = rx::esp_raw_input(&mut client.tables, &mut client.counters, &mut got);
+        assert!(
+            matches!(
+                out,
+                Rx::Punt {
+                    kind: PuntKind::L2tpControl,
+                    tunnel_id: PEER_TUNNEL,
+                    inner_port: 1701,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        assert_eq!(out.slice(&mut got).unwrap(), &sccrp);
+
         let lac = SocketAddr::from((PAIR_A, 1701));
         let plain = Sub {
             tunnel: 20,
@@ -761,10 +812,13 @@ mod full {
                 from,
                 tunnel_id,
                 session_id,
+                inner_port,
                 packet,
                 ..
             } => {
                 assert_eq!((shard, kind, from), (1, PuntKind::Lcp, lac));
+                // Plain L2TP: no inner port (the peer's port is `from`'s).
+                assert_eq!(inner_port, 0);
                 assert_eq!((tunnel_id, session_id), (50, 101));
                 assert_eq!(packet.bytes(), &lcp);
             }

@@ -958,23 +958,41 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         }
     }
 
-    // Teardown: LCP Terminate, then CDN, then StopCCN, bounded.
-    let now = Instant::now();
-    for t in 0..run.lacs.len() {
-        let sids: Vec<u16> = run.lacs[t].calls.keys().copied().collect();
-        for sid in sids {
-            if let Some(ppp) = run.lacs[t].calls.get_mut(&sid).and_then(|c| c.ppp.as_mut()) {
-                ppp.close(now, ppp::CloseReason::Admin);
+    // Teardown: LCP Terminate, then CDN, then StopCCN, bounded. Tunnels are closed at
+    // most `max_outstanding` at a time, as calls were set up: 10,000 L2TP/IPsec clients
+    // hanging up in the same millisecond is a storm, not a teardown.
+    let window = opts.max_outstanding.max(1);
+    let end =
+        Instant::now() + Duration::from_secs(10) + Duration::from_millis(run.lacs.len() as u64);
+    let mut next = 0usize;
+    loop {
+        let now = Instant::now();
+        let mut closing = run.lacs[..next]
+            .iter()
+            .filter(|l| !l.closed && l.up)
+            .count();
+        while next < run.lacs.len() && closing < window {
+            let t = next;
+            next += 1;
+            if run.lacs[t].up && !run.lacs[t].closed {
+                closing += 1;
             }
-            run.service_ppp(now, t, sid);
-            run.lacs[t].engine.close_session(now, sid, 3);
+            let sids: Vec<u16> = run.lacs[t].calls.keys().copied().collect();
+            for sid in sids {
+                if let Some(ppp) = run.lacs[t].calls.get_mut(&sid).and_then(|c| c.ppp.as_mut()) {
+                    ppp.close(now, ppp::CloseReason::Admin);
+                }
+                run.service_ppp(now, t, sid);
+                run.lacs[t].engine.close_session(now, sid, 3);
+            }
+            run.lacs[t].calls.clear();
+            run.lacs[t].engine.close(now, 1);
+            run.service_tunnel(now, t);
         }
-        run.lacs[t].calls.clear();
-        run.lacs[t].engine.close(now, 1);
-        run.service_tunnel(now, t);
-    }
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end && run.lacs.iter().any(|l| !l.closed && l.up) {
+        let done = next >= run.lacs.len() && run.lacs.iter().all(|l| l.closed || !l.up);
+        if done || now >= end {
+            break;
+        }
         run.turn(&mut buf, &mut ready, Duration::from_millis(10));
     }
     let teardown_clean = run.lacs.iter().all(|l| l.closed || !l.up);

@@ -260,6 +260,7 @@ impl Lns {
         if let Some(s) = signals {
             fds.push(s.as_raw_fd());
         }
+        let mut backlog = false;
         loop {
             if stop() {
                 return Ok(());
@@ -268,6 +269,8 @@ impl Lns {
             let timeout = self.timers.next_deadline().map_or(STOP_POLL, |d| {
                 d.saturating_duration_since(now).min(STOP_POLL)
             });
+            // Punts left over from a bounded drain: do not sleep on them.
+            let timeout = if backlog { Duration::ZERO } else { timeout };
             wait_readable(&fds, Some(timeout), &mut ready)?;
             let now = Instant::now();
             if ready[0] {
@@ -276,7 +279,11 @@ impl Lns {
             if ready[2] || ready[3] {
                 self.drain_ike_sockets(now, &mut buf);
             }
-            self.drain_shards(now);
+            if ready[1] {
+                // Before draining: a punt queued after this signals again.
+                self.dp.clear_inbox_wake();
+            }
+            backlog = self.drain_shards(now);
             if let Some(signals) = signals
                 && ready.get(4) == Some(&true)
             {
@@ -365,10 +372,11 @@ impl Lns {
         }
     }
 
-    fn drain_shards(&mut self, now: Instant) {
+    /// Handles what the shards queued, at most 1024 messages; true if some are left.
+    fn drain_shards(&mut self, now: Instant) -> bool {
         for _ in 0..1024 {
             let Some(message) = self.dp.try_recv() else {
-                break;
+                return false;
             };
             match message {
                 ToControl::Packet {
@@ -405,6 +413,7 @@ impl Lns {
                 }
             }
         }
+        self.dp.inbox_depth() > 0
     }
 
     /// An L2TP control message (RFC 2661 §3.1, T bit set) from `from`; `via` names the
@@ -1128,6 +1137,9 @@ impl Lns {
             let now = Instant::now();
             if ready.first() == Some(&true) {
                 self.drain_socket(now, &mut buf);
+            }
+            if ready.get(1) == Some(&true) {
+                self.dp.clear_inbox_wake();
             }
             // Acknowledgements from L2TP/IPsec clients come decrypted by the shards.
             self.drain_shards(now);

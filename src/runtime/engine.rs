@@ -264,6 +264,12 @@ impl Dataplane {
         self.inbox.wake_fd()
     }
 
+    /// Resets [`Dataplane::inbox_fd`] once it polled readable, before the queues are
+    /// drained with [`Dataplane::try_recv`].
+    pub fn clear_inbox_wake(&self) {
+        self.inbox.clear_wake();
+    }
+
     /// Messages waiting for the control thread.
     pub fn inbox_depth(&self) -> usize {
         self.inbox.depth()

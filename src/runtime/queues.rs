@@ -311,8 +311,16 @@ impl ControlInbox {
     }
 
     /// The eventfd shards signal, for a control loop that polls several sources.
+    /// Such a loop must [`ControlInbox::clear_wake`] when it is readable, or it stays
+    /// readable and the loop spins.
     pub fn wake_fd(&self) -> RawFd {
         self.wake.as_raw_fd()
+    }
+
+    /// Resets the wake-up counter. Call it *before* draining the queues: a message
+    /// queued after the reset signals again, so none is left unnoticed.
+    pub fn clear_wake(&self) {
+        self.wake.drain();
     }
 
     /// Messages waiting, over all shards (a gauge for metrics).

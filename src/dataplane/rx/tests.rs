@@ -115,9 +115,14 @@ fn l2tp_control(tunnel: u16) -> Vec<u8> {
 
 /// The client's transport-mode UDP datagram (checksum 0: not verified, see module docs).
 fn udp_1701(l2tp: &[u8]) -> Vec<u8> {
+    udp_from(1701, l2tp)
+}
+
+/// As [`udp_1701`] from inner source port `src` (a client behind NAT may use any).
+fn udp_from(src: u16, l2tp: &[u8]) -> Vec<u8> {
     let mut buf = vec![0; udp::HEADER_LEN + l2tp.len()];
     let mut p = udp::Packet::new_unchecked(&mut buf[..]);
-    p.set_src_port(1701);
+    p.set_src_port(src);
     p.set_dst_port(1701);
     p.set_len((udp::HEADER_LEN + l2tp.len()) as u16);
     p.set_checksum(0);
@@ -327,6 +332,64 @@ fn inner_layers_truncated_inside_valid_esp_are_dropped() {
             "len {n}: {rx:?}"
         );
     }
+}
+
+#[test]
+fn esp_carried_control_is_punted_with_its_inner_port() {
+    let mut t = tables();
+    let mut c = Counters::new();
+    // SCCRQ-like: a control message to tunnel 0 from the client's NATed port 40001.
+    let ctl = l2tp_control(0);
+    let pkt = seal(
+        &transform(GCM, Esn::Disabled),
+        SPI,
+        1,
+        &udp_from(40001, &ctl),
+        17,
+    );
+    let (rx, bytes) = run(&mut t, &mut c, pkt);
+    assert!(
+        matches!(
+            rx,
+            Rx::Punt {
+                kind: PuntKind::L2tpControl,
+                spi: Some(SPI),
+                inner_port: 40001,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    assert_eq!(bytes, ctl);
+    // Plain L2TP: no inner port (the outer source is `from`).
+    let mut plain = l2tp_control(0);
+    let rx = l2tp_udp_input(&mut t, &mut c, &mut plain, LAC);
+    assert!(
+        matches!(
+            rx,
+            Rx::Punt {
+                spi: None,
+                inner_port: 0,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
+    // IKE behind the non-ESP marker: says it came on the NAT-T port.
+    let mut ike = NON_ESP_MARKER.to_vec();
+    ike.extend_from_slice(&[0; ISAKMP_HEADER_LEN]);
+    let rx = esp_udp_input(&mut t, &mut c, &mut ike, PEER);
+    assert!(
+        matches!(
+            rx,
+            Rx::Punt {
+                kind: PuntKind::Ike,
+                inner_port: crate::dataplane::rx::NAT_T_PORT,
+                ..
+            }
+        ),
+        "{rx:?}"
+    );
 }
 
 #[test]

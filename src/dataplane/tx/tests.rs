@@ -773,3 +773,91 @@ fn update_peer_and_rekey_change_the_wire() {
     t.apply(Command::RemoveRoute { ipv4: SUBSCRIBER }).unwrap();
     assert_eq!(send(&t, &mut c, &ip).0, Tx::Drop(TxDrop::NoRoute));
 }
+
+#[test]
+fn control_path_seal_is_opened_and_punted_by_the_rx_path() {
+    let from = SocketAddr::new(IpAddr::V4(LOCAL4), 4500);
+    // An SCCRP-like control message from the LNS (tunnel ID in the header: the peer's).
+    let repr = l2tp::Repr::control(PEER_TUNNEL, 0, 0, 1, &[]);
+    let mut ctl = vec![0; repr.buffer_len()];
+    repr.emit(&mut l2tp::Packet::new_unchecked(&mut ctl[..]));
+    for suite in SUITES {
+        let sa = outbound(suite, Esn::Disabled, SPI);
+        // The shards have already sent 41 packets under this SA.
+        sa.seq.store(41, Ordering::Relaxed);
+        let mut client = client_tables(suite, from);
+        let mut cc = Counters::new();
+        for expected_seq in [42u32, 43] {
+            let mut esp = seal_udp_transport(
+                &sa,
+                IpAddr::V4(LOCAL4),
+                peer4().ip(),
+                l2tp::UDP_PORT,
+                CLIENT_PORT,
+                &ctl,
+            )
+            .unwrap();
+            assert_eq!(esp[..4], SPI.to_be_bytes());
+            assert_eq!(esp[4..8], expected_seq.to_be_bytes(), "{suite:?}");
+            let rx = rx::esp_udp_input(&mut client, &mut cc, &mut esp, from);
+            assert!(
+                matches!(
+                    rx,
+                    Rx::Punt {
+                        kind: crate::dataplane::counters::PuntKind::L2tpControl,
+                        tunnel_id: PEER_TUNNEL,
+                        spi: Some(SPI),
+                        inner_port: l2tp::UDP_PORT,
+                        ..
+                    }
+                ),
+                "{suite:?}: {rx:?}"
+            );
+            assert_eq!(rx.slice(&mut esp).unwrap(), &ctl[..], "{suite:?}");
+        }
+        assert_eq!(sa.seq.load(Ordering::Relaxed), 43);
+    }
+    // Over IPv6 the inner UDP checksum is filled in, over the outer addresses.
+    let sa = outbound(GCM128, Esn::Disabled, SPI);
+    let esp = seal_udp_transport(
+        &sa,
+        IpAddr::V6(local6()),
+        peer6().ip(),
+        l2tp::UDP_PORT,
+        CLIENT_PORT,
+        &ctl,
+    )
+    .unwrap();
+    let IpAddr::V6(peer) = peer6().ip() else {
+        unreachable!()
+    };
+    let (l2tp_bytes, seq) = open_as_client(
+        GCM128,
+        Esn::Disabled,
+        esp,
+        SPI,
+        udp::IpPair::V6(local6(), peer),
+    );
+    assert_eq!((l2tp_bytes, seq), (ctl.clone(), 1));
+    // An exhausted SA refuses without sealing.
+    sa.seq.store(u64::from(u32::MAX), Ordering::Relaxed);
+    let r = seal_udp_transport(
+        &sa,
+        IpAddr::V4(LOCAL4),
+        peer4().ip(),
+        l2tp::UDP_PORT,
+        CLIENT_PORT,
+        &ctl,
+    );
+    assert_eq!(r, Err(TxDrop::SeqExhausted));
+    // A payload whose UDP length exceeds 65535 is too big.
+    let r = seal_udp_transport(
+        &sa,
+        IpAddr::V4(LOCAL4),
+        peer4().ip(),
+        1701,
+        1701,
+        &vec![0; 65_535],
+    );
+    assert_eq!(r, Err(TxDrop::TooBig));
+}
