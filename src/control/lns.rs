@@ -624,7 +624,21 @@ impl Lns {
             l2tp::Event::SessionClosed {
                 local_session_id, ..
             } => self.release_session(tid, local_session_id),
-            l2tp::Event::TunnelClosed { .. } => self.release_tunnel(tid),
+            l2tp::Event::TunnelClosed { result, by_peer } => {
+                if let Some(conn) = self.tunnels.get(&tid).and_then(|t| t.esp) {
+                    let why = if by_peer {
+                        format!(
+                            "its L2TP tunnel was closed by the client (StopCCN result {result})"
+                        )
+                    } else {
+                        format!("its L2TP tunnel failed (result {result}: no answer?)")
+                    };
+                    // Releases the tunnel too, then the SAs.
+                    self.close_conn(now, conn, &why);
+                } else {
+                    self.release_tunnel(tid);
+                }
+            }
             _ => {}
         }
     }
@@ -1042,7 +1056,7 @@ impl Lns {
         match t.esp {
             // The client's L2TP is over (or dead): so is its IPsec (the tunnel ID
             // goes back with the client).
-            Some(conn) => self.close_conn(Instant::now(), conn),
+            Some(conn) => self.close_conn(Instant::now(), conn, "its L2TP tunnel ended"),
             None => self.tunnel_ids.release(tid),
         }
     }

@@ -83,6 +83,8 @@ pub struct IkeCounters {
     pub legacy_proposals: u64,
     /// IKE messages for an ISAKMP SA we do not have.
     pub unknown_sa: u64,
+    /// Clients torn down (for any reason).
+    pub clients_gone: u64,
     /// L2TP arriving inside an SA the control thread does not know (raced a teardown).
     pub unknown_spi: u64,
     pub seal_failures: u64,
@@ -346,8 +348,7 @@ impl Lns {
                 .map(|(id, _)| *id)
                 .collect();
             for id in stale {
-                eprintln!("shardvpn: INITIAL-CONTACT from {peer}: replacing its older SAs");
-                self.close_conn(now, id);
+                self.close_conn(now, id, "replaced (INITIAL-CONTACT from a new negotiation)");
             }
         }
         // A phase-1 rekey from the same address and port joins the existing client.
@@ -459,7 +460,7 @@ impl Lns {
             }
             Some(_) => {}
             // No SA left: the tunnel cannot be spoken to any more.
-            None => self.close_conn(now, conn_id),
+            None => self.close_conn(now, conn_id, "its ESP SAs were deleted"),
         }
     }
 
@@ -533,7 +534,7 @@ impl Lns {
             }
             _ => {
                 if reason != CloseReason::Local {
-                    self.close_conn(now, conn_id);
+                    self.close_conn(now, conn_id, &format!("ISAKMP SA {reason}"));
                 }
             }
         }
@@ -553,10 +554,16 @@ impl Lns {
     }
 
     /// Tears a client down: its L2TP tunnel (and sessions), SAs and ISAKMP SAs.
-    pub(super) fn close_conn(&mut self, now: Instant, conn_id: u32) {
+    /// `why` ends the log line.
+    pub(super) fn close_conn(&mut self, now: Instant, conn_id: u32, why: &str) {
         let Some(c) = self.conns.remove(&conn_id) else {
             return;
         };
+        self.ike_counters.clients_gone += 1;
+        eprintln!(
+            "shardvpn: L2TP/IPsec client {} (ID {}) gone: {why}",
+            c.peer, c.peer_id
+        );
         if self.tunnels.contains_key(&c.tunnel_id) {
             self.release_tunnel(c.tunnel_id);
         }
@@ -655,7 +662,7 @@ impl Lns {
     pub(super) fn close_all_ike(&mut self, now: Instant) {
         let conns: Vec<u32> = self.conns.keys().copied().collect();
         for id in conns {
-            self.close_conn(now, id);
+            self.close_conn(now, id, "shutdown");
         }
         let all: Vec<[u8; 8]> = self.ike.keys().copied().collect();
         for cky in all {
