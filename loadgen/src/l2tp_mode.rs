@@ -66,6 +66,9 @@ pub struct Options {
     pub secret: Option<String>,
     /// L2TP/IPsec: IKE first, L2TP inside ESP, one tunnel per client.
     pub ipsec: Option<IpsecOptions>,
+    /// L2TP/IPsec: before the traffic starts, this many clients move to a new UDP
+    /// source port, as when a NAT rebinds (their pings must still be answered).
+    pub nat_rebind: usize,
 }
 
 /// What an emulated L2TP/IPsec client negotiates.
@@ -923,6 +926,22 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
     let setup_elapsed = start.elapsed();
     // Let the last commands settle in the daemon before sampling its memory.
     let rss_up = server_rss();
+
+    // NAT rebinding: some clients carry on from a new source port.
+    let mut rebound = 0;
+    for t in 0..run.lacs.len() {
+        if rebound >= opts.nat_rebind {
+            break;
+        }
+        let up = run.lacs[t].ipsec.as_ref().is_some_and(|i| i.up);
+        if !up {
+            continue;
+        }
+        let sock = UdpSocket::bind((opts.bind, 0))?;
+        sock.set_nonblocking(true)?;
+        run.lacs[t].sock = sock;
+        rebound += 1;
+    }
 
     // Traffic: pings round-robin over established sessions.
     if opts.traffic_pps > 0 {

@@ -62,6 +62,10 @@ struct Cli {
     /// l2tp-ipsec: the server's NAT-T port.
     #[arg(long, default_value_t = 4500)]
     nat_t_port: u16,
+    /// l2tp-ipsec: before the traffic, this many clients switch to a new source port
+    /// (a NAT rebinding); the server must follow them.
+    #[arg(long, default_value_t = 0)]
+    nat_rebind: usize,
     /// Sessions to establish.
     #[arg(long, default_value_t = 100)]
     sessions: usize,
@@ -218,6 +222,7 @@ fn main() -> ExitCode {
         setup_timeout: Duration::from_secs(cli.timeout),
         secret: None,
         ipsec,
+        nat_rebind: cli.nat_rebind,
     };
     let rss = || {
         local_server

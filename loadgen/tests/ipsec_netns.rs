@@ -2,7 +2,9 @@
 //! loadgen's 500 emulated L2TP/IPsec clients in another (each its own UDP port, as
 //! behind one NAT), joined by a veth pair. Every client runs IKEv1 Main Mode + Quick
 //! Mode, then L2TP + PPP inside ESP-in-UDP, is pinged through the data plane and torn
-//! down (L2TP inside ESP, then Delete notifications). A capture on the server's veth
+//! down (L2TP inside ESP, then Delete notifications); before the traffic 50 of them
+//! move to a new source port, as when a NAT rebinds, and the server must follow them.
+//! A capture on the server's veth
 //! shows that nothing of it was cleartext L2TP: only IKE and ESP-in-UDP. Afterwards
 //! the daemon holds no session, SA or address. Needs root (and tshark's dumpcap for
 //! the capture, which `scripts/test` installs); without root it says so and returns.
@@ -136,6 +138,7 @@ fn five_hundred_ipsec_clients_up_pinged_encrypted_and_down() {
                     esp: policy::parse_list(policy::WINDOWS_ESP).unwrap(),
                     nat_t_port: 4500,
                 }),
+                nat_rebind: 50,
             },
             &|| None,
         )
@@ -162,6 +165,9 @@ fn five_hundred_ipsec_clients_up_pinged_encrypted_and_down() {
     assert_eq!(left.counters.sessions_ended, 500);
     assert_eq!((left.sessions, left.addresses), (0, 0));
     assert_eq!((left.ike_sas, left.ipsec_clients), (0, 0));
+    // 50 clients moved to a new port before the traffic; the pings above show the
+    // server followed them.
+    assert_eq!(left.ike.nat_rebindings, 50);
     // On the wire: IKE and ESP-in-UDP, and not one cleartext L2TP packet.
     let l2tp = capture.count("l2tp || udp.port == 1701");
     let esp = capture.count("udp.port == 4500 && esp");

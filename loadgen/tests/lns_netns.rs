@@ -65,6 +65,7 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
                 setup_timeout: Duration::from_secs(60),
                 secret: None,
                 ipsec: None,
+                nat_rebind: 0,
             },
             &|| None,
         )

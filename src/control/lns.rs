@@ -406,7 +406,7 @@ impl Lns {
                     }
                     _ => self.on_ppp_frame(now, tunnel_id, session_id, packet.bytes()),
                 },
-                ToControl::PeerMoved { .. } => {}
+                ToControl::PeerMoved { spi, peer, .. } => self.on_esp_peer_moved(spi, peer),
                 ToControl::CommandFailed { shard, what, error } => {
                     self.counters.command_failures += 1;
                     eprintln!("shardvpn: shard {shard} refused {what}: {error}");

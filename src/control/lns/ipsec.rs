@@ -85,6 +85,8 @@ pub struct IkeCounters {
     pub unknown_sa: u64,
     /// Clients torn down (for any reason).
     pub clients_gone: u64,
+    /// Clients whose NAT mapping moved (seen by the data plane).
+    pub nat_rebindings: u64,
     /// L2TP arriving inside an SA the control thread does not know (raced a teardown).
     pub unknown_spi: u64,
     pub seal_failures: u64,
@@ -477,10 +479,50 @@ impl Lns {
         c.peer = peer;
         c.encap = encap;
         let tid = c.tunnel_id;
-        if let Some(t) = self.tunnels.get_mut(&tid) {
-            t.peer = peer;
-        }
+        self.move_tunnel_peer(tid, peer);
         self.install_esp_tunnel(tid);
+    }
+
+    /// A shard saw the newest authenticated ESP of SA `spi` from `peer` (NAT
+    /// rebinding): every shard sends there from now on, and IKE follows.
+    pub(super) fn on_esp_peer_moved(&mut self, spi: u32, peer: SocketAddr) {
+        let Some(conn_id) = self.conn_by_spi.get(&spi).copied() else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        if !c.encap || c.peer == peer {
+            return;
+        }
+        self.ike_counters.nat_rebindings += 1;
+        eprintln!(
+            "shardvpn: L2TP/IPsec client {} (ID {}) moved to {peer} (NAT rebinding)",
+            c.peer, c.peer_id
+        );
+        c.peer = peer;
+        let tid = c.tunnel_id;
+        for cky in c.ike.clone() {
+            if let Some(slot) = self.ike.get_mut(&cky) {
+                slot.sa.peer_moved(peer);
+            }
+        }
+        if self.move_tunnel_peer(tid, peer) {
+            self.prog
+                .broadcast(&self.dp, || Command::UpdatePeer { tunnel: tid, peer });
+        }
+    }
+
+    /// Moves a tunnel's peer (and its SCCRQ-retransmission key); true if it is up.
+    fn move_tunnel_peer(&mut self, tid: u16, peer: SocketAddr) -> bool {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return false;
+        };
+        if self.by_peer.remove(&(t.peer, t.peer_tunnel)).is_some() {
+            self.by_peer.insert((peer, t.peer_tunnel), tid);
+        }
+        t.peer = peer;
+        t.up
     }
 
     fn on_ike_closed(&mut self, now: Instant, cky: [u8; 8], reason: CloseReason) {

@@ -699,6 +699,15 @@ impl IkeSa {
         self.encap
     }
 
+    /// The data plane saw authenticated ESP-in-UDP of this peer's SAs arrive from a
+    /// new address (NAT rebinding, RFC 3948 §2.2): IKE (DPD, deletes, rekeys) follows,
+    /// since IKE and ESP share the NAT-T port mapping. Ignored for raw ESP.
+    pub fn peer_moved(&mut self, peer: SocketAddr) {
+        if self.encap && self.state == State::Established {
+            self.remote = peer;
+        }
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.tx.pop_front()
     }
