@@ -57,15 +57,20 @@ pub(super) struct Conn {
     pub peer_id: Identity,
     /// Initiator cookies of the ISAKMP SAs of this client (the newest last).
     pub ike: Vec<[u8; 8]>,
-    /// (inbound SPI, outbound SA) of each live pair, the newest last.
-    pub children: Vec<(u32, Arc<OutboundSa>)>,
+    /// (inbound SPI, outbound SA, confirmed) of each live pair, the newest last.
+    pub children: Vec<(u32, Arc<OutboundSa>, bool)>,
     /// The client's L2TP port inside ESP (from its SCCRQ; 1701 until then).
     pub l2tp_port: u16,
 }
 
 impl Conn {
+    /// The SA to send under: the newest confirmed pair's.
     pub fn out(&self) -> Option<&Arc<OutboundSa>> {
-        self.children.last().map(|(_, o)| o)
+        self.children
+            .iter()
+            .rev()
+            .find(|(_, _, ready)| *ready)
+            .map(|(_, o, _)| o)
     }
 }
 
@@ -304,6 +309,7 @@ impl Lns {
                 proposal,
             } => self.on_phase1_up(now, cky, peer_id, initial_contact, nat_detected, proposal),
             Event::ChildUp(child) => self.on_child_up(now, cky, child),
+            Event::ChildReady { inbound_spi } => self.on_child_ready(inbound_spi),
             Event::ChildDown {
                 inbound_spi,
                 outbound_spi,
@@ -415,7 +421,8 @@ impl Lns {
         let shard = c.shard;
         let tunnel_id = c.tunnel_id;
         let out = Arc::new(OutboundSa::new(child.outbound_spi, outbound));
-        c.children.push((child.inbound_spi, Arc::clone(&out)));
+        c.children
+            .push((child.inbound_spi, Arc::clone(&out), child.ready));
         let sa = Box::new(InboundSa::new(inbound, tunnel_id, conn_id, child.peer));
         self.prog.send(
             &self.dp,
@@ -426,14 +433,37 @@ impl Lns {
             },
         );
         self.conn_by_spi.insert(child.inbound_spi, conn_id);
-        // A rekey of a running tunnel: send under the new SA from now on.
-        if self.tunnels.get(&tunnel_id).is_some_and(|t| t.up) {
+        // A rekey of a running tunnel: send under the new SA from now on (the
+        // responder's pair once it is confirmed, `on_child_ready`).
+        if child.ready && self.tunnels.get(&tunnel_id).is_some_and(|t| t.up) {
             self.prog.broadcast(&self.dp, || Command::SetTunnelSa {
                 tunnel: tunnel_id,
                 sa: Arc::clone(&out),
             });
         }
         let _ = now;
+    }
+
+    fn on_child_ready(&mut self, inbound_spi: u32) {
+        let Some(conn_id) = self.conn_by_spi.get(&inbound_spi).copied() else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        let Some(entry) = c.children.iter_mut().find(|(i, _, _)| *i == inbound_spi) else {
+            return;
+        };
+        entry.2 = true;
+        let tunnel_id = c.tunnel_id;
+        if let Some(out) = c.out().cloned()
+            && self.tunnels.get(&tunnel_id).is_some_and(|t| t.up)
+        {
+            self.prog.broadcast(&self.dp, || Command::SetTunnelSa {
+                tunnel: tunnel_id,
+                sa: Arc::clone(&out),
+            });
+        }
     }
 
     fn on_child_down(&mut self, now: Instant, inbound_spi: u32, outbound_spi: u32) {
@@ -446,23 +476,22 @@ impl Lns {
             return;
         };
         let was_current = c.out().is_some_and(|o| o.spi == outbound_spi);
-        c.children.retain(|(i, _)| *i != inbound_spi);
+        c.children.retain(|(i, _, _)| *i != inbound_spi);
         let (shard, tunnel_id) = (c.shard, c.tunnel_id);
         let next = c.out().cloned();
+        let any_left = !c.children.is_empty();
         self.prog
             .send(&self.dp, shard, Command::RemoveSa { spi: inbound_spi });
         match next {
-            Some(out) if was_current => {
-                if self.tunnels.get(&tunnel_id).is_some_and(|t| t.up) {
-                    self.prog.broadcast(&self.dp, || Command::SetTunnelSa {
-                        tunnel: tunnel_id,
-                        sa: Arc::clone(&out),
-                    });
-                }
+            _ if !any_left => self.close_conn(now, conn_id, "its ESP SAs were deleted"),
+            Some(out) if was_current && self.tunnels.get(&tunnel_id).is_some_and(|t| t.up) => {
+                self.prog.broadcast(&self.dp, || Command::SetTunnelSa {
+                    tunnel: tunnel_id,
+                    sa: Arc::clone(&out),
+                });
             }
-            Some(_) => {}
-            // No SA left: the tunnel cannot be spoken to any more.
-            None => self.close_conn(now, conn_id, "its ESP SAs were deleted"),
+            // A pending pair left, or nothing changed for sending.
+            _ => {}
         }
     }
 
@@ -610,7 +639,7 @@ impl Lns {
             self.release_tunnel(c.tunnel_id);
         }
         self.tunnel_ids.release(c.tunnel_id);
-        for (spi, _) in &c.children {
+        for (spi, _, _) in &c.children {
             self.conn_by_spi.remove(spi);
             self.spis.remove(spi);
             self.prog

@@ -206,8 +206,14 @@ pub enum Event {
         nat_detected: bool,
         proposal: Phase1Proposal,
     },
-    /// A pair of ESP SAs is ready to install (Quick Mode done, both roles; rekeys too).
+    /// A pair of ESP SAs to install (rekeys too). The initiator gets it when Quick Mode
+    /// is done; the responder as soon as it has answered (the initiator may send
+    /// under the new SA right after its HASH(3)), with `ready` false: install the
+    /// inbound SA now, send under the outbound one after [`Event::ChildReady`].
     ChildUp(ChildSa),
+    /// The responder's pair of an earlier `ChildUp` is confirmed (HASH(3)): send
+    /// under it from now on.
+    ChildReady { inbound_spi: u32 },
     /// A pair of ESP SAs is gone (peer's Delete, our expiry, close): remove it.
     ChildDown { inbound_spi: u32, outbound_spi: u32 },
     /// The peer's outer address or port changed (the float to 4500, NAT rebinding).
@@ -238,6 +244,8 @@ pub struct ChildSa {
     pub replaces: Option<u32>,
     /// The peer's original address (NAT-OA), when it sent one.
     pub peer_original: Option<core::net::IpAddr>,
+    /// The outbound SA may be used now (see [`Event::ChildUp`]).
+    pub ready: bool,
     inbound_key: Zeroizing<Vec<u8>>,
     outbound_key: Zeroizing<Vec<u8>>,
 }

@@ -937,6 +937,14 @@ impl IkeSa {
                 outbound_spi: c.outbound_spi,
             });
         }
+        for q in std::mem::take(&mut self.exchanges) {
+            if q.state == QmState::RAwaitHash3 {
+                self.events.push_back(Event::ChildDown {
+                    inbound_spi: q.my_spi,
+                    outbound_spi: q.peer_spi,
+                });
+            }
+        }
         self.close_with(CloseReason::Local);
     }
 
@@ -1938,6 +1946,11 @@ impl IkeSa {
             }),
             started: now,
         });
+        // The initiator may send under the new SA as soon as it has sent HASH(3), so
+        // the inbound SA is installed now; we send under it once HASH(3) is here.
+        if let Some(child) = self.exchanges.last().and_then(|q| self.child_sa(q, false)) {
+            self.events.push_back(Event::ChildUp(child));
+        }
     }
 
     fn refuse_qm(&mut self, msg_id: u32, kind: NotifyMessageType, env: &mut Env<'_>) {
@@ -1983,13 +1996,17 @@ impl IkeSa {
         self.heard(now, from, encap);
         let q = self.exchanges.remove(i);
         self.remember_id(q.msg_id);
-        self.child_up(now, q);
+        self.child_commit(now, &q);
+        self.events.push_back(Event::ChildReady {
+            inbound_spi: q.my_spi,
+        });
     }
 
     /// KEYMAT for both directions (RFC 2409 §5.5) and the ChildUp event.
-    fn child_up(&mut self, now: Instant, q: QuickMode) {
-        let Some(k) = self.keys.as_ref() else { return };
-        let Some(suite) = q.suite else { return };
+    /// The negotiated pair with its KEYMAT for both directions (RFC 2409 §5.5).
+    fn child_sa(&self, q: &QuickMode, ready: bool) -> Option<ChildSa> {
+        let k = self.keys.as_ref()?;
+        let suite = q.suite?;
         let len = suite.encryption_key_len() + suite.integrity_key_len();
         let (ni, nr) = (q.ni.as_slice(), q.nr.as_slice());
         let derive = |spi: u32| {
@@ -2005,8 +2022,28 @@ impl IkeSa {
             keymat(k.prf, k.skeyid_d.as_bytes(), &seed, &mut out);
             out
         };
-        let inbound_key = derive(q.my_spi);
-        let outbound_key = derive(q.peer_spi);
+        Some(ChildSa {
+            inbound_spi: q.my_spi,
+            outbound_spi: q.peer_spi,
+            suite,
+            encap: q.encap,
+            peer: self.remote,
+            local_port: q.local_port,
+            remote_port: q.remote_port,
+            lifetime: q.lifetime,
+            lifetime_kb: q.lifetime_kb,
+            replaces: q.replaces,
+            peer_original: q.peer_original,
+            ready,
+            inbound_key: derive(q.my_spi),
+            outbound_key: derive(q.peer_spi),
+        })
+    }
+
+    /// The pair is live on both sides: it joins the children (lifetimes, rekeys) and
+    /// the pair it replaces is scheduled to go.
+    fn child_commit(&mut self, now: Instant, q: &QuickMode) {
+        let Some(suite) = q.suite else { return };
         let hard = now + q.lifetime;
         // The side that negotiated the pair rekeys it first; the other side only if
         // that did not happen (both rekeying at once would make two new pairs).
@@ -2036,21 +2073,6 @@ impl IkeSa {
             soft: Some(soft),
             hard,
         });
-        self.events.push_back(Event::ChildUp(ChildSa {
-            inbound_spi: q.my_spi,
-            outbound_spi: q.peer_spi,
-            suite,
-            encap: q.encap,
-            peer: self.remote,
-            local_port: q.local_port,
-            remote_port: q.remote_port,
-            lifetime: q.lifetime,
-            lifetime_kb: q.lifetime_kb,
-            replaces: q.replaces,
-            peer_original: q.peer_original,
-            inbound_key,
-            outbound_key,
-        }));
     }
 
     /// Starts a Quick Mode as its initiator (loadgen; our rekeys).
@@ -2354,7 +2376,10 @@ impl IkeSa {
         self.finished.push_back((msg_id, digest(msg), t));
         let q = self.exchanges.remove(i);
         self.remember_id(q.msg_id);
-        self.child_up(now, q);
+        if let Some(child) = self.child_sa(&q, true) {
+            self.events.push_back(Event::ChildUp(child));
+        }
+        self.child_commit(now, &q);
     }
 
     // ---------------------------------------------------------------- timers
@@ -2410,6 +2435,13 @@ impl IkeSa {
             if expired {
                 let q = self.exchanges.remove(i);
                 self.remember_id(q.msg_id);
+                // A responder's pair whose HASH(3) never came: its inbound SA goes.
+                if q.state == QmState::RAwaitHash3 {
+                    self.events.push_back(Event::ChildDown {
+                        inbound_spi: q.my_spi,
+                        outbound_spi: q.peer_spi,
+                    });
+                }
                 // A rekey that failed: let the old pair be rekeyed again.
                 if let Some(old) = q.replaces
                     && let Some(c) = self.children.iter_mut().find(|c| c.inbound_spi == old)

@@ -311,7 +311,10 @@ fn establish(pair: &mut Pair, esp: &str) -> bool {
     }
     pair.start_qm(esp);
     pair.run_until(Duration::from_secs(300), |p| {
-        !Pair::children(&p.i_events).is_empty() && !Pair::children(&p.r_events).is_empty()
+        !Pair::children(&p.i_events).is_empty()
+            && p.r_events
+                .iter()
+                .any(|e| matches!(e, Event::ChildReady { .. }))
     })
 }
 
@@ -319,6 +322,14 @@ fn check_children_match(pair: &Pair) {
     let ic = Pair::children(&pair.i_events);
     let rc = Pair::children(&pair.r_events);
     let (i, r) = (ic.last().unwrap(), rc.last().unwrap());
+    // The initiator may send at once; the responder installs its inbound SA when it
+    // answers and sends only after HASH(3).
+    assert!(i.ready && !r.ready);
+    assert!(
+        pair.r_events.iter().any(
+            |e| matches!(e, Event::ChildReady { inbound_spi } if *inbound_spi == r.inbound_spi)
+        )
+    );
     assert_eq!(i.inbound_spi, r.outbound_spi);
     assert_eq!(i.outbound_spi, r.inbound_spi);
     assert_eq!(i.suite, r.suite);
@@ -532,6 +543,8 @@ fn rekey_under_traffic_loses_nothing() {
     struct Side {
         inbound: HashMap<u32, AnyTransform>,
         outbound: Option<(u32, AnyTransform, u64)>,
+        /// Responder pairs waiting for HASH(3): inbound SPI -> outbound.
+        pending: HashMap<u32, (u32, AnyTransform)>,
         seen: usize,
     }
     fn apply(side: &mut Side, events: &[Event]) {
@@ -540,7 +553,16 @@ fn rekey_under_traffic_loses_nothing() {
                 Event::ChildUp(c) => {
                     side.inbound
                         .insert(c.inbound_spi, c.inbound_transform().unwrap());
-                    side.outbound = Some((c.outbound_spi, c.outbound_transform().unwrap(), 0));
+                    let out = (c.outbound_spi, c.outbound_transform().unwrap());
+                    if c.ready {
+                        side.outbound = Some((out.0, out.1, 0));
+                    } else {
+                        side.pending.insert(c.inbound_spi, out);
+                    }
+                }
+                Event::ChildReady { inbound_spi } => {
+                    let (spi, t) = side.pending.remove(inbound_spi).unwrap();
+                    side.outbound = Some((spi, t, 0));
                 }
                 Event::ChildDown {
                     inbound_spi,
@@ -557,11 +579,13 @@ fn rekey_under_traffic_loses_nothing() {
     let mut i = Side {
         inbound: HashMap::new(),
         outbound: None,
+        pending: HashMap::new(),
         seen: 0,
     };
     let mut r = Side {
         inbound: HashMap::new(),
         outbound: None,
+        pending: HashMap::new(),
         seen: 0,
     };
     let (mut sent, mut lost) = (0, 0);
