@@ -69,6 +69,10 @@ pub struct Options {
     /// L2TP/IPsec: before the traffic starts, this many clients move to a new UDP
     /// source port, as when a NAT rebinds (their pings must still be answered).
     pub nat_rebind: usize,
+    /// L2TP/IPsec: at the end this many clients vanish without a word (their socket
+    /// is gone), as a client that loses power does: the server's dead peer detection
+    /// must clean them up. Not counted in `teardown_clean`.
+    pub vanish: usize,
 }
 
 /// What an emulated L2TP/IPsec client negotiates.
@@ -111,6 +115,8 @@ struct Lac {
     peer_tunnel: u16,
     /// Calls placed on this tunnel (an L2TP/IPsec client places one).
     placed: usize,
+    /// Gone without a word (`Options::vanish`): never read or sent again.
+    vanished: bool,
     max_calls: usize,
     ipsec: Option<Ipsec>,
 }
@@ -581,12 +587,14 @@ impl Run {
     fn run_timers(&mut self, now: Instant) {
         while let Some(key) = self.timers.pop_due(now) {
             match key {
+                Key::Tunnel(t) | Key::Session(t, _) if self.lacs[t].vanished => {}
                 Key::Tunnel(t) => {
                     if self.lacs[t].engine.poll_timeout().is_some_and(|w| w <= now) {
                         self.lacs[t].engine.handle_timeout(now);
                         self.service_tunnel(now, t);
                     }
                 }
+                Key::Ike(t) if self.lacs[t].vanished => {}
                 Key::Ike(t) => {
                     let due = self.lacs[t]
                         .ipsec
@@ -732,6 +740,7 @@ impl Run {
             next_session: 0,
             peer_tunnel: 0,
             placed: 0,
+            vanished: false,
             max_calls: 1,
             ipsec: Some(Ipsec {
                 ike,
@@ -864,6 +873,7 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
             next_session: 0,
             peer_tunnel: 0,
             placed: 0,
+            vanished: false,
             max_calls: usize::MAX,
             ipsec: None,
         });
@@ -983,6 +993,22 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
     let window = opts.max_outstanding.max(1);
     let end =
         Instant::now() + Duration::from_secs(10) + Duration::from_millis(run.lacs.len() as u64);
+    // Vanishing clients: their sockets close, nothing more is sent.
+    let mut vanished = 0;
+    for t in 0..run.lacs.len() {
+        if vanished >= opts.vanish {
+            break;
+        }
+        if !run.lacs[t].ipsec.as_ref().is_some_and(|i| i.up) {
+            continue;
+        }
+        // A socket nobody talks to stands in for the closed one.
+        run.lacs[t].sock = UdpSocket::bind((opts.bind, 0))?;
+        run.lacs[t].vanished = true;
+        run.lacs[t].closed = true;
+        run.lacs[t].calls.clear();
+        vanished += 1;
+    }
     let mut next = 0usize;
     loop {
         let now = Instant::now();
@@ -993,6 +1019,9 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         while next < run.lacs.len() && closing < window {
             let t = next;
             next += 1;
+            if run.lacs[t].vanished {
+                continue;
+            }
             if run.lacs[t].up && !run.lacs[t].closed {
                 closing += 1;
             }
@@ -1019,6 +1048,9 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
     if opts.ipsec.is_some() {
         let now = Instant::now();
         for t in 0..run.lacs.len() {
+            if run.lacs[t].vanished {
+                continue;
+            }
             run.with_ike(t, |sa, env| sa.close(now, env));
             run.service_ike(now, t);
         }

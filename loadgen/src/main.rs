@@ -66,6 +66,10 @@ struct Cli {
     /// (a NAT rebinding); the server must follow them.
     #[arg(long, default_value_t = 0)]
     nat_rebind: usize,
+    /// l2tp-ipsec: at the end, this many clients vanish without tearing down (as if
+    /// powered off); the server's DPD must clean them up.
+    #[arg(long, default_value_t = 0)]
+    vanish: usize,
     /// Sessions to establish.
     #[arg(long, default_value_t = 100)]
     sessions: usize,
@@ -223,6 +227,7 @@ fn main() -> ExitCode {
         secret: None,
         ipsec,
         nat_rebind: cli.nat_rebind,
+        vanish: cli.vanish,
     };
     let rss = || {
         local_server

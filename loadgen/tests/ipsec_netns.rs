@@ -4,7 +4,9 @@
 //! Mode, then L2TP + PPP inside ESP-in-UDP, is pinged through the data plane and torn
 //! down (L2TP inside ESP, then Delete notifications); before the traffic 50 of them
 //! move to a new source port, as when a NAT rebinds, and the server must follow them.
-//! A capture on the server's veth
+//! At the end 20 clients vanish without a word; the server's dead peer detection
+//! tears down their IKE SA, SAs, tunnel, session and address. A capture on the
+//! server's veth
 //! shows that nothing of it was cleartext L2TP: only IKE and ESP-in-UDP. Afterwards
 //! the daemon holds no session, SA or address. Needs root (and tshark's dumpcap for
 //! the capture, which `scripts/test` installs); without root it says so and returns.
@@ -33,6 +35,9 @@ raw_esp = false
 [ike]
 psk = "netns-test-psk"
 max_half_open_per_address = 1000
+# Short, so that the clients that vanish are found dead within the test.
+dpd_interval = 1
+dpd_timeout = 3
 
 [aaa]
 demo_user = false
@@ -139,12 +144,14 @@ fn five_hundred_ipsec_clients_up_pinged_encrypted_and_down() {
                     nat_t_port: 4500,
                 }),
                 nat_rebind: 50,
+                vanish: 20,
             },
             &|| None,
         )
         .expect("loadgen run")
     });
-    let left = server.stop(Duration::from_millis(1000));
+    // 20 clients vanished: DPD (1 s probes, dead after 3 s of silence) must find them.
+    let left = server.stop(Duration::from_secs(6));
     capture.stop();
     println!("{}", report.summary());
     println!("{left:?}");
@@ -168,6 +175,8 @@ fn five_hundred_ipsec_clients_up_pinged_encrypted_and_down() {
     // 50 clients moved to a new port before the traffic; the pings above show the
     // server followed them.
     assert_eq!(left.ike.nat_rebindings, 50);
+    // The vanished ones were declared dead, and everything they held went.
+    assert_eq!(left.ike.dead_peers, 20);
     // On the wire: IKE and ESP-in-UDP, and not one cleartext L2TP packet.
     let l2tp = capture.count("l2tp || udp.port == 1701");
     let esp = capture.count("udp.port == 4500 && esp");

@@ -66,6 +66,7 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
                 secret: None,
                 ipsec: None,
                 nat_rebind: 0,
+                vanish: 0,
             },
             &|| None,
         )
