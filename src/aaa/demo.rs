@@ -8,8 +8,12 @@
 //!   of five joined by `-`: 100 bits from the OS random generator (`ring`'s
 //!   `SystemRandom`), easy to type on a phone. Each character takes 5 bits of one
 //!   random byte, so there is no modulo bias.
-//! - The file is `KEY=VALUE` lines (`username=`, `password=`; the IPsec PSK will join
-//!   them), readable by a shell's `.` and by people. It is opened with `O_NOFOLLOW`
+//! - With L2TP/IPsec on and no key configured (`ike.psk` empty, no `[[ike.peer]]`), a
+//!   demo pre-shared key is generated the same way and announced with the password,
+//!   so the out-of-the-box daemon accepts the clients built into Windows, macOS, iOS
+//!   and Android; a configured key is never replaced.
+//! - The file is `KEY=VALUE` lines (`username=`, `password=`, `psk=`), readable by a
+//!   shell's `.` and by people. It is opened with `O_NOFOLLOW`
 //!   (a symlink planted at the path is refused, not followed), created mode 0600 and
 //!   forced to 0600 if it existed, and must be a regular file. A missing parent
 //!   directory is created mode 0700.
@@ -42,6 +46,8 @@ const GROUP_LEN: usize = 5;
 pub struct DemoCredentials {
     pub username: String,
     pub password: Zeroizing<String>,
+    /// The demo IPsec pre-shared key, when one was generated.
+    pub psk: Option<Zeroizing<String>>,
 }
 
 impl fmt::Debug for DemoCredentials {
@@ -49,6 +55,7 @@ impl fmt::Debug for DemoCredentials {
         f.debug_struct("DemoCredentials")
             .field("username", &self.username)
             .field("password", &"..")
+            .field("psk", &self.psk.as_ref().map(|_| ".."))
             .finish()
     }
 }
@@ -63,8 +70,12 @@ impl DemoCredentials {
 
     /// The line the daemon prints once at start-up.
     pub fn announcement(&self, path: &Path) -> Zeroizing<String> {
+        let psk = match &self.psk {
+            Some(psk) => format!(", IPsec pre-shared key {:?}", psk.as_str()),
+            None => String::new(),
+        };
         Zeroizing::new(format!(
-            "demo user {:?}, password {:?} (also in {}, readable by root only)",
+            "demo user {:?}, password {:?}{psk} (also in {}, readable by root only)",
             self.username,
             self.password.as_str(),
             path.display()
@@ -73,9 +84,13 @@ impl DemoCredentials {
 
     /// The file's contents: `username=...` and `password=...` lines.
     pub fn file_contents(&self) -> Zeroizing<String> {
+        let psk = match &self.psk {
+            Some(psk) => format!("psk={}\n", psk.as_str()),
+            None => String::new(),
+        };
         Zeroizing::new(format!(
             "# shardvpn demo credentials, regenerated at every start\n\
-             username={}\npassword={}\n",
+             username={}\npassword={}\n{psk}",
             self.username, *self.password
         ))
     }
@@ -96,20 +111,23 @@ pub fn generate_password(fill: &mut impl FnMut(&mut [u8])) -> Zeroizing<String> 
     password
 }
 
-/// Generates the demo credentials from the OS random generator and writes them to
-/// `path` (see the module docs for the file's rules).
-pub fn generate_demo_credentials(path: &Path) -> io::Result<DemoCredentials> {
+/// Generates the demo credentials (and a demo PSK when `with_psk`) from the OS random
+/// generator and writes them to `path` (see the module docs for the file's rules).
+pub fn generate_demo_credentials(path: &Path, with_psk: bool) -> io::Result<DemoCredentials> {
     let rng = SystemRandom::new();
     let mut failed = false;
-    let password = generate_password(&mut |buffer: &mut [u8]| {
-        failed = rng.fill(buffer).is_err();
-    });
+    let mut fill = |buffer: &mut [u8]| {
+        failed |= rng.fill(buffer).is_err();
+    };
+    let password = generate_password(&mut fill);
+    let psk = with_psk.then(|| generate_password(&mut fill));
     if failed {
         return Err(io::Error::other("the OS random generator failed"));
     }
     let credentials = DemoCredentials {
         username: DEMO_USER.to_owned(),
         password,
+        psk,
     };
     write_demo_credentials(path, &credentials)?;
     Ok(credentials)

@@ -871,7 +871,7 @@ fn generated_password_shape() {
 fn demo_credentials_file_is_private() {
     let dir = temp_dir("demo");
     let path = dir.join("run/shardvpn/demo-credentials");
-    let credentials = generate_demo_credentials(&path).unwrap();
+    let credentials = generate_demo_credentials(&path, false).unwrap();
     assert_eq!(credentials.username, "demo");
     assert_eq!(credentials.password.len(), 23);
     assert!(!format!("{credentials:?}").contains(credentials.password.as_str()));
@@ -895,16 +895,24 @@ fn demo_credentials_file_is_private() {
 
     // A second start: a new password, and an existing loose file is made private.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let again = generate_demo_credentials(&path).unwrap();
+    let again = generate_demo_credentials(&path, true).unwrap();
     assert_ne!(again.password, credentials.password);
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(again.password.as_str()));
+    // With a demo PSK: its own line, a different secret, hidden from Debug.
+    let psk = again.psk.as_ref().unwrap();
+    assert_eq!(psk.len(), 23);
+    assert_ne!(psk.as_str(), again.password.as_str());
+    assert!(text.ends_with(&format!("psk={}\n", psk.as_str())));
+    assert!(!format!("{again:?}").contains(psk.as_str()));
     assert!(
-        std::fs::read_to_string(&path)
-            .unwrap()
-            .contains(again.password.as_str())
+        again
+            .announcement(&path)
+            .contains(&format!("IPsec pre-shared key {:?}", psk.as_str()))
     );
 
     // A symlink at the path is refused, and its target untouched.
@@ -912,11 +920,11 @@ fn demo_credentials_file_is_private() {
     std::fs::write(&target, "untouched").unwrap();
     let link = dir.join("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let error = generate_demo_credentials(&link).unwrap_err();
+    let error = generate_demo_credentials(&link, false).unwrap_err();
     assert!(error.to_string().contains("symbolic link"), "{error}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
     // A directory is refused.
-    assert!(generate_demo_credentials(&dir).is_err());
+    assert!(generate_demo_credentials(&dir, false).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -929,6 +937,7 @@ fn reload_keeps_users_added_in_code() {
     let demo = DemoCredentials {
         username: DEMO_USER.to_owned(),
         password: zeroize::Zeroizing::new("abcde-fghij-kmnpq-rstuv".to_owned()),
+        psk: None,
     };
     table.insert(demo.user()).unwrap();
     std::fs::write(&path, "bob b\n").unwrap();

@@ -38,8 +38,23 @@ pub enum RunError {
 }
 
 /// Runs the daemon until SIGTERM / SIGINT.
-pub fn run(config: Config) -> Result<(), RunError> {
+pub fn run(mut config: Config) -> Result<(), RunError> {
     let signals = Signals::block().map_err(RunError::Signals)?;
+    // No IPsec key configured: the demo credentials bring one (see aaa::demo).
+    let demo_psk = config.aaa.demo_user_enabled()
+        && config.ike.enabled
+        && config.ike.psk.is_empty()
+        && config.ike.peer.is_empty();
+    let demo = if config.aaa.demo_user_enabled() {
+        let path = &config.aaa.demo_credentials_file;
+        let demo = generate_demo_credentials(path, demo_psk).map_err(RunError::Demo)?;
+        if let Some(psk) = &demo.psk {
+            config.ike.psk = crate::config::Secret::new(psk.as_str());
+        }
+        Some(demo)
+    } else {
+        None
+    };
     let config = Arc::new(config);
     let mut users = match config.aaa.users_file() {
         Some(path) => Users::load(path).map_err(|errors| {
@@ -57,12 +72,14 @@ pub fn run(config: Config) -> Result<(), RunError> {
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Err(RunError::Users(text.join("\n")));
     }
-    if config.aaa.demo_user_enabled() {
-        let path = &config.aaa.demo_credentials_file;
-        let demo = generate_demo_credentials(path).map_err(RunError::Demo)?;
+    if let Some(demo) = &demo {
         users.insert(demo.user()).map_err(RunError::Users)?;
         // Printed once; the file (mode 0600) keeps it for later.
-        println!("{}", demo.announcement(path).as_str());
+        println!(
+            "{}",
+            demo.announcement(&config.aaa.demo_credentials_file)
+                .as_str()
+        );
     }
     let mut pools = Pools::from_config(&config);
     pools.reserve_static(users.static_addresses());
