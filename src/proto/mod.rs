@@ -5,6 +5,8 @@
 //! "Control is sans-IO"). The engines arrive with the control-plane issues.
 //!
 //! - [`esp`]: per-SA receive state for the data plane: the anti-replay window.
+//! - [`ike`]: IKEv1 (Main Mode PSK, Quick Mode, NAT-T, DPD), responder and initiator.
+//! - [`l2tp`]: the L2TPv2 control connection (RFC 2661), LNS and LAC roles.
 //! - [`ppp`]: the PPP engine (LCP, PAP/CHAP/MS-CHAPv2, IPCP, IPv6CP), server and
 //!   client roles, on the RFC 1661 automaton.
 #![forbid(unsafe_code)]

@@ -674,6 +674,25 @@ impl IkeSa {
         (self.cky_i, self.cky_r)
     }
 
+    /// The cookie pair as the ISAKMP SA's SPI (RFC 2408 §3.15, RFC 3706 §5.1).
+    fn isakmp_spi(&self) -> [u8; 16] {
+        let mut spi = [0u8; 16];
+        spi[..8].copy_from_slice(&self.cky_i);
+        spi[8..].copy_from_slice(&self.cky_r);
+        spi
+    }
+
+    /// The Main Mode values HASH_I and HASH_R cover (RFC 2409 §5).
+    fn exchange(&self) -> Phase1Exchange<'_> {
+        Phase1Exchange {
+            g_xi: &self.neg.g_xi,
+            g_xr: &self.neg.g_xr,
+            cky_i: &self.cky_i,
+            cky_r: &self.cky_r,
+            sai_b: &self.neg.sai_b,
+        }
+    }
+
     pub fn is_established(&self) -> bool {
         self.state == State::Established
     }
@@ -909,9 +928,7 @@ impl IkeSa {
     }
 
     fn send_delete_isakmp(&mut self, env: &mut Env<'_>) {
-        let mut spi = [0u8; 16];
-        spi[..8].copy_from_slice(&self.cky_i);
-        spi[8..].copy_from_slice(&self.cky_r);
+        let spi = self.isakmp_spi();
         let d = Payload::Delete(DeleteRepr {
             doi: Doi::Ipsec,
             protocol: ProtocolId::Isakmp,
@@ -1222,13 +1239,7 @@ impl IkeSa {
             {
                 continue;
             }
-            let ex = Phase1Exchange {
-                g_xi: &self.neg.g_xi,
-                g_xr: &self.neg.g_xr,
-                cky_i: &self.cky_i,
-                cky_r: &self.cky_r,
-                sai_b: &self.neg.sai_b,
-            };
+            let ex = self.exchange();
             if !ex.hash_i(prf, k.skeyid.as_bytes(), id_b).ct_eq(hash) {
                 continue;
             }
@@ -1254,13 +1265,7 @@ impl IkeSa {
         };
         let mut id_b = vec![0u8; id.buffer_len()];
         id.emit(&mut id_b);
-        let ex = Phase1Exchange {
-            g_xi: &self.neg.g_xi,
-            g_xr: &self.neg.g_xr,
-            cky_i: &self.cky_i,
-            cky_r: &self.cky_r,
-            sai_b: &self.neg.sai_b,
-        };
+        let ex = self.exchange();
         let hash_r = ex.hash_r(prf, k.skeyid.as_bytes(), &id_b);
         let payloads = [
             Payload::Identification(id),
@@ -1433,17 +1438,9 @@ impl IkeSa {
         };
         let mut id_b = vec![0u8; id.buffer_len()];
         id.emit(&mut id_b);
-        let ex = Phase1Exchange {
-            g_xi: &self.neg.g_xi,
-            g_xr: &self.neg.g_xr,
-            cky_i: &self.cky_i,
-            cky_r: &self.cky_r,
-            sai_b: &self.neg.sai_b,
-        };
+        let ex = self.exchange();
         let hash_i = ex.hash_i(prf, k.skeyid.as_bytes(), &id_b);
-        let mut spi = [0u8; 16];
-        spi[..8].copy_from_slice(&self.cky_i);
-        spi[8..].copy_from_slice(&self.cky_r);
+        let spi = self.isakmp_spi();
         let mut payloads = vec![
             Payload::Identification(id),
             Payload::Hash(HashRepr {
@@ -1502,13 +1499,7 @@ impl IkeSa {
             self.stats.bad_hash += 1;
             return;
         };
-        let ex = Phase1Exchange {
-            g_xi: &self.neg.g_xi,
-            g_xr: &self.neg.g_xr,
-            cky_i: &self.cky_i,
-            cky_r: &self.cky_r,
-            sai_b: &self.neg.sai_b,
-        };
+        let ex = self.exchange();
         if !ex.hash_r(k.prf, k.skeyid.as_bytes(), id_b).ct_eq(hash) {
             self.stats.bad_hash += 1;
             return;
@@ -1618,7 +1609,7 @@ impl IkeSa {
                     }
                 }
                 ProtocolId::Isakmp => {
-                    let mine: Vec<u8> = self.cky_i.iter().chain(&self.cky_r).copied().collect();
+                    let mine = self.isakmp_spi();
                     if d.spis().any(|s| s == mine.as_slice()) {
                         closed = true;
                     }
@@ -2510,9 +2501,7 @@ impl IkeSa {
                 return;
             }
             self.dpd_seq = self.dpd_seq.wrapping_add(1).max(1);
-            let mut spi = [0u8; 16];
-            spi[..8].copy_from_slice(&self.cky_i);
-            spi[8..].copy_from_slice(&self.cky_r);
+            let spi = self.isakmp_spi();
             let seq = self.dpd_seq.to_be_bytes();
             let n = Payload::Notification(NotificationRepr {
                 doi: Doi::Ipsec,
