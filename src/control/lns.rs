@@ -90,7 +90,9 @@ struct TunnelState {
     engine: l2tp::Tunnel,
     peer: SocketAddr,
     peer_tunnel: u16,
-    sessions: HashMap<u16, Sub>,
+    /// Boxed: an L2TP/IPsec client's tunnel holds one session, and a map's smallest
+    /// allocation is several slots; small slots keep that cheap.
+    sessions: HashMap<u16, Box<Sub>>,
     ids: SessionIds,
     up: bool,
     /// L2TP/IPsec: the client (`ipsec::Conn`) whose SAs carry the tunnel.
@@ -123,7 +125,8 @@ pub struct Lns {
     dp: Dataplane,
     sock: UdpSocket,
     prog: Programmer,
-    tunnels: HashMap<u16, TunnelState>,
+    /// Boxed for small slots (see `TunnelState::sessions`).
+    tunnels: HashMap<u16, Box<TunnelState>>,
     by_peer: HashMap<(SocketAddr, u16), u16>,
     tunnel_ids: TunnelIds,
     load: ShardLoad,
@@ -518,7 +521,7 @@ impl Lns {
                 self.by_peer.insert((from, peer_tunnel), tid);
                 self.tunnels.insert(
                     tid,
-                    TunnelState {
+                    Box::new(TunnelState {
                         engine,
                         peer: from,
                         peer_tunnel,
@@ -526,7 +529,7 @@ impl Lns {
                         ids: SessionIds::new(),
                         up: false,
                         esp: via.map(|(c, _)| c),
-                    },
+                    }),
                 );
                 self.service_tunnel(now, tid);
             }
@@ -695,7 +698,7 @@ impl Lns {
         );
         t.sessions.insert(
             local,
-            Sub {
+            Box::new(Sub {
                 shard,
                 peer_session,
                 ppp: None,
@@ -707,7 +710,7 @@ impl Lns {
                 installed: true,
                 routed: false,
                 starting: true,
-            },
+            }),
         );
         self.load.add(shard);
         self.active += 1;
@@ -899,7 +902,11 @@ impl Lns {
     }
 
     fn sub_mut(&mut self, tid: u16, sid: u16) -> Option<&mut Sub> {
-        self.tunnels.get_mut(&tid)?.sessions.get_mut(&sid)
+        self.tunnels
+            .get_mut(&tid)?
+            .sessions
+            .get_mut(&sid)
+            .map(|s| &mut **s)
     }
 
     /// Decides an authentication attempt with the local backend.

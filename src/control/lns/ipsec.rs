@@ -41,7 +41,9 @@ use crate::wire::isakmp;
 
 /// One ISAKMP SA and the client it belongs to (once phase 1 is up).
 pub(super) struct IkeSlot {
-    pub sa: IkeSa,
+    /// Boxed: the table holds tens of thousands and grows by doubling, so its slots
+    /// should be small.
+    pub sa: Box<IkeSa>,
     pub conn: Option<u32>,
     /// Counted in the half-open limits until phase 1 is up or the SA ends.
     pub half_open: bool,
@@ -210,7 +212,7 @@ impl Lns {
                 self.ike.insert(
                     cky_i,
                     IkeSlot {
-                        sa,
+                        sa: Box::new(sa),
                         conn: None,
                         half_open: true,
                     },

@@ -728,11 +728,22 @@ impl IkeSa {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.tx.pop_front()
+        let t = self.tx.pop_front();
+        if t.is_none() {
+            release_idle(&mut self.tx);
+        }
+        t
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() {
+            release_idle(&mut self.events);
+            if self.exchanges.is_empty() {
+                self.exchanges = Vec::new();
+            }
+        }
+        e
     }
 
     /// The next instant [`IkeSa::handle_timeout`] has work to do.
@@ -2519,6 +2530,15 @@ impl IkeSa {
                 .max(Duration::from_secs(1));
             self.dpd_next = Some(now + wait);
         }
+    }
+}
+
+/// Gives an empty queue's storage back: an established SA is idle almost always, and
+/// tens of thousands of them should not each keep the buffers of their busiest
+/// moment.
+fn release_idle<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > 0 {
+        *q = VecDeque::new();
     }
 }
 
