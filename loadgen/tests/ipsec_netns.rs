@@ -186,3 +186,92 @@ fn five_hundred_ipsec_clients_up_pinged_encrypted_and_down() {
     assert!(esp > 500 * 10, "only {esp} ESP packets");
     assert!(ike >= 500 * 9, "only {ike} IKE packets");
 }
+
+const CONFIG_STRICT: &str = r#"
+[dataplane]
+shards = 2
+pin_cores = false
+tun_name = "svipa0"
+buffers = 512
+
+[listen]
+address = "10.98.0.1"
+raw_esp = false
+
+[ike]
+psk = "netns-test-psk"
+# Few negotiations at once from one address, and no DPD: stale clients can only go
+# by INITIAL-CONTACT here.
+max_half_open_per_address = 4
+dpd_interval = 0
+
+[aaa]
+demo_user = false
+
+[ppp]
+local_address = "10.200.0.1"
+echo_interval = 0
+
+[[pool]]
+name = "test"
+ranges = ["10.200.0.0/20"]
+"#;
+
+fn ipsec_run(sessions: usize, vanish: usize) -> loadgen::report::Report {
+    l2tp_mode::run(
+        Options {
+            server: (PAIR_B, 500).into(),
+            bind: PAIR_A,
+            sessions,
+            tunnels: 1,
+            rate: None,
+            max_outstanding: sessions,
+            traffic_pps: 0,
+            duration: Duration::from_secs(0),
+            user: "alice".into(),
+            password: "wonderland".into(),
+            auth: vec![AuthMethod::MsChapV2],
+            setup_timeout: Duration::from_secs(120),
+            secret: None,
+            ipsec: Some(IpsecOptions {
+                psk: "netns-test-psk".into(),
+                ike: policy::parse_list(&["aes128-sha256-ecp256"]).unwrap(),
+                esp: policy::parse_list(&["aes128gcm16"]).unwrap(),
+                nat_t_port: 4500,
+            }),
+            nat_rebind: 0,
+            vanish,
+        },
+        &|| None,
+    )
+    .expect("loadgen run")
+}
+
+/// Half-open negotiations beyond the per-address limit are refused and counted (the
+/// clients get in on a retransmission); a client that comes back with INITIAL-CONTACT
+/// after vanishing replaces its stale SAs, tunnel, session and address.
+#[test]
+fn half_open_limit_and_initial_contact() {
+    if !is_root() {
+        println!("ipsec_netns: skipped, needs root");
+        return;
+    }
+    let pair = Pair::create("ipa");
+    let server = Server::start(&pair, CONFIG_STRICT, 100);
+    // 16 clients at once against a limit of 4 from this address; then they all vanish.
+    let first = pair.a.run(|| ipsec_run(16, 16));
+    assert_eq!(first.sessions_established, 16, "{first:?}");
+    // The same 16 identities come back from the same address, with INITIAL-CONTACT.
+    let second = pair.a.run(|| ipsec_run(16, 0));
+    assert_eq!(second.sessions_established, 16, "{second:?}");
+    assert!(second.teardown_clean);
+    let left = server.stop(Duration::from_millis(500));
+    println!("{left:?}");
+    assert!(left.ike.half_open_refused > 0, "{:?}", left.ike);
+    assert_eq!(left.ike.replaced, 16, "{:?}", left.ike);
+    assert_eq!(left.ike.dead_peers, 0);
+    assert_eq!(left.counters.sessions_established, 32);
+    assert_eq!(left.counters.sessions_ended, 32);
+    assert_eq!((left.sessions, left.addresses), (0, 0));
+    assert_eq!((left.ike_sas, left.ipsec_clients), (0, 0));
+}

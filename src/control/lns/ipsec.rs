@@ -92,6 +92,8 @@ pub struct IkeCounters {
     pub unknown_sa: u64,
     /// Clients torn down (for any reason).
     pub clients_gone: u64,
+    /// Clients replaced by a new negotiation with INITIAL-CONTACT.
+    pub replaced: u64,
     /// Clients whose NAT mapping moved (seen by the data plane).
     pub nat_rebindings: u64,
     /// L2TP arriving inside an SA the control thread does not know (raced a teardown).
@@ -358,6 +360,7 @@ impl Lns {
                 .map(|(id, _)| *id)
                 .collect();
             for id in stale {
+                self.ike_counters.replaced += 1;
                 self.close_conn(now, id, "replaced (INITIAL-CONTACT from a new negotiation)");
             }
         }
