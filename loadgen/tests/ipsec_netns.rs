@@ -185,6 +185,8 @@ fn five_hundred_ipsec_clients_up_pinged_encrypted_and_down() {
     assert_eq!(l2tp, 0, "cleartext L2TP on the wire");
     assert!(esp > 500 * 10, "only {esp} ESP packets");
     assert!(ike >= 500 * 9, "only {ike} IKE packets");
+    // And tshark's own dissectors find nothing malformed in what we sent and received.
+    assert_eq!(capture.count("_ws.malformed"), 0, "malformed packets on the wire");
 }
 
 const CONFIG_STRICT: &str = r#"
