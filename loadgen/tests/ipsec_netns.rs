@@ -186,7 +186,11 @@ fn five_hundred_ipsec_clients_up_pinged_encrypted_and_down() {
     assert!(esp > 500 * 10, "only {esp} ESP packets");
     assert!(ike >= 500 * 9, "only {ike} IKE packets");
     // And tshark's own dissectors find nothing malformed in what we sent and received.
-    assert_eq!(capture.count("_ws.malformed"), 0, "malformed packets on the wire");
+    assert_eq!(
+        capture.count("_ws.malformed"),
+        0,
+        "malformed packets on the wire"
+    );
 }
 
 const CONFIG_STRICT: &str = r#"
