@@ -47,6 +47,9 @@ pub(super) struct IkeSlot {
     pub conn: Option<u32>,
     /// Counted in the half-open limits until phase 1 is up or the SA ends.
     pub half_open: bool,
+    /// Inbound SPIs handed to the engine and not installed (yet): given back when
+    /// the SA ends, so failed Quick Modes do not leak them.
+    pub allocated: Vec<u32>,
 }
 
 /// One remote-access client: its SAs and its L2TP tunnel.
@@ -131,16 +134,24 @@ impl Lns {
         SocketAddr::new(self.config.listen.address, port)
     }
 
-    /// Runs `f` with an [`Env`] whose SPIs steer to `shard`.
-    fn with_env<R>(&mut self, shard: u32, f: impl FnOnce(&mut Self, &mut Env<'_>) -> R) -> R {
+    /// Runs `f` with an [`Env`] whose SPIs steer to `shard`; the SPIs it hands out
+    /// are remembered by the ISAKMP SA `cky` until installed or the SA ends.
+    fn with_env<R>(
+        &mut self,
+        shard: u32,
+        cky: Option<[u8; 8]>,
+        f: impl FnOnce(&mut Self, &mut Env<'_>) -> R,
+    ) -> R {
         let rng = ring::rand::SystemRandom::new();
         let map = self.dp.shard_map();
         let mut spis = std::mem::take(&mut self.spis);
+        let mut handed = Vec::new();
         let r = {
             let mut fill = super::fill_random(&rng);
             let mut spi = || {
                 let s = allocate_spi(&rng, map, shard, &spis);
                 spis.insert(s);
+                handed.push(s);
                 s
             };
             let mut env = Env {
@@ -150,6 +161,14 @@ impl Lns {
             f(self, &mut env)
         };
         self.spis.extend(spis);
+        match cky.and_then(|c| self.ike.get_mut(&c)) {
+            Some(slot) => slot.allocated.extend(handed),
+            None => {
+                for s in handed {
+                    self.spis.remove(&s);
+                }
+            }
+        }
         r
     }
 
@@ -171,7 +190,7 @@ impl Lns {
                 .conn
                 .and_then(|c| self.conns.get(&c))
                 .map_or(0, |c| c.shard);
-            self.with_env(shard, |lns, env| {
+            self.with_env(shard, Some(cky_i), |lns, env| {
                 if let Some(slot) = lns.ike.get_mut(&cky_i) {
                     slot.sa.handle_message(now, local, from, encap, bytes, env);
                 }
@@ -205,7 +224,7 @@ impl Lns {
             return;
         }
         let policy = Arc::clone(&self.ike_policy);
-        let made = self.with_env(0, |_, env| {
+        let made = self.with_env(0, None, |_, env| {
             IkeSa::respond(now, policy, local, from, encap, bytes, env)
         });
         match made {
@@ -217,6 +236,7 @@ impl Lns {
                         sa: Box::new(sa),
                         conn: None,
                         half_open: true,
+                        allocated: Vec::new(),
                     },
                 );
                 self.service_ike(now, cky_i);
@@ -277,7 +297,11 @@ impl Lns {
         };
         if slot.sa.is_closed() {
             self.half_open_done(cky);
-            self.ike.remove(&cky);
+            if let Some(slot) = self.ike.remove(&cky) {
+                for spi in slot.allocated {
+                    self.spis.remove(&spi);
+                }
+            }
             return;
         }
         if let Some(when) = slot.sa.poll_timeout() {
@@ -296,7 +320,7 @@ impl Lns {
             .conn
             .and_then(|c| self.conns.get(&c))
             .map_or(0, |c| c.shard);
-        self.with_env(shard, |lns, env| {
+        self.with_env(shard, Some(cky), |lns, env| {
             if let Some(slot) = lns.ike.get_mut(&cky) {
                 slot.sa.handle_timeout(now, env);
             }
@@ -421,6 +445,12 @@ impl Lns {
             }
         };
         self.ike_counters.children_up += 1;
+        if let Some(slot) = self.ike.get_mut(&cky) {
+            slot.allocated.retain(|s| *s != child.inbound_spi);
+        }
+        let Some(c) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
         c.peer = child.peer;
         c.encap = child.encap;
         let shard = c.shard;
@@ -621,7 +651,7 @@ impl Lns {
         if !self.ike.contains_key(&cky) {
             return;
         }
-        self.with_env(0, |lns, env| {
+        self.with_env(0, Some(cky), |lns, env| {
             if let Some(slot) = lns.ike.get_mut(&cky) {
                 slot.sa.close(now, env);
             }
