@@ -7,6 +7,7 @@
 //! - [`esp`]: per-SA receive state for the data plane: the anti-replay window.
 //! - [`ike`]: IKEv1 (Main Mode PSK, Quick Mode, NAT-T, DPD), responder and initiator.
 //! - [`l2tp`]: the L2TPv2 control connection (RFC 2661), LNS and LAC roles.
+//! - [`pptp`]: the PPTP control connection over TCP 1723 (RFC 2637), both roles.
 //! - [`ppp`]: the PPP engine (LCP, PAP/CHAP/MS-CHAPv2, IPCP, IPv6CP), server and
 //!   client roles, on the RFC 1661 automaton.
 #![forbid(unsafe_code)]
@@ -15,3 +16,4 @@ pub mod esp;
 pub mod ike;
 pub mod l2tp;
 pub mod ppp;
+pub mod pptp;
