@@ -10,6 +10,8 @@
 //! - **Client** (loadgen and the tests): opens the connection and places calls with
 //!   Outgoing-Call-Requests.
 //!
+//! The data channel's per-call sequence state (enhanced GRE, §4) is in [`gre`].
+//!
 //! Both roles: Echo-Request/Reply keepalives (§2.5-§2.6, §3.1.4), Set-Link-Info
 //! (§2.15), Call-Clear-Request (§2.12, from the call's originator) and
 //! Call-Disconnect-Notify (§2.13), Stop-Control-Connection-Request/Reply (§2.3-§2.4),
@@ -40,6 +42,7 @@
 //!   Call-Disconnect-Notify (§2.12).
 #![forbid(unsafe_code)]
 
+pub mod gre;
 #[cfg(test)]
 mod tests;
 
