@@ -8,6 +8,7 @@
 //! keepalives, timeouts, IPv6CP, our address, proxy LCP), [`L2tpConfig`] (`[l2tp]`:
 //! host name, tunnel secret, timers, window, hidden AVPs, allowed LACs), [`IkeConfig`]
 //! (`[ike]`: pre-shared keys, proposals, PFS, lifetimes, NAT-T, DPD, half-open limits),
+//! [`PptpSection`] (`[pptp]`: off by default; MPPE requirement and strength, limits),
 //! [`LimitsConfig`] (`[limits]`: admission control) and a list of [`PoolConfig`]
 //! (`[[pool]]`: named IPv4 address pools). Every key has a default,
 //! so an empty file is a valid configuration, and every struct denies unknown keys, so a
@@ -57,6 +58,7 @@ mod listen;
 mod net;
 mod pool;
 mod ppp;
+mod pptp;
 mod validate;
 
 use std::path::Path;
@@ -83,6 +85,7 @@ pub use pool::{MAX_POOL_NAME, MAX_POOL_SIZE, PoolConfig};
 pub use ppp::{
     AuthMethod, MAX_ECHO_FAILURES, MAX_ECHO_INTERVAL, MAX_NAME_SERVERS, PppConfig, ProxyLcp,
 };
+pub use pptp::{MppeRequirement, PptpSection};
 
 use error::{line_of, path_at, render_path, report_span};
 use validate::Validator;
@@ -104,6 +107,7 @@ pub struct Config {
     pub ppp: PppConfig,
     pub l2tp: L2tpConfig,
     pub ike: IkeConfig,
+    pub pptp: PptpSection,
     pub limits: LimitsConfig,
     /// `[[pool]]`, in file order. Last, so that serialized TOML writes the plain
     /// tables before the array of tables.
@@ -119,6 +123,7 @@ impl Default for Config {
             ppp: PppConfig::default(),
             l2tp: L2tpConfig::default(),
             ike: IkeConfig::default(),
+            pptp: PptpSection::default(),
             limits: LimitsConfig::default(),
             pool: vec![PoolConfig::default_pool()],
         }
@@ -255,6 +260,7 @@ impl Config {
         v.section("ppp", |v| self.ppp.validate(v));
         v.section("l2tp", |v| self.l2tp.validate(v));
         v.section("ike", |v| self.ike.validate(v));
+        v.section("pptp", |v| self.pptp.validate(v));
         v.section("limits", |v| self.limits.validate(v));
         pool::validate_pools(&self.pool, v);
     }

@@ -432,7 +432,7 @@ fn unknown_key_names_its_path_and_line() {
     one_error(
         "[dataplane]\n[radius]\nserver = \"x\"\n",
         "t.toml:2: radius: unknown field `radius`, expected one of `dataplane`, `listen`, \
-         `aaa`, `ppp`, `l2tp`, `ike`, `limits`, `pool`",
+         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `limits`, `pool`",
     );
 }
 
@@ -1132,4 +1132,39 @@ fn ike_errors_name_their_lines() {
         "[[ike.peer]]\nid = \"road\"\npsk = \"\"\n",
         "t.toml:3: ike.peer[0].psk: must not be empty",
     );
+}
+
+#[test]
+fn pptp_defaults_and_rules() {
+    let c = Config::default();
+    assert!(!c.pptp.enabled);
+    assert_eq!(c.pptp.mppe, crate::config::MppeRequirement::Require);
+    assert_eq!(c.pptp.strengths(), (false, true));
+    let c = parses("[pptp]\nenabled = true\nmppe_strength = [\"40\", \"128\"]\n");
+    assert!(c.pptp.enabled);
+    assert_eq!(c.pptp.strengths(), (true, true));
+    one_error(
+        "[pptp]\nmppe_strength = [\"56\"]\n",
+        "t.toml:2: pptp.mppe_strength[0]: \"56\" is not an MPPE key length (\"40\" or \"128\")",
+    );
+    one_error(
+        "[pptp]\nmppe = \"optional\"\n",
+        "t.toml:2: pptp.mppe: calls without encryption need pptp.allow_unencrypted = true \
+         (PPTP without MPPE sends everything in clear text)",
+    );
+    one_error(
+        "[pptp]\nallow_pap_chap = true\n",
+        "t.toml:2: pptp.allow_pap_chap: MPPE keys come from MS-CHAPv2: with pptp.mppe = \
+         \"require\" PAP and CHAP cannot be allowed",
+    );
+    one_error(
+        "[pptp]\nmppe_strength = []\n",
+        "t.toml:2: pptp.mppe_strength: must list a key length (\"128\", \"40\") unless \
+         pptp.mppe = \"none\"",
+    );
+    let c = parses(
+        "[pptp]\nmppe = \"none\"\nallow_unencrypted = true\nallow_pap_chap = true\n\
+         mppe_strength = []\n",
+    );
+    assert_eq!(c.pptp.mppe, crate::config::MppeRequirement::None);
 }
