@@ -370,7 +370,10 @@ pub enum TableError {
 
 /// One shard's tables.
 pub struct Tables {
-    sas: HashMap<u32, InboundSa>,
+    /// Boxed (the box comes with the command, made on the control thread): an SA is
+    /// over a kilobyte, and inline slots in a table sized for twice the capacity would
+    /// touch a fresh page per SA; small slots keep the table dense.
+    sas: HashMap<u32, Box<InboundSa>>,
     sessions: HashMap<SessionKey, Session>,
     tunnels: HashMap<u16, TunnelTx>,
     routes4: HashMap<Ipv4Addr, Route>,
@@ -422,7 +425,7 @@ impl Tables {
     pub fn apply(&mut self, command: Command) -> Result<(), TableError> {
         let cap = self.capacities;
         match command {
-            Command::InstallSa { spi, sa } => insert_bounded(&mut self.sas, cap.sas, spi, *sa),
+            Command::InstallSa { spi, sa } => insert_bounded(&mut self.sas, cap.sas, spi, sa),
             Command::RemoveSa { spi } => remove(&mut self.sas, &spi),
             Command::InstallSession { key, session } => {
                 insert_bounded(&mut self.sessions, cap.sessions, key, session)
@@ -470,11 +473,11 @@ impl Tables {
 
     #[inline]
     pub fn sa_mut(&mut self, spi: u32) -> Option<&mut InboundSa> {
-        self.sas.get_mut(&spi)
+        self.sas.get_mut(&spi).map(|sa| &mut **sa)
     }
 
     pub fn sa(&self, spi: u32) -> Option<&InboundSa> {
-        self.sas.get(&spi)
+        self.sas.get(&spi).map(|sa| &**sa)
     }
 
     #[inline]
