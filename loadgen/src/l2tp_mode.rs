@@ -121,6 +121,39 @@ struct Lac {
     ipsec: Option<Ipsec>,
 }
 
+impl Lac {
+    fn new(sock: UdpSocket, engine: l2tp::Tunnel, max_calls: usize, ipsec: Option<Ipsec>) -> Lac {
+        Lac {
+            sock,
+            engine,
+            up: false,
+            closed: false,
+            calls: HashMap::new(),
+            next_session: 0,
+            peer_tunnel: 0,
+            placed: 0,
+            vanished: false,
+            max_calls,
+            ipsec,
+        }
+    }
+}
+
+/// Runs `f` with randomness and loadgen's SPI counter (its clients' inbound SPIs
+/// only need to be unique among its own SAs).
+fn ike_env<R>(rng: &SystemRandom, next_spi: &mut u32, f: impl FnOnce(&mut ike::Env<'_>) -> R) -> R {
+    let mut fill = fill(rng);
+    let mut spi = || {
+        *next_spi = next_spi.wrapping_add(1).max(256);
+        *next_spi
+    };
+    let mut env = ike::Env {
+        rng: &mut fill,
+        spi: &mut spi,
+    };
+    f(&mut env)
+}
+
 /// One L2TP/IPsec client's IKE and ESP state.
 struct Ipsec {
     ike: IkeSa,
@@ -253,21 +286,10 @@ impl Run {
 
     /// Runs `f` on client `t`'s IKE SA with randomness and SPIs.
     fn with_ike(&mut self, t: usize, f: impl FnOnce(&mut IkeSa, &mut ike::Env<'_>)) {
-        let rng = &self.rng;
-        let next_spi = &mut self.next_spi;
         let Some(i) = self.lacs[t].ipsec.as_mut() else {
             return;
         };
-        let mut fill = fill(rng);
-        let mut spi = || {
-            *next_spi = next_spi.wrapping_add(1).max(256);
-            *next_spi
-        };
-        let mut env = ike::Env {
-            rng: &mut fill,
-            spi: &mut spi,
-        };
-        f(&mut i.ike, &mut env);
+        ike_env(&self.rng, &mut self.next_spi, |env| f(&mut i.ike, env));
     }
 
     /// Sends what client `t`'s IKE SA has to send and acts on its events.
@@ -711,45 +733,27 @@ impl Run {
             force_encap: true,
             initial_contact: true,
         };
-        let ike = {
-            let rng = &self.rng;
-            let next_spi = &mut self.next_spi;
-            let mut fill = fill(rng);
-            let mut spi = || {
-                *next_spi = next_spi.wrapping_add(1).max(256);
-                *next_spi
-            };
-            let mut env = ike::Env {
-                rng: &mut fill,
-                spi: &mut spi,
-            };
-            IkeSa::initiate(now, policy, params, &mut env)
-        };
+        let ike = ike_env(&self.rng, &mut self.next_spi, |env| {
+            IkeSa::initiate(now, policy, params, env)
+        });
         // The L2TP engine is replaced when the SAs are up (see ChildUp); this one
         // never sends.
         let engine = {
             let mut rng = fill(&self.rng);
             l2tp::Tunnel::lac_connect(now, &self.tunnel_config(), (t + 1) as u16, &mut rng)
         };
-        self.lacs.push(Lac {
+        self.lacs.push(Lac::new(
             sock,
             engine,
-            up: false,
-            closed: false,
-            calls: HashMap::new(),
-            next_session: 0,
-            peer_tunnel: 0,
-            placed: 0,
-            vanished: false,
-            max_calls: 1,
-            ipsec: Some(Ipsec {
+            1,
+            Some(Ipsec {
                 ike,
                 esp: None,
                 started: now,
                 failed: false,
                 up: false,
             }),
-        });
+        ));
         self.placed += 1;
         self.service_ike(now, t);
         Ok(())
@@ -864,19 +868,7 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
             let mut rng = fill(&run.rng);
             l2tp::Tunnel::lac_connect(start, &config, (t + 1) as u16, &mut rng)
         };
-        run.lacs.push(Lac {
-            sock,
-            engine,
-            up: false,
-            closed: false,
-            calls: HashMap::new(),
-            next_session: 0,
-            peer_tunnel: 0,
-            placed: 0,
-            vanished: false,
-            max_calls: usize::MAX,
-            ipsec: None,
-        });
+        run.lacs.push(Lac::new(sock, engine, usize::MAX, None));
         run.service_tunnel(start, t);
     }
     let mut buf = vec![0u8; 65536];

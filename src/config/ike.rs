@@ -96,26 +96,8 @@ pub struct IkeConfig {
     pub peer: Vec<IkePeer>,
 }
 
-fn group_name(g: DhGroup) -> &'static str {
-    match g {
-        DhGroup::Modp1024 => "modp1024",
-        DhGroup::Modp1536 => "modp1536",
-        DhGroup::Modp2048 => "modp2048",
-        DhGroup::Ecp256 => "ecp256",
-        DhGroup::Ecp384 => "ecp384",
-    }
-}
-
 fn group_of(name: &str) -> Option<DhGroup> {
-    [
-        DhGroup::Modp1024,
-        DhGroup::Modp1536,
-        DhGroup::Modp2048,
-        DhGroup::Ecp256,
-        DhGroup::Ecp384,
-    ]
-    .into_iter()
-    .find(|g| group_name(*g) == name)
+    policy::group_of(name).ok()
 }
 
 impl Default for IkeConfig {
@@ -138,7 +120,7 @@ impl Default for IkeConfig {
             pfs_groups: d
                 .pfs_groups
                 .iter()
-                .map(|g| group_name(*g).to_owned())
+                .map(|g| policy::group_name(*g).to_owned())
                 .collect(),
             phase1_lifetime: d.phase1_lifetime.as_secs() as u32,
             phase2_lifetime: d.phase2_lifetime.as_secs() as u32,

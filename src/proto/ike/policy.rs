@@ -84,7 +84,8 @@ pub enum ProposalError {
     Shape(String, &'static str),
 }
 
-fn group_of(s: &str) -> Result<DhGroup, ProposalError> {
+/// A Diffie-Hellman group by its name here (`modp2048`, `ecp256`, ...).
+pub fn group_of(s: &str) -> Result<DhGroup, ProposalError> {
     Ok(match s {
         "modp1024" => DhGroup::Modp1024,
         "modp1536" => DhGroup::Modp1536,
@@ -95,7 +96,8 @@ fn group_of(s: &str) -> Result<DhGroup, ProposalError> {
     })
 }
 
-fn group_name(g: DhGroup) -> &'static str {
+/// The name of a Diffie-Hellman group, as [`group_of`] reads it.
+pub fn group_name(g: DhGroup) -> &'static str {
     match g {
         DhGroup::Modp1024 => "modp1024",
         DhGroup::Modp1536 => "modp1536",
