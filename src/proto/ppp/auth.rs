@@ -446,6 +446,8 @@ pub(crate) struct AuthClient {
     max_configure: u32,
     state: ClientState,
     timer: Option<Instant>,
+    /// MS-CHAPv2: our NT-Response once the server's Success verified (MPPE keys).
+    pub nt_response: Option<[u8; 24]>,
 }
 
 impl AuthClient {
@@ -468,6 +470,7 @@ impl AuthClient {
             max_configure,
             state: ClientState::WaitChallenge,
             timer: None,
+            nt_response: None,
         };
         if method == AuthMethod::Pap {
             let identifier = drbg.array::<1>()[0];
@@ -583,6 +586,7 @@ impl AuthClient {
                         };
                         self.timer = None;
                         if verified {
+                            self.nt_response = mschap.as_ref().map(|m| m.nt_response);
                             self.state = ClientState::Done;
                             out.push(AuthOutput::Succeeded);
                         } else {

@@ -9,6 +9,10 @@
 //! - [`auth`]: PAP (RFC 1334), CHAP-MD5 (RFC 1994), MS-CHAPv2 (RFC 2759), both roles;
 //! - [`ipcp`]: IPCP (RFC 1332) with DNS/NBNS (RFC 1877);
 //! - [`ipv6cp`]: IPv6CP interface identifiers (RFC 5072);
+//! - [`ccp`]: CCP (RFC 1962) with MPPE only (RFC 3078 §2), for PPTP; Reset-Request
+//!   (RFC 3078 §8) is reported as [`PppEvent::MppeResetRequest`] and sent with
+//!   [`Ppp::send_reset_request`]; required MPPE that does not come up ends the
+//!   session with [`CloseReason::EncryptionRequired`];
 //! - this file: [`Ppp`], which runs the phases of RFC 1661 §3 (Establish,
 //!   Authenticate, Network, Terminate), LCP's own codes (Echo, Discard,
 //!   Protocol-Reject, Code-Reject), keepalives, session and idle timeouts, and
@@ -34,7 +38,8 @@
 //! - Protocol-Reject is sent only while LCP is Opened (RFC 1661 §5.7); before that
 //!   unknown protocols are silently discarded. NCP packets that arrive before the
 //!   network phase are discarded (RFC 1661 §3.5/§3.6). CCP is Protocol-Rejected when
-//!   [`CcpPolicy::Reject`] (L2TP: no MPPE), and so is IPv6CP when disabled.
+//!   [`CcpPolicy::Reject`] (L2TP: no MPPE), and so is IPv6CP when disabled. With
+//!   [`CcpPolicy::Mppe`] CCP starts with the NCPs at the network phase.
 //! - The server asks for an address ([`PppEvent::NeedAddress`]) after
 //!   authentication and starts IPCP only once [`Ppp::set_ipv4`] gives it one; a peer
 //!   IPCP Configure-Request that arrives meanwhile is kept and replayed then, so the
@@ -63,6 +68,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod ccp;
 pub mod fsm;
 pub mod ipcp;
 pub mod ipv6cp;
@@ -78,6 +84,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth::{AuthClient, AuthOutput, AuthServer};
+use ccp::Ccp;
 use fsm::{Fsm, FsmConfig, FsmCounters, NegotiationError, Output, State};
 use ipcp::Ipcp;
 use ipv6cp::Ipv6cp;
@@ -85,6 +92,7 @@ use lcp::Lcp;
 use util::Drbg;
 
 pub use auth::{AuthProof, AuthRequest, authenticator_response_bytes};
+pub use ccp::{MppeOptions, MppePolicy};
 pub use ipcp::Ipv4Assignment;
 pub use lcp::LinkOptions;
 pub use util::Secret;
@@ -107,9 +115,11 @@ pub enum AuthMethod {
 /// What to do with CCP (RFC 1962).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CcpPolicy {
-    /// Protocol-Reject it (L2TP; PPTP will negotiate MPPE here later).
+    /// Protocol-Reject it (L2TP: IPsec encrypts; no compression is offered).
     #[default]
     Reject,
+    /// Negotiate MPPE (RFC 3078, PPTP) as [`ccp`] describes.
+    Mppe(MppePolicy),
 }
 
 /// What to do with L2TP proxy LCP (RFC 2661 §4.4.5).
@@ -219,6 +229,8 @@ pub enum CloseReason {
     Admin,
     /// The lower layer (L2TP session, PPTP call) went away.
     LowerLayerDown,
+    /// MPPE is required and could not be negotiated (RFC 3078).
+    EncryptionRequired,
 }
 
 impl CloseReason {
@@ -237,6 +249,7 @@ impl CloseReason {
             CloseReason::IdleTimeout => "idle timeout",
             CloseReason::Admin => "administratively closed",
             CloseReason::LowerLayerDown => "lower layer down",
+            CloseReason::EncryptionRequired => "encryption required",
         }
     }
 }
@@ -267,6 +280,16 @@ pub enum PppEvent {
         peer_id: [u8; 8],
     },
     Ipv6Down,
+    /// CCP is Opened with MPPE: `tx` is how we encrypt, `rx` how the peer does.
+    MppeUp {
+        tx: MppeOptions,
+        rx: MppeOptions,
+    },
+    /// CCP left Opened: no more encrypted traffic until it is up again.
+    MppeDown,
+    /// The peer sent a CCP Reset-Request (RFC 3078 §8): our encryptor must send its
+    /// next packet FLUSHED.
+    MppeResetRequest,
     /// The session is over; release it. Emitted exactly once.
     Closed {
         reason: CloseReason,
@@ -378,6 +401,9 @@ pub struct PppCounters {
     pub lcp: FsmCounters,
     pub ipcp: FsmCounters,
     pub ipv6cp: FsmCounters,
+    pub ccp: FsmCounters,
+    pub ccp_reset_requests_sent: u64,
+    pub ccp_reset_requests_received: u64,
 }
 
 #[derive(Debug)]
@@ -397,6 +423,10 @@ pub struct Ppp {
     lcp: Fsm<Lcp>,
     ipcp: Fsm<Ipcp>,
     ipv6cp: Fsm<Ipv6cp>,
+    /// Present when MPPE is negotiated ([`CcpPolicy::Mppe`]); boxed so that L2TP
+    /// sessions, which never have it, stay small.
+    ccp: Option<Box<Fsm<Ccp>>>,
+    ccp_required: bool,
     auth: Auth,
     transmits: VecDeque<(u16, Vec<u8>)>,
     events: VecDeque<PppEvent>,
@@ -413,6 +443,8 @@ pub struct Ppp {
     ipcp_finished: bool,
     ipv6cp_finished: bool,
     counters: PppCounters,
+    /// Client: kept from a successful MS-CHAPv2 exchange for the MPPE keys.
+    nt_response: Option<[u8; 24]>,
 }
 
 impl core::fmt::Debug for Ppp {
@@ -461,6 +493,13 @@ impl Ppp {
                 Ipcp::new(server, config.request_dns),
             ),
             ipv6cp: Fsm::new(Protocol::Ipv6cp, config.fsm, ipv6cp),
+            ccp: match config.ccp {
+                CcpPolicy::Reject => None,
+                CcpPolicy::Mppe(p) => {
+                    Some(Box::new(Fsm::new(Protocol::Ccp, config.fsm, Ccp::new(p))))
+                }
+            },
+            ccp_required: matches!(config.ccp, CcpPolicy::Mppe(p) if p.required),
             auth: Auth::None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -477,6 +516,7 @@ impl Ppp {
             ipcp_finished: false,
             ipv6cp_finished: !config.ipv6,
             counters: PppCounters::default(),
+            nt_response: None,
             config,
         }
     }
@@ -607,6 +647,7 @@ impl Ppp {
             Protocol::Ipv4 | Protocol::Ipv6 | Protocol::CompressedDatagram => {
                 self.counters.data_frames_ignored += 1;
             }
+            Protocol::Ccp if self.ccp.is_some() => self.handle_ccp(now, payload),
             _ => self.protocol_reject(protocol, payload),
         }
         self.pump(now);
@@ -752,6 +793,7 @@ impl Ppp {
             self.lcp.timeout(),
             self.ipcp.timeout(),
             self.ipv6cp.timeout(),
+            self.ccp.as_ref().and_then(|c| c.timeout()),
             auth,
             self.echo_at,
             self.auth_deadline,
@@ -770,6 +812,9 @@ impl Ppp {
         self.lcp.handle_timeout(now);
         self.ipcp.handle_timeout(now);
         self.ipv6cp.handle_timeout(now);
+        if let Some(ccp) = self.ccp.as_mut() {
+            ccp.handle_timeout(now);
+        }
         let mut out = Vec::new();
         match &mut self.auth {
             Auth::Server(s) => s.handle_timeout(now, &mut out),
@@ -828,6 +873,7 @@ impl Ppp {
             lcp: self.lcp.counters,
             ipcp: self.ipcp.counters,
             ipv6cp: self.ipv6cp.counters,
+            ccp: self.ccp.as_ref().map(|c| c.counters).unwrap_or_default(),
             ..self.counters
         }
     }
@@ -917,6 +963,14 @@ impl Ppp {
                 match reject.rejected_protocol {
                     Protocol::Ipcp => self.ipcp.protocol_rejected(now),
                     Protocol::Ipv6cp => self.ipv6cp.protocol_rejected(now),
+                    Protocol::Ccp if self.ccp_required => {
+                        self.close(now, CloseReason::EncryptionRequired)
+                    }
+                    Protocol::Ccp => {
+                        if let Some(ccp) = self.ccp.as_mut() {
+                            ccp.protocol_rejected(now);
+                        }
+                    }
                     Protocol::Lcp | Protocol::Pap | Protocol::Chap => {
                         self.close(now, CloseReason::NegotiationFailed)
                     }
@@ -963,6 +1017,9 @@ impl Ppp {
                     self.events.push_back(PppEvent::AuthRequest(r));
                 }
                 AuthOutput::Succeeded => {
+                    if let Auth::Client(c) = &self.auth {
+                        self.nt_response = c.nt_response;
+                    }
                     if self.phase == Phase::Authenticate {
                         self.events.push_back(PppEvent::Authenticated);
                         self.enter_network(now);
@@ -1072,6 +1129,10 @@ impl Ppp {
             self.ipv6cp.up(now);
             self.ipv6cp.open(now);
         }
+        if let Some(ccp) = self.ccp.as_mut() {
+            ccp.up(now);
+            ccp.open(now);
+        }
     }
 
     fn start_ipcp(&mut self, now: Instant) {
@@ -1125,10 +1186,129 @@ impl Ppp {
                     Output::Started | Output::Failed(_) => {}
                 }
             }
+            let mut ccp_outputs = Vec::new();
+            if let Some(ccp) = self.ccp.as_mut() {
+                while let Some(o) = ccp.poll_output() {
+                    ccp_outputs.push(o);
+                }
+            }
+            for o in ccp_outputs {
+                progressed = true;
+                self.ccp_output(now, o);
+            }
             if !progressed {
                 break;
             }
         }
+    }
+
+    fn ccp_output(&mut self, now: Instant, output: Output) {
+        match output {
+            Output::Send(p) => self.transmit(Protocol::Ccp, p),
+            Output::Up => {
+                let (tx, rx) = match self.ccp.as_ref() {
+                    Some(c) => (c.negotiator.tx, c.negotiator.rx),
+                    None => return,
+                };
+                match (tx, rx) {
+                    (Some(tx), Some(rx)) => self.events.push_back(PppEvent::MppeUp { tx, rx }),
+                    // Opened, but one direction without MPPE (the peer's request was
+                    // empty): not encryption.
+                    _ if self.ccp_required => self.close(now, CloseReason::EncryptionRequired),
+                    _ => {}
+                }
+            }
+            Output::Down => self.events.push_back(PppEvent::MppeDown),
+            Output::Finished | Output::Failed(_) => {
+                if self.ccp_required && self.phase == Phase::Network {
+                    self.close(now, CloseReason::EncryptionRequired);
+                }
+            }
+            Output::Started => {}
+        }
+    }
+
+    fn handle_ccp(&mut self, now: Instant, payload: &[u8]) {
+        if self.phase != Phase::Network {
+            self.counters.discarded += 1;
+            return;
+        }
+        let Some(ccp) = self.ccp.as_mut() else {
+            return;
+        };
+        match payload.first().map(|c| Code::from(*c)) {
+            // RFC 3078 §8: the receiver lost sync; our encryptor re-initialises. MPPE
+            // does not use Reset-Ack.
+            Some(Code::ResetRequest) => {
+                self.counters.ccp_reset_requests_received += 1;
+                if ccp.state() == State::Opened {
+                    self.events.push_back(PppEvent::MppeResetRequest);
+                } else {
+                    self.counters.discarded += 1;
+                }
+            }
+            Some(Code::ResetAck) => {}
+            _ => ccp.handle_packet(now, payload),
+        }
+    }
+
+    /// MPPE (stateful) lost packets on receive: send a CCP Reset-Request (RFC 3078
+    /// §8). Nothing is sent unless CCP is Opened.
+    pub fn send_reset_request(&mut self) {
+        let Some(ccp) = self.ccp.as_mut() else {
+            return;
+        };
+        if ccp.state() != State::Opened || self.closed {
+            return;
+        }
+        let id = ccp.take_identifier();
+        self.counters.ccp_reset_requests_sent += 1;
+        self.transmit(
+            Protocol::Ccp,
+            fsm::control_packet(Code::ResetRequest, id, &[]),
+        );
+    }
+
+    /// The MPPE options once CCP is Opened: (how we encrypt, how the peer does).
+    pub fn mppe(&self) -> Option<(MppeOptions, MppeOptions)> {
+        let ccp = self.ccp.as_ref()?;
+        if ccp.state() != State::Opened {
+            return None;
+        }
+        Some((ccp.negotiator.tx?, ccp.negotiator.rx?))
+    }
+
+    /// CCP's state (`Initial` when CCP is not negotiated at all).
+    pub fn ccp_state(&self) -> State {
+        self.ccp.as_ref().map_or(State::Initial, |c| c.state())
+    }
+
+    /// Changes the CCP policy before the network phase (e.g. no MPPE when the user
+    /// authenticated with something other than MS-CHAPv2, which gives no keys).
+    /// Ignored once CCP has started.
+    pub fn set_ccp_policy(&mut self, policy: CcpPolicy) {
+        if self
+            .ccp
+            .as_ref()
+            .is_some_and(|c| c.state() != State::Initial)
+        {
+            return;
+        }
+        self.ccp_required = matches!(policy, CcpPolicy::Mppe(p) if p.required);
+        self.ccp = match policy {
+            CcpPolicy::Reject => None,
+            CcpPolicy::Mppe(p) => Some(Box::new(Fsm::new(
+                Protocol::Ccp,
+                self.config.fsm,
+                Ccp::new(p),
+            ))),
+        };
+    }
+
+    /// Client: the NT-Response of a successful MS-CHAPv2 authentication (with the
+    /// password, the MPPE keys come from it, RFC 3079 §3.4).
+    pub fn mschapv2_nt_response(&self) -> Option<[u8; 24]> {
+        self.nt_response
     }
 
     fn lcp_output(&mut self, now: Instant, output: Output) {
@@ -1151,6 +1331,11 @@ impl Ppp {
                 }
                 if !matches!(self.ipv6cp.state(), State::Initial | State::Starting) {
                     self.ipv6cp.down(now);
+                }
+                if let Some(ccp) = self.ccp.as_mut()
+                    && !matches!(ccp.state(), State::Initial | State::Starting)
+                {
+                    ccp.down(now);
                 }
                 if self.phase != Phase::Terminate {
                     self.phase = Phase::Establish;

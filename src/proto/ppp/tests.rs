@@ -1255,3 +1255,163 @@ fn lcp_renegotiation_reauthenticates_and_keeps_the_address() {
     );
     assert_eq!(closed_reason(&pair.server_events), None);
 }
+
+// ----- CCP / MPPE (RFC 1962, RFC 3078) -----
+
+fn mppe_config(mut c: PppConfig, policy: MppePolicy) -> PppConfig {
+    c.ccp = CcpPolicy::Mppe(policy);
+    c
+}
+
+fn mppe_up(events: &[PppEvent]) -> Option<(MppeOptions, MppeOptions)> {
+    events.iter().find_map(|e| match e {
+        PppEvent::MppeUp { tx, rx } => Some((*tx, *rx)),
+        _ => None,
+    })
+}
+
+#[test]
+fn mppe_negotiates_with_loss_and_both_sides_derive_matching_keys() {
+    use crate::crypto::ppp::mppe::{self, KeyStrength, Mode, Role};
+    for seed in 1..20u64 {
+        let policy = MppePolicy::default();
+        let mut pair = Pair::new(
+            mppe_config(server_config(vec![AuthMethod::MsChapV2]), policy),
+            mppe_config(
+                client_config(vec![AuthMethod::MsChapV2], PASSWORD),
+                MppePolicy {
+                    allow_40: true,
+                    ..policy
+                },
+            ),
+            seed,
+        );
+        pair.loss_percent = 10;
+        pair.open();
+        let done = pair.run_until(Duration::from_secs(60), |p| {
+            p.both_up()
+                && mppe_up(&p.server_events).is_some()
+                && mppe_up(&p.client_events).is_some()
+        });
+        if !done {
+            for (who, sent) in [("S", &pair.server_sent), ("C", &pair.client_sent)] {
+                for (p, b) in sent.iter().filter(|(p, _)| *p == 0x80fd || *p == 0xc021) {
+                    eprintln!("{who} {p:04x} {b:02x?}");
+                }
+            }
+            eprintln!("client events {:?}", pair.client_events);
+        }
+        assert!(done, "seed {seed}: {:?}", pair.server);
+        let expect = MppeOptions {
+            strength: KeyStrength::Bits128,
+            mode: Mode::Stateless,
+        };
+        assert_eq!(mppe_up(&pair.server_events), Some((expect, expect)));
+        assert_eq!(mppe_up(&pair.client_events), Some((expect, expect)));
+        assert_eq!(pair.server.mppe(), Some((expect, expect)));
+        // The client's NT-Response gives it the keys the server gets from its AAA.
+        let nt = pair
+            .client
+            .mschapv2_nt_response()
+            .expect("MS-CHAPv2 NT-Response");
+        let hash = mschapv2::PasswordHash::from_password(PASSWORD).unwrap();
+        let (c_send, c_recv) =
+            mppe::mschapv2_start_keys(&hash, &nt, KeyStrength::Bits128, Role::Client);
+        let (s_send, s_recv) =
+            mppe::mschapv2_start_keys(&hash, &nt, KeyStrength::Bits128, Role::Server);
+        assert_eq!(c_send.as_bytes(), s_recv.as_bytes());
+        assert_eq!(c_recv.as_bytes(), s_send.as_bytes());
+    }
+}
+
+#[test]
+fn mppe_required_but_refused_ends_the_session() {
+    // The client does not do CCP at all: it Protocol-Rejects it.
+    let mut pair = Pair::new(
+        mppe_config(
+            server_config(vec![AuthMethod::MsChapV2]),
+            MppePolicy::default(),
+        ),
+        client_config(vec![AuthMethod::MsChapV2], PASSWORD),
+        7,
+    );
+    pair.open();
+    pair.run_until(Duration::from_secs(30), |p| {
+        closed_reason(&p.server_events).is_some()
+    });
+    assert_eq!(
+        closed_reason(&pair.server_events),
+        Some(CloseReason::EncryptionRequired)
+    );
+    // Optional MPPE: the same client connects, unencrypted.
+    let mut pair = Pair::new(
+        mppe_config(
+            server_config(vec![AuthMethod::MsChapV2]),
+            MppePolicy {
+                required: false,
+                ..MppePolicy::default()
+            },
+        ),
+        client_config(vec![AuthMethod::MsChapV2], PASSWORD),
+        8,
+    );
+    pair.open();
+    assert!(pair.run_until(Duration::from_secs(30), Pair::both_up));
+    assert_eq!(closed_reason(&pair.server_events), None);
+    assert_eq!(mppe_up(&pair.server_events), None);
+}
+
+#[test]
+fn mppe_no_common_strength_fails_and_reset_request_is_reported() {
+    // Server 128 only, client 40 only: Max-Failure Naks, then the end.
+    let mut pair = Pair::new(
+        mppe_config(
+            server_config(vec![AuthMethod::MsChapV2]),
+            MppePolicy::default(),
+        ),
+        mppe_config(
+            client_config(vec![AuthMethod::MsChapV2], PASSWORD),
+            MppePolicy {
+                allow_40: true,
+                allow_128: false,
+                ..MppePolicy::default()
+            },
+        ),
+        9,
+    );
+    pair.open();
+    pair.run_until(Duration::from_secs(120), |p| {
+        closed_reason(&p.server_events).is_some()
+    });
+    assert_eq!(
+        closed_reason(&pair.server_events),
+        Some(CloseReason::EncryptionRequired)
+    );
+
+    // Stateful both ways; the client loses sync and asks for a reset.
+    let stateful = MppePolicy {
+        prefer_stateless: false,
+        ..MppePolicy::default()
+    };
+    let mut pair = Pair::new(
+        mppe_config(server_config(vec![AuthMethod::MsChapV2]), stateful),
+        mppe_config(
+            client_config(vec![AuthMethod::MsChapV2], PASSWORD),
+            stateful,
+        ),
+        10,
+    );
+    pair.open();
+    assert!(pair.run_until(Duration::from_secs(30), |p| {
+        mppe_up(&p.server_events).is_some() && mppe_up(&p.client_events).is_some()
+    }));
+    let (tx, _) = mppe_up(&pair.server_events).unwrap();
+    assert_eq!(tx.mode, crate::crypto::ppp::mppe::Mode::Stateful);
+    pair.client.send_reset_request();
+    pair.exchange();
+    assert!(pair.server_events.contains(&PppEvent::MppeResetRequest));
+    assert_eq!(pair.client.counters().ccp_reset_requests_sent, 1);
+    assert_eq!(pair.server.counters().ccp_reset_requests_received, 1);
+    // No Reset-Ack in MPPE (RFC 3078 §8): the server sent no CCP after it.
+    assert_ne!(pair.server_sent.last().map(|(p, _)| *p), Some(0x80fd));
+}
