@@ -290,7 +290,7 @@ fn rx_sender(which: Which, inner: Vec<u8>, ns: String, stop: Arc<AtomicBool>) {
                     let ip = TX_HEADROOM..TX_HEADROOM + inner.len();
                     match tx::tun_input(&tables, &mut counters, buf, ip) {
                         Tx::Send { range, .. } => range,
-                        Tx::Drop(reason) => panic!("client encapsulation failed: {reason:?}"),
+                        other => panic!("client encapsulation failed: {other:?}"),
                     }
                 }
             };

@@ -430,7 +430,7 @@ mod full {
             let ip = TX_HEADROOM..TX_HEADROOM + inner.len();
             match tx::tun_input(&self.tables, &mut self.counters, &mut buf, ip) {
                 Tx::Send { range, .. } => buf[range].to_vec(),
-                Tx::Drop(reason) => panic!("client encapsulation: {reason:?}"),
+                other => panic!("client encapsulation: {other:?}"),
             }
         }
 

@@ -26,10 +26,12 @@ pub enum RxProto {
     Ipv4,
     /// Inner IPv6 packets handed to TUN.
     Ipv6,
+    /// Raw GRE packets (PPTP data), IPv4 header included.
+    Gre,
 }
 
 impl RxProto {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -69,10 +71,18 @@ pub enum DropReason {
     /// Plain L2TP data from an address other than its tunnel's LAC (spoofed, or a
     /// tunnel not yet set up on this shard).
     WrongPeer,
+    /// PPTP: IP without MPPE on a call that requires it, or before its keys exist.
+    Unencrypted,
+    /// PPTP: MPPE refused the packet (not encrypted, compressed, stale coherency
+    /// count, or discarded while waiting for a FLUSHED packet, RFC 3078 §8).
+    Mppe,
+    /// PPTP: a GRE packet at or before the highest sequence number received
+    /// (duplicate or out of order, RFC 2637 §4.3).
+    GreStale,
 }
 
 /// Index space of the layers a drop can name; others share the last slot.
-const LAYER_SLOTS: usize = 8;
+const LAYER_SLOTS: usize = 9;
 
 const fn layer_slot(layer: Layer) -> usize {
     match layer {
@@ -83,7 +93,8 @@ const fn layer_slot(layer: Layer) -> usize {
         Layer::Ppp => 4,
         Layer::Ipv4 => 5,
         Layer::Ipv6 => 6,
-        _ => 7,
+        Layer::Gre => 7,
+        _ => 8,
     }
 }
 
@@ -97,7 +108,7 @@ const fn replay_slot(e: ReplayError) -> usize {
 
 impl DropReason {
     /// Number of distinct counters.
-    pub const COUNT: usize = 12 + 3 + LAYER_SLOTS;
+    pub const COUNT: usize = 15 + 3 + LAYER_SLOTS;
 
     /// The counter slot of this reason.
     pub const fn index(self) -> usize {
@@ -114,8 +125,11 @@ impl DropReason {
             DropReason::Unprotected => 9,
             DropReason::QueueFull => 10,
             DropReason::WrongPeer => 11,
-            DropReason::Replay(e) => 12 + replay_slot(e),
-            DropReason::BadHeader(l) => 15 + layer_slot(l),
+            DropReason::Unencrypted => 12,
+            DropReason::Mppe => 13,
+            DropReason::GreStale => 14,
+            DropReason::Replay(e) => 15 + replay_slot(e),
+            DropReason::BadHeader(l) => 18 + layer_slot(l),
         }
     }
 
@@ -145,10 +159,13 @@ pub enum PuntKind {
     /// Any other PPP protocol: the control thread answers with LCP Protocol-Reject
     /// (RFC 1661 §5.7).
     PppOther,
+    /// MPPE lost sync (stateful mode): the control thread sends a CCP Reset-Request
+    /// (RFC 3078 §8). No bytes.
+    MppeReset,
 }
 
 impl PuntKind {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -167,10 +184,12 @@ pub enum TxProto {
     Ipv4,
     /// Inner IPv6 packets read from TUN and sent.
     Ipv6,
+    /// GRE packets sent on the raw protocol-47 socket (GRE bytes).
+    Gre,
 }
 
 impl TxProto {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -194,11 +213,18 @@ pub enum TxDrop {
     SeqExhausted,
     /// The transform refused to seal the packet.
     Crypto,
+    /// PPTP: the call requires MPPE and its keys are not installed yet.
+    Unencrypted,
+    /// PPTP: the call is owned by another shard and its handoff ring was full (or
+    /// the packet too large for a ring slot).
+    Handoff,
+    /// PPTP: no call on the owner shard for the route.
+    NoCall,
 }
 
 impl TxDrop {
     /// Number of distinct counters.
-    pub const COUNT: usize = 6 + LAYER_SLOTS;
+    pub const COUNT: usize = 9 + LAYER_SLOTS;
 
     /// The counter slot of this reason.
     pub const fn index(self) -> usize {
@@ -209,7 +235,10 @@ impl TxDrop {
             TxDrop::TooBig => 3,
             TxDrop::SeqExhausted => 4,
             TxDrop::Crypto => 5,
-            TxDrop::BadHeader(l) => 6 + layer_slot(l),
+            TxDrop::Unencrypted => 6,
+            TxDrop::Handoff => 7,
+            TxDrop::NoCall => 8,
+            TxDrop::BadHeader(l) => 9 + layer_slot(l),
         }
     }
 }
@@ -344,6 +373,9 @@ mod tests {
             DropReason::Unprotected,
             DropReason::QueueFull,
             DropReason::WrongPeer,
+            DropReason::Unencrypted,
+            DropReason::Mppe,
+            DropReason::GreStale,
             DropReason::Replay(ReplayError::Zero),
             DropReason::Replay(ReplayError::Duplicate),
             DropReason::Replay(ReplayError::TooOld),
@@ -356,6 +388,7 @@ mod tests {
             Layer::Ppp,
             Layer::Ipv4,
             Layer::Ipv6,
+            Layer::Gre,
             Layer::Radius,
         ] {
             all.push(DropReason::BadHeader(l));
@@ -380,6 +413,9 @@ mod tests {
             TxDrop::TooBig,
             TxDrop::SeqExhausted,
             TxDrop::Crypto,
+            TxDrop::Unencrypted,
+            TxDrop::Handoff,
+            TxDrop::NoCall,
         ];
         for l in [
             Layer::UdpEncap,
@@ -389,6 +425,7 @@ mod tests {
             Layer::Ppp,
             Layer::Ipv4,
             Layer::Ipv6,
+            Layer::Gre,
             Layer::Radius,
         ] {
             all.push(TxDrop::BadHeader(l));

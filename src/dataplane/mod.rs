@@ -12,11 +12,14 @@
 //!   and events.
 //! - [`rx`]: the receive nodes: ESP-in-UDP / raw ESP / plain L2TP → L2TP → PPP → IP for
 //!   TUN, control traffic punted (RFC 4303 §3.4, RFC 3948, RFC 2661 §3.1, RFC 1661).
+//! - [`pptp`]: PPTP data on the call's owner shard: raw GRE → PPP → MPPE → IP for
+//!   TUN, and IP → MPPE → PPP → GRE (RFC 2637 §4, RFC 3078).
 //! - [`tx`]: the transmit node: IP from TUN → route → PPP → L2TP → (UDP → ESP) in
 //!   place, for UDP/1701, UDP/4500 or raw ESP (RFC 1662, RFC 2661, RFC 4303, RFC 3948).
 #![forbid(unsafe_code)]
 
 pub mod counters;
+pub mod pptp;
 pub mod rx;
 pub mod steering;
 pub mod tables;

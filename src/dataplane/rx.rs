@@ -103,6 +103,8 @@ pub enum Rx {
     },
     /// Dropped (already counted).
     Drop(DropReason),
+    /// Used up here, nothing to pass on (a PPTP acknowledgment-only packet).
+    Consumed,
 }
 
 impl Rx {
@@ -110,7 +112,7 @@ impl Rx {
     pub fn slice<'b>(&self, buffer: &'b mut [u8]) -> Option<&'b mut [u8]> {
         match self {
             Rx::ToTun { range, .. } | Rx::Punt { range, .. } => buffer.get_mut(range.clone()),
-            Rx::Drop(_) => None,
+            Rx::Drop(_) | Rx::Consumed => None,
         }
     }
 }

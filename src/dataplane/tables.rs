@@ -69,6 +69,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::pptp::{Mppe, PptpCall};
 use crate::crypto::esp::{AnyTransform, Esn, Transform};
 use crate::proto::esp::ReplayWindow;
 
@@ -214,7 +215,7 @@ pub struct PeerMove {
 pub struct Capacities {
     /// Inbound SAs owned by the shard.
     pub sas: usize,
-    /// L2TP sessions owned by the shard.
+    /// L2TP sessions owned by the shard; PPTP calls have a table of the same size.
     pub sessions: usize,
     /// Tunnels (all of them: replicated).
     pub tunnels: usize,
@@ -333,6 +334,36 @@ pub enum Command {
     RemoveRoute6 {
         prefix: [u8; 8],
     },
+    /// A PPTP call on its owner shard (boxed: MPPE state comes later, the GRE state
+    /// now).
+    InstallCall {
+        call_id: u16,
+        call: Box<PptpCall>,
+    },
+    RemoveCall {
+        call_id: u16,
+    },
+    SetCallIpv4 {
+        call_id: u16,
+        ipv4: Option<Ipv4Addr>,
+    },
+    /// CCP Opened with MPPE (the keys, both directions) or left Opened (`None`).
+    SetCallMppe {
+        call_id: u16,
+        mppe: Option<Box<Mppe>>,
+    },
+    /// The client sent a CCP Reset-Request (RFC 3078 §8).
+    ResetCallMppe {
+        call_id: u16,
+    },
+    /// A PPP control frame for the call's client: the owner shard sends it, since
+    /// the GRE sequence numbers are its own. Handled by the runtime, which has the
+    /// socket; [`Tables::apply`] refuses it.
+    SendCallFrame {
+        call_id: u16,
+        protocol: u16,
+        payload: Box<[u8]>,
+    },
 }
 
 impl Command {
@@ -353,6 +384,12 @@ impl Command {
             Command::RemoveRoute { .. } => "RemoveRoute",
             Command::InstallRoute6 { .. } => "InstallRoute6",
             Command::RemoveRoute6 { .. } => "RemoveRoute6",
+            Command::InstallCall { .. } => "InstallCall",
+            Command::RemoveCall { .. } => "RemoveCall",
+            Command::SetCallIpv4 { .. } => "SetCallIpv4",
+            Command::SetCallMppe { .. } => "SetCallMppe",
+            Command::ResetCallMppe { .. } => "ResetCallMppe",
+            Command::SendCallFrame { .. } => "SendCallFrame",
         }
     }
 }
@@ -366,6 +403,8 @@ pub enum TableError {
     Exists,
     #[error("no such entry")]
     NotFound,
+    #[error("not a table change (the runtime handles it)")]
+    NotATableChange,
 }
 
 /// One shard's tables.
@@ -378,6 +417,11 @@ pub struct Tables {
     tunnels: HashMap<u16, TunnelTx>,
     routes4: HashMap<Ipv4Addr, Route>,
     routes6: HashMap<[u8; 8], Route>,
+    /// PPTP calls by our Call ID (boxed like the SAs: MPPE state is large).
+    calls: HashMap<u16, Box<PptpCall>>,
+    /// Calls that received data they have not acknowledged yet (RFC 2637 §4.3), each
+    /// listed once (`PptpCall::ack_listed`); preallocated for every call.
+    owed_acks: Vec<u16>,
     capacities: Capacities,
     /// Preallocated with [`PEER_MOVES_CAPACITY`]; never grows.
     peer_moves: Vec<PeerMove>,
@@ -413,6 +457,8 @@ impl Tables {
             tunnels: HashMap::with_capacity(map(capacities.tunnels)),
             routes4: HashMap::with_capacity(map(capacities.routes)),
             routes6: HashMap::with_capacity(map(capacities.routes)),
+            calls: HashMap::with_capacity(map(capacities.sessions.min(1 << 16))),
+            owed_acks: Vec::with_capacity(capacities.sessions.min(1 << 16)),
             capacities,
             peer_moves: Vec::with_capacity(PEER_MOVES_CAPACITY),
         }
@@ -468,6 +514,27 @@ impl Tables {
                 insert_bounded(&mut self.routes6, cap.routes, prefix, route)
             }
             Command::RemoveRoute6 { prefix } => remove(&mut self.routes6, &prefix),
+            Command::InstallCall { call_id, call } => {
+                insert_bounded(&mut self.calls, cap.sessions.min(1 << 16), call_id, call)
+            }
+            // A listed call that goes away is skipped when the list is walked.
+            Command::RemoveCall { call_id } => remove(&mut self.calls, &call_id),
+            Command::SetCallIpv4 { call_id, ipv4 } => {
+                self.call_mut(call_id).ok_or(TableError::NotFound)?.ipv4 = ipv4;
+                Ok(())
+            }
+            Command::SetCallMppe { call_id, mppe } => {
+                self.call_mut(call_id).ok_or(TableError::NotFound)?.mppe = mppe;
+                Ok(())
+            }
+            Command::ResetCallMppe { call_id } => {
+                let call = self.call_mut(call_id).ok_or(TableError::NotFound)?;
+                if let Some(m) = call.mppe.as_mut() {
+                    m.enc.reset();
+                }
+                Ok(())
+            }
+            Command::SendCallFrame { .. } => Err(TableError::NotATableChange),
         }
     }
 
@@ -506,6 +573,48 @@ impl Tables {
         let mut prefix = [0u8; 8];
         prefix.copy_from_slice(&o[..8]);
         self.routes6.get(&prefix)
+    }
+
+    #[inline]
+    pub fn call_mut(&mut self, call_id: u16) -> Option<&mut PptpCall> {
+        self.calls.get_mut(&call_id).map(|c| &mut **c)
+    }
+
+    pub fn call(&self, call_id: u16) -> Option<&PptpCall> {
+        self.calls.get(&call_id).map(|c| &**c)
+    }
+
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Lists a call that newly owes an acknowledgment (the receive path, once per
+    /// debt). The list has room for every call, so this never allocates.
+    pub(crate) fn note_ack_owed(&mut self, call_id: u16) {
+        if self.owed_acks.len() < self.owed_acks.capacity() {
+            self.owed_acks.push(call_id);
+        } else if let Some(c) = self.call_mut(call_id) {
+            // Cannot happen with one entry per call; unlisted, it is retried.
+            c.ack_listed = false;
+        }
+    }
+
+    /// Walks the calls that owe an acknowledgment: `f` is given each one still
+    /// present and returns whether it still owes (kept in the list) or not.
+    pub fn retain_owed_acks(&mut self, mut f: impl FnMut(u16, &mut PptpCall) -> bool) {
+        let calls = &mut self.calls;
+        self.owed_acks.retain(|id| match calls.get_mut(id) {
+            Some(call) => {
+                let keep = f(*id, call);
+                call.ack_listed = keep;
+                keep
+            }
+            None => false,
+        });
+    }
+
+    pub fn owed_ack_count(&self) -> usize {
+        self.owed_acks.len()
     }
 
     pub fn sa_count(&self) -> usize {

@@ -56,6 +56,8 @@
 //!   the kernel's to fragment on output (the outer IP header is its own); the TUN MTU
 //!   is set so that this is rare. Only a packet that cannot be encoded at all (inner
 //!   UDP Length above 65535) is dropped ([`TxDrop::TooBig`]).
+//! - **PPTP**: a route with [`super::pptp::PPTP_ROUTE_TUNNEL`] names a PPTP call, whose
+//!   transmit state has a single owner ([`Tx::Call`], see [`super::pptp`]).
 //! - **Which shard**: any. Tunnels and routes are replicated on every shard and the
 //!   outbound SA's counter is shared (see the [`super::tables`] docs), so the shard
 //!   that read the packet from its TUN queue sends it without a hand-over.
@@ -96,6 +98,9 @@ pub enum Tx {
         to: SocketAddr,
         via: Via,
     },
+    /// A PPTP call's packet `buf[range]` (the IP packet): the call's owner shard
+    /// encapsulates it ([`super::pptp::encap`]), after a handoff if that is not us.
+    Call { call_id: u16, range: Range<usize> },
     /// Dropped (already counted).
     Drop(TxDrop),
 }
@@ -105,7 +110,7 @@ impl Tx {
     pub fn slice<'b>(&self, buffer: &'b [u8]) -> Option<&'b [u8]> {
         match self {
             Tx::Send { range, .. } => buffer.get(range.clone()),
-            Tx::Drop(_) => None,
+            Tx::Call { .. } | Tx::Drop(_) => None,
         }
     }
 }
@@ -156,6 +161,13 @@ pub fn tun_input(tables: &Tables, counters: &mut Counters, buf: &mut [u8], ip: R
     let Some(route) = route else {
         return dropped(counters, TxDrop::NoRoute);
     };
+    if route.tunnel == super::pptp::PPTP_ROUTE_TUNNEL {
+        // Counted where it is encapsulated.
+        return Tx::Call {
+            call_id: route.session.1,
+            range: ip.start..ip.start + ip_len,
+        };
+    }
     let Some(tunnel) = tables.tunnel(route.tunnel) else {
         return dropped(counters, TxDrop::NoTunnel);
     };

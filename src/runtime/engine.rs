@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::handoff::Handoff;
 use super::listen::{self, ControlSockets, ListenSpec, StartupError};
 use super::queues::{CommandQueue, ControlInbox, ToControl};
 use super::shard::{self, Mode, ShardParts, ShardSpec, ShardStats};
@@ -68,8 +69,7 @@ impl DataplaneSpec {
                 nat_t_port: l.nat_t_port,
                 l2tp_port: l.l2tp_port,
                 raw_esp: l.raw_esp,
-                // PPTP (and its config switch) arrives with the PPTP engine.
-                gre: false,
+                gre: config.pptp.enabled,
             },
             tun_name: d.tun_name.clone(),
             tun_mtu: d.tun_mtu,
@@ -145,16 +145,22 @@ impl Dataplane {
             tun_name,
             stop: Arc::clone(&stop),
         };
-        let parts = sockets.into_iter().zip(tun.into_queues()).zip(outboxes);
-        for (index, ((sockets, queue), outbox)) in parts.enumerate() {
-            let index = index as u32;
-            let commands = Arc::new(CommandQueue::new(spec.command_queue).map_err(|source| {
-                StartupError::Shard {
+        // Every queue first: a shard hands PPTP packets to the others from the start.
+        let mut queues = Vec::with_capacity(spec.shards as usize);
+        for index in 0..spec.shards {
+            queues.push(Arc::new(CommandQueue::new(spec.command_queue).map_err(
+                |source| StartupError::Shard {
                     shard: index,
                     what: "eventfd",
                     source,
-                }
-            })?);
+                },
+            )?));
+        }
+        let handoff = Arc::new(Handoff::new(queues.clone(), spec.buffer_size));
+        let parts = sockets.into_iter().zip(tun.into_queues()).zip(outboxes);
+        for (index, ((sockets, queue), outbox)) in parts.enumerate() {
+            let commands = Arc::clone(&queues[index]);
+            let index = index as u32;
             let stats = Arc::new(Mutex::new(ShardStats::default()));
             let part = ShardParts {
                 spec: ShardSpec {
@@ -174,6 +180,8 @@ impl Dataplane {
                 outbox,
                 stats: Arc::clone(&stats),
                 stop: Arc::clone(&stop),
+                handoff: Arc::clone(&handoff),
+                map,
             };
             let (ready_tx, ready_rx) = mpsc::channel();
             let thread = std::thread::Builder::new()

@@ -7,12 +7,14 @@
 //!   from the one ID-to-shard function, and the safe calls that attach them.
 //! - [`tun`]: the multi-queue TUN device, one non-blocking fd per shard.
 //! - [`raw`]: raw IPv4 sockets for ESP and GRE.
+//! - [`handoff`]: the rings that hand a PPTP call's packets to its owner shard.
 //! - [`uring`]: the startup check that io_uring is there with what we need.
 //! - [`netns`]: moving a thread into a network namespace (tests, loadgen).
 //! - [`rlimit`]: raising the open-file limit (loadgen's one socket per client).
 
 pub mod bufring;
 pub mod engine;
+pub mod handoff;
 pub mod listen;
 pub mod mmsg;
 pub mod netcfg;

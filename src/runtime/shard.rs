@@ -36,6 +36,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,12 +45,15 @@ use std::time::{Duration, Instant};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use super::bufring::BufRing;
+use super::handoff::{Handoff, Slot};
 use super::listen::ShardSockets;
 use super::queues::{CommandQueue, Outbox, ToControl};
 use super::tun::TunQueue;
-use crate::dataplane::counters::{Counters, DropReason, PuntKind, RxProto};
+use crate::dataplane::counters::{Counters, DropReason, PuntKind, RxProto, TxDrop};
+use crate::dataplane::pptp;
 use crate::dataplane::rx::{self, Rx};
-use crate::dataplane::tables::{Capacities, Tables};
+use crate::dataplane::steering::ShardMap;
+use crate::dataplane::tables::{Capacities, Command, Tables};
 use crate::dataplane::tx::{self, TX_HEADROOM, TX_TAILROOM, Tx, Via};
 
 /// What a shard does with packets.
@@ -100,8 +104,13 @@ pub struct RuntimeCounters {
     pub command_errors: u64,
     /// Messages to the control thread lost because its queue was full.
     pub outbox_full: u64,
-    /// PPTP GRE packets received before the PPTP data path exists (dropped).
-    pub gre_unhandled: u64,
+    /// PPTP packets handed to the call's owner shard, and received from others.
+    pub handed_off: u64,
+    pub handed_in: u64,
+    /// PPTP sends dropped because no handoff slot was free.
+    pub slots_exhausted: u64,
+    /// GRE acknowledgment-only packets sent (RFC 2637 §4.3).
+    pub gre_acks: u64,
 }
 
 /// What a shard publishes for readers (metrics, tests, benchmarks).
@@ -115,6 +124,7 @@ pub struct ShardStats {
     pub tid: i32,
     pub sa_count: usize,
     pub session_count: usize,
+    pub call_count: usize,
 }
 
 /// Everything a shard thread needs, handed over at spawn.
@@ -126,6 +136,9 @@ pub struct ShardParts {
     pub outbox: Outbox,
     pub stats: Arc<Mutex<ShardStats>>,
     pub stop: Arc<AtomicBool>,
+    /// PPTP: slots and rings shared by every shard (see [`super::handoff`]).
+    pub handoff: Arc<Handoff>,
+    pub map: ShardMap,
 }
 
 // user_data layout: op in the top byte, then a source index, then a buffer ID.
@@ -135,6 +148,8 @@ const OP_TUN_WRITE: u64 = 3 << 56;
 const OP_SEND: u64 = 4 << 56;
 const OP_WAKE: u64 = 5 << 56;
 const OP_CANCEL: u64 = 6 << 56;
+/// A send from a handoff [`Slot`] (PPTP), indexed in `Shard::slot_sends`.
+const OP_SEND_SLOT: u64 = 7 << 56;
 const OP_MASK: u64 = 0xff << 56;
 
 /// Receive sources, as indexed in `user_data` and `Shard::armed`.
@@ -165,6 +180,13 @@ const UDP_PAYLOAD_OFFSET: usize = RECVMSG_OUT_LEN + NAME_LEN;
 const MSG_TRUNC: u32 = libc::MSG_TRUNC as u32;
 /// How often a busy shard copies its counters out.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(1);
+/// How often the calls that owe a GRE acknowledgment are looked at (the delay
+/// itself is `proto::pptp::gre::ACK_DELAY`).
+const ACK_SCAN_INTERVAL: Duration = Duration::from_millis(10);
+/// Slot sends a shard may have in flight at once.
+const SLOT_SENDS: usize = 512;
+/// Handed-in packets taken per loop iteration (bounded like commands).
+const HANDOFF_BATCH: usize = 256;
 
 /// One received buffer waiting for the packet nodes.
 #[derive(Clone, Copy)]
@@ -210,6 +232,18 @@ struct Shard {
     tid: i32,
     dirty: bool,
     last_publish: Instant,
+    handoff: Arc<Handoff>,
+    map: ShardMap,
+    /// Send headers and the slots they send from, by index; `slot_free` lists the
+    /// unused indices.
+    slot_sends: Box<[SendSlot]>,
+    slots: Vec<Option<Box<Slot>>>,
+    slot_free: Vec<u16>,
+    /// Shards this batch handed something to (woken once after the batch).
+    to_wake: Vec<bool>,
+    /// The time of this batch (GRE acknowledgment bookkeeping).
+    now: Instant,
+    next_ack_scan: Instant,
 }
 
 /// Builds the shard on the calling thread (the ring is single-issuer) and runs it
@@ -296,6 +330,28 @@ fn write_sockaddr(addr: SocketAddr, v6_socket: bool, out: &mut libc::sockaddr_in
     }
 }
 
+/// Fills a send header for `len` bytes at `ptr` to `to` and returns the SQE (its
+/// `user_data` is the caller's). The header must stay untouched until completion.
+fn fill_send(
+    slot: &mut SendSlot,
+    fd: RawFd,
+    ptr: *mut u8,
+    len: usize,
+    to: SocketAddr,
+    v6: bool,
+) -> squeue::Entry {
+    let addr_len = write_sockaddr(to, v6, &mut slot.addr);
+    slot.iov = libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
+    };
+    slot.hdr.msg_name = (&raw mut slot.addr).cast();
+    slot.hdr.msg_namelen = addr_len;
+    slot.hdr.msg_iov = &raw mut slot.iov;
+    slot.hdr.msg_iovlen = 1;
+    opcode::SendMsg::new(types::Fd(fd), &raw const slot.hdr).build()
+}
+
 fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -318,6 +374,8 @@ impl Shard {
             outbox,
             stats,
             stop,
+            handoff,
+            map,
         } = parts;
         let batch = spec.batch.max(1);
         let sq = (batch * 2 + 16).next_power_of_two().min(4096) as u32;
@@ -346,7 +404,26 @@ impl Shard {
                 addr: unsafe { std::mem::zeroed() },
             })
             .collect();
+        let new_slot = || SendSlot {
+            // Safety: plain data, all-zero is valid; filled before each use.
+            hdr: unsafe { std::mem::zeroed() },
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            // Safety: as above.
+            addr: unsafe { std::mem::zeroed() },
+        };
+        let now = Instant::now();
         Ok(Shard {
+            slot_sends: (0..SLOT_SENDS).map(|_| new_slot()).collect(),
+            slots: (0..SLOT_SENDS).map(|_| None).collect(),
+            slot_free: (0..SLOT_SENDS as u16).rev().collect(),
+            to_wake: vec![false; map.shards() as usize],
+            handoff,
+            map,
+            now,
+            next_ack_scan: now,
             uring,
             rx_ring,
             tun_ring,
@@ -451,8 +528,12 @@ impl Shard {
             // After reaping, before processing: a command queued before a packet was
             // sent (a session installed before our ICRP went out, then the peer's
             // first LCP frame) is applied before that packet is looked up.
+            self.now = Instant::now();
             self.apply_commands();
             self.process_batch();
+            self.take_handoffs();
+            self.send_due_acks();
+            self.wake_owners();
             self.rx_ring.publish();
             self.tun_ring.publish();
             for src in SOURCES {
@@ -468,9 +549,14 @@ impl Shard {
             self.publish();
             let r = if !self.uring.completion().is_empty() {
                 self.uring.submit()
-            } else if self.dirty {
-                // Sleep, but wake in time to publish what changed.
-                let ts = types::Timespec::new().nsec(PUBLISH_INTERVAL.as_nanos() as u32);
+            } else if self.dirty || self.tables.owed_ack_count() > 0 {
+                // Sleep, but wake in time to publish what changed or to acknowledge.
+                let wait = if self.dirty {
+                    PUBLISH_INTERVAL
+                } else {
+                    ACK_SCAN_INTERVAL
+                };
+                let ts = types::Timespec::new().nsec(wait.as_nanos() as u32);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.uring.submitter().submit_with_args(1, &args)
             } else {
@@ -496,6 +582,17 @@ impl Shard {
             let what = command.name();
             self.rt.commands += 1;
             self.dirty = true;
+            let command = match command {
+                Command::SendCallFrame {
+                    call_id,
+                    protocol,
+                    payload,
+                } => {
+                    self.send_call_frame(call_id, protocol, &payload);
+                    continue;
+                }
+                other => other,
+            };
             if let Err(error) = self.tables.apply(command) {
                 self.rt.command_errors += 1;
                 let sent = self.outbox.send(ToControl::CommandFailed {
@@ -540,6 +637,23 @@ impl Shard {
                         self.rt.sends += 1;
                     }
                     self.tun_ring.recycle(data as u16);
+                }
+                OP_SEND_SLOT => {
+                    self.in_flight -= 1;
+                    if res < 0 {
+                        self.rt.send_errors += 1;
+                    } else {
+                        self.rt.sends += 1;
+                    }
+                    let index = data as u16;
+                    if let Some(slot) = self
+                        .slots
+                        .get_mut(usize::from(index))
+                        .and_then(Option::take)
+                    {
+                        self.handoff.give_back(slot);
+                        self.slot_free.push(index);
+                    }
                 }
                 OP_WAKE => {
                     self.wake_armed = false;
@@ -646,11 +760,6 @@ impl Shard {
     }
 
     fn receive(&mut self, r: Received) -> io::Result<()> {
-        if r.src == Src::RawGre {
-            self.rt.gre_unhandled += 1;
-            self.rx_ring.recycle(r.bid);
-            return Ok(());
-        }
         let end = r.offset + r.len;
         let out = match (self.spec.mode, r.src) {
             (Mode::Baseline { .. }, _) => Rx::ToTun {
@@ -668,6 +777,9 @@ impl Shard {
                         rx::l2tp_udp_input(&mut self.tables, &mut self.counters, buf, r.from)
                     }
                     Src::RawEsp => rx::esp_raw_input(&mut self.tables, &mut self.counters, buf),
+                    Src::RawGre => {
+                        pptp::gre_input(&mut self.tables, &mut self.counters, self.now, buf)
+                    }
                     _ => {
                         // UDP/500 on a shard socket: only if the kernel's fallback
                         // hash put IKE here; it still belongs to the control thread.
@@ -723,7 +835,7 @@ impl Shard {
                 self.rx_ring.recycle(r.bid);
                 Ok(())
             }
-            Rx::Drop(_) => {
+            Rx::Drop(_) | Rx::Consumed => {
                 self.rx_ring.recycle(r.bid);
                 Ok(())
             }
@@ -747,9 +859,13 @@ impl Shard {
                 )
             }
         };
-        let Tx::Send { range, to, via } = out else {
-            self.tun_ring.recycle(r.bid);
-            return Ok(());
+        let (range, to, via) = match out {
+            Tx::Send { range, to, via } => (range, to, via),
+            Tx::Call { call_id, range } => return self.transmit_call(r.bid, call_id, range),
+            Tx::Drop(_) => {
+                self.tun_ring.recycle(r.bid);
+                return Ok(());
+            }
         };
         let (fd, v6) = match via {
             Via::Udp4500 => (Some(self.sockets.nat_t.as_raw_fd()), self.sockets_v6()),
@@ -762,20 +878,184 @@ impl Shard {
         };
         let ptr = self.tun_ring.slot_ptr(r.bid, range.start);
         let slot = &mut self.send_slots[usize::from(r.bid)];
-        let addr_len = write_sockaddr(to, v6, &mut slot.addr);
-        slot.iov = libc::iovec {
-            iov_base: ptr.cast(),
-            iov_len: range.len(),
-        };
-        slot.hdr.msg_name = (&raw mut slot.addr).cast();
-        slot.hdr.msg_namelen = addr_len;
-        slot.hdr.msg_iov = &raw mut slot.iov;
-        slot.hdr.msg_iovlen = 1;
-        let entry = opcode::SendMsg::new(types::Fd(fd), &raw const slot.hdr)
-            .build()
-            .user_data(OP_SEND | u64::from(r.bid));
+        let entry =
+            fill_send(slot, fd, ptr, range.len(), to, v6).user_data(OP_SEND | u64::from(r.bid));
         self.in_flight += 1;
         self.push(entry)
+    }
+
+    /// A packet for a PPTP call: encapsulated here if we own the call, else copied
+    /// into a handoff slot for its owner.
+    fn transmit_call(&mut self, bid: u16, call_id: u16, range: Range<usize>) -> io::Result<()> {
+        let owner = self.map.shard_of(u32::from(call_id));
+        if owner != self.spec.index {
+            let slot = self.handoff.take();
+            let packet = &self.tun_ring.slot_mut(bid)[range.clone()];
+            let handed = match slot {
+                Some(mut slot) if TX_HEADROOM + packet.len() <= slot.data.len() => {
+                    slot.call_id = call_id;
+                    slot.start = TX_HEADROOM;
+                    slot.end = TX_HEADROOM + packet.len();
+                    slot.data[TX_HEADROOM..slot.end].copy_from_slice(packet);
+                    self.handoff.push(owner as usize, slot)
+                }
+                Some(slot) => {
+                    self.handoff.give_back(slot);
+                    false
+                }
+                None => false,
+            };
+            if handed {
+                self.rt.handed_off += 1;
+                self.to_wake[owner as usize] = true;
+            } else {
+                self.counters.tx_drop(TxDrop::Handoff);
+            }
+            self.tun_ring.recycle(bid);
+            return Ok(());
+        }
+        let Some(call) = self.tables.call_mut(call_id) else {
+            self.counters.tx_drop(TxDrop::NoCall);
+            self.tun_ring.recycle(bid);
+            return Ok(());
+        };
+        let peer = call.peer;
+        let buf = self.tun_ring.slot_mut(bid);
+        let Ok(gre) = pptp::encap(call, &mut self.counters, buf, range) else {
+            self.tun_ring.recycle(bid);
+            return Ok(());
+        };
+        let Some(fd) = self.sockets.raw_gre.as_ref().map(|s| s.as_raw_fd()) else {
+            self.tun_ring.recycle(bid);
+            return Err(io::Error::from(io::ErrorKind::NotConnected));
+        };
+        let ptr = self.tun_ring.slot_ptr(bid, gre.start);
+        let slot = &mut self.send_slots[usize::from(bid)];
+        let entry = fill_send(slot, fd, ptr, gre.len(), SocketAddr::from((peer, 0)), false)
+            .user_data(OP_SEND | u64::from(bid));
+        self.in_flight += 1;
+        self.push(entry)
+    }
+
+    /// Sends `slot.data[range]` to `peer` on the raw GRE socket; the slot comes back
+    /// to the pool when the send completes (or now, if it cannot be sent).
+    fn send_slot(&mut self, slot: Box<Slot>, range: Range<usize>, peer: std::net::Ipv4Addr) {
+        let fd = self.sockets.raw_gre.as_ref().map(|s| s.as_raw_fd());
+        let (Some(fd), Some(index)) = (fd, self.slot_free.pop()) else {
+            self.rt.slots_exhausted += 1;
+            self.handoff.give_back(slot);
+            return;
+        };
+        let i = usize::from(index);
+        let ptr = slot.data[range.start..].as_ptr().cast_mut();
+        // The Box's heap memory does not move when the Box does.
+        self.slots[i] = Some(slot);
+        let entry = fill_send(
+            &mut self.slot_sends[i],
+            fd,
+            ptr,
+            range.len(),
+            SocketAddr::from((peer, 0)),
+            false,
+        )
+        .user_data(OP_SEND_SLOT | u64::from(index));
+        self.in_flight += 1;
+        if self.push(entry).is_err() {
+            self.rt.send_errors += 1;
+        }
+    }
+
+    /// Encapsulates and sends the packets other shards handed us.
+    fn take_handoffs(&mut self) {
+        let me = self.spec.index as usize;
+        for _ in 0..HANDOFF_BATCH {
+            if self.slot_free.is_empty() {
+                break;
+            }
+            let Some(mut slot) = self.handoff.pop(me) else {
+                break;
+            };
+            self.rt.handed_in += 1;
+            self.dirty = true;
+            let Some(call) = self.tables.call_mut(slot.call_id) else {
+                self.counters.tx_drop(TxDrop::NoCall);
+                self.handoff.give_back(slot);
+                continue;
+            };
+            let peer = call.peer;
+            let ip = slot.start..slot.end;
+            match pptp::encap(call, &mut self.counters, &mut slot.data, ip) {
+                Ok(gre) => self.send_slot(slot, gre, peer),
+                Err(_) => self.handoff.give_back(slot),
+            }
+        }
+    }
+
+    /// A PPP control frame from the control thread for one of our calls.
+    fn send_call_frame(&mut self, call_id: u16, protocol: u16, payload: &[u8]) {
+        let Some(mut slot) = self.handoff.take() else {
+            self.rt.slots_exhausted += 1;
+            return;
+        };
+        let Some(call) = self.tables.call_mut(call_id) else {
+            self.counters.tx_drop(TxDrop::NoCall);
+            self.handoff.give_back(slot);
+            return;
+        };
+        let peer = call.peer;
+        match pptp::encap_frame(call, &mut self.counters, &mut slot.data, protocol, payload) {
+            Some(gre) => self.send_slot(slot, gre, peer),
+            None => {
+                self.counters.tx_drop(TxDrop::TooBig);
+                self.handoff.give_back(slot);
+            }
+        }
+    }
+
+    /// GRE acknowledgment-only packets for calls that received data and sent none
+    /// back for `ACK_DELAY` (RFC 2637 §4.3), looked at every [`ACK_SCAN_INTERVAL`].
+    fn send_due_acks(&mut self) {
+        if self.tables.owed_ack_count() == 0 || self.now < self.next_ack_scan {
+            return;
+        }
+        self.next_ack_scan = self.now + ACK_SCAN_INTERVAL;
+        let now = self.now;
+        let mut due: [(u16, std::net::Ipv4Addr, u32); 64] =
+            [(0, std::net::Ipv4Addr::UNSPECIFIED, 0); 64];
+        let mut n = 0;
+        // Collected first (the sends need `self`), at most 64 per scan; the rest stay
+        // listed for the next one.
+        self.tables.retain_owed_acks(|id, call| {
+            if n < due.len()
+                && let Some(ack) = call.seq.ack_due(now)
+            {
+                due[n] = (id, call.peer, ack);
+                n += 1;
+            }
+            call.seq.ack_deadline().is_some()
+        });
+        for &(call_id, peer, ack) in &due[..n] {
+            let Some(mut slot) = self.handoff.take() else {
+                self.rt.slots_exhausted += 1;
+                break;
+            };
+            let Some(call) = self.tables.call_mut(call_id) else {
+                self.handoff.give_back(slot);
+                continue;
+            };
+            let len = pptp::ack_only(call, &mut self.counters, ack, &mut slot.data);
+            self.rt.gre_acks += 1;
+            self.send_slot(slot, 0..len, peer);
+        }
+    }
+
+    /// Wakes the shards this batch handed packets to, once each.
+    fn wake_owners(&mut self) {
+        for (shard, wake) in self.to_wake.iter_mut().enumerate() {
+            if std::mem::take(wake) {
+                self.handoff.wake(shard);
+            }
+        }
     }
 
     fn sockets_v6(&self) -> bool {
@@ -815,6 +1095,7 @@ impl Shard {
             s.tid = self.tid;
             s.sa_count = self.tables.sa_count();
             s.session_count = self.tables.session_count();
+            s.call_count = self.tables.call_count();
             self.dirty = false;
             self.last_publish = now;
         }

@@ -576,7 +576,7 @@ fn many_sessions_in_one_tunnel_are_demultiplexed() {
 fn rx_range(rx: &Rx) -> Range<usize> {
     match rx {
         Rx::ToTun { range, .. } | Rx::Punt { range, .. } => range.clone(),
-        Rx::Drop(_) => 0..0,
+        Rx::Drop(_) | Rx::Consumed => 0..0,
     }
 }
 
