@@ -23,6 +23,9 @@ pub struct ListenConfig {
     pub l2tp_port: u16,
     /// Also receive ESP as IP protocol 50 (clients not behind NAT); needs CAP_NET_RAW.
     pub raw_esp: bool,
+    /// PPTP control connections (TCP 1723, RFC 2637 §1.3), when `pptp.enabled`.
+    #[serde(deserialize_with = "integer::<_, u16, 1, 65535>")]
+    pub pptp_port: u16,
 }
 
 impl Default for ListenConfig {
@@ -33,6 +36,7 @@ impl Default for ListenConfig {
             nat_t_port: 4500,
             l2tp_port: 1701,
             raw_esp: true,
+            pptp_port: 1723,
         }
     }
 }
@@ -44,6 +48,13 @@ impl ListenConfig {
             ("nat_t_port", self.nat_t_port),
             ("l2tp_port", self.l2tp_port),
         ];
+        // TCP: its own port space, so not compared with the UDP ports.
+        if self.pptp_port == 0 {
+            v.error(
+                "pptp_port",
+                "must not be 0 (the kernel would pick a random port)",
+            );
+        }
         for (key, port) in ports {
             if port == 0 {
                 v.error(key, "must not be 0 (the kernel would pick a random port)");

@@ -427,7 +427,7 @@ fn unknown_key_names_its_path_and_line() {
     one_error(
         "[listen]\naddress = \"::\"\nike_prot = 500\n",
         "t.toml:3: listen.ike_prot: unknown field `ike_prot`, expected one of `address`, \
-         `ike_port`, `nat_t_port`, `l2tp_port`, `raw_esp`",
+         `ike_port`, `nat_t_port`, `l2tp_port`, `raw_esp`, `pptp_port`",
     );
     one_error(
         "[dataplane]\n[radius]\nserver = \"x\"\n",

@@ -98,8 +98,12 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     }
     let shards = spec.shards;
     let mut lns = Lns::new(Arc::clone(&config), dp, auth, pools).map_err(RunError::Control)?;
+    let pptp = match lns.pptp_addr() {
+        Some(a) => format!(", PPTP on TCP {a}"),
+        None => String::new(),
+    };
     println!(
-        "{READY_LINE}: L2TP on {addr}:{}, IKE on {addr}:{}/{}{}, {shards} shard(s), TUN {tun}",
+        "{READY_LINE}: L2TP on {addr}:{}, IKE on {addr}:{}/{}{}{pptp}, {shards} shard(s), TUN {tun}",
         config.listen.l2tp_port,
         config.listen.ike_port,
         config.listen.nat_t_port,

@@ -26,8 +26,10 @@
 //! passwords and proofs never.
 
 mod ipsec;
+mod pptp;
 
 pub use ipsec::IkeCounters;
+pub use pptp::PptpCounters;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -46,6 +48,7 @@ use crate::aaa::auth::{AuthError, Grant, LocalAuthenticator, LogSafeName, Sessio
 use crate::aaa::pool::Pools;
 use crate::config::Config;
 use crate::dataplane::counters::PuntKind;
+use crate::dataplane::pptp::PPTP_ROUTE_TUNNEL;
 use crate::dataplane::tables::{Command, Encap, Route, Session, SessionFlags, TunnelTx};
 use crate::proto::l2tp;
 use crate::proto::ppp::{
@@ -63,6 +66,8 @@ enum Key {
     Session(u16, u16),
     /// An ISAKMP SA, by initiator cookie.
     Ike([u8; 8]),
+    /// A PPTP control connection, by token.
+    Pptp(u64),
 }
 
 /// One call (L2TP session + PPP) on the LNS.
@@ -150,6 +155,9 @@ pub struct Lns {
     /// Phase-1 negotiations in progress per source address.
     half_open: HashMap<IpAddr, u32>,
     pub ike_counters: IkeCounters,
+    /// PPTP, when `pptp.enabled`.
+    pptp: Option<pptp::PptpState>,
+    pub pptp_counters: PptpCounters,
 }
 
 /// The RFC 2661 §4.4.2 CDN result codes we use.
@@ -199,8 +207,24 @@ impl Lns {
         let sock = dp.control_sockets().l2tp.try_clone()?;
         let map = dp.shard_map();
         let ike_policy = Arc::new(config.ike.policy());
+        let base_ppp = ppp_config(&config);
+        let pptp = if config.pptp.enabled {
+            Some(pptp::PptpState::bind(&config, &base_ppp).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot listen for PPTP on TCP {}:{}: {e}",
+                        config.listen.address, config.listen.pptp_port
+                    ),
+                )
+            })?)
+        } else {
+            None
+        };
         Ok(Lns {
-            ppp_config: Arc::new(ppp_config(&config)),
+            pptp,
+            pptp_counters: PptpCounters::default(),
+            ppp_config: Arc::new(base_ppp),
             l2tp_config: l2tp_config(&config),
             config,
             prog: Programmer::new(map.shards()),
@@ -260,8 +284,13 @@ impl Lns {
             socks.ike.as_raw_fd(),
             socks.nat_t.as_raw_fd(),
         ];
+        let signal_index = fds.len();
         if let Some(s) = signals {
             fds.push(s.as_raw_fd());
+        }
+        let pptp_index = fds.len();
+        if let Some(p) = &self.pptp {
+            fds.extend(p.fds());
         }
         let mut backlog = false;
         loop {
@@ -282,13 +311,19 @@ impl Lns {
             if ready[2] || ready[3] {
                 self.drain_ike_sockets(now, &mut buf);
             }
+            if ready.get(pptp_index) == Some(&true) {
+                self.pptp_accept(now);
+            }
+            if ready.get(pptp_index + 1) == Some(&true) {
+                self.pptp_ready(now);
+            }
             if ready[1] {
                 // Before draining: a punt queued after this signals again.
                 self.dp.clear_inbox_wake();
             }
             backlog = self.drain_shards(now);
             if let Some(signals) = signals
-                && ready.get(4) == Some(&true)
+                && ready.get(signal_index) == Some(&true)
             {
                 while let Some(signal) = signals.read() {
                     match signal {
@@ -406,6 +441,16 @@ impl Lns {
                     PuntKind::Ike => {
                         let bytes = packet.bytes().to_vec();
                         self.on_ike(now, from, inner_port != 0, &bytes);
+                    }
+                    PuntKind::MppeReset => {
+                        // Stateful MPPE lost packets: ask the client to flush (RFC 3078 §8).
+                        if let Some(ppp) = self
+                            .sub_mut(tunnel_id, session_id)
+                            .and_then(|s| s.ppp.as_mut())
+                        {
+                            ppp.send_reset_request();
+                            self.service_ppp(now, tunnel_id, session_id);
+                        }
                     }
                     _ => self.on_ppp_frame(now, tunnel_id, session_id, packet.bytes()),
                 },
@@ -757,11 +802,7 @@ impl Lns {
             self.counters.malformed += 1;
             return;
         };
-        let Some(sub) = self
-            .tunnels
-            .get_mut(&tid)
-            .and_then(|t| t.sessions.get_mut(&sid))
-        else {
+        let Some(sub) = self.sub_mut(tid, sid) else {
             return;
         };
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -778,7 +819,21 @@ impl Lns {
     /// Sends the PPP engine's frames and acts on its events.
     fn service_ppp(&mut self, now: Instant, tid: u16, sid: u16) {
         let mut events = Vec::new();
-        {
+        if tid == PPTP_ROUTE_TUNNEL {
+            let mut out = Vec::new();
+            let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) else {
+                return;
+            };
+            while let Some(frame) = ppp.poll_transmit() {
+                out.push(frame);
+            }
+            while let Some(e) = ppp.poll_event() {
+                events.push(e);
+            }
+            for (protocol, packet) in out {
+                self.pptp_send_frame(sid, protocol, &packet);
+            }
+        } else {
             let Some(t) = self.tunnels.get_mut(&tid) else {
                 return;
             };
@@ -814,9 +869,7 @@ impl Lns {
             return;
         }
         if let Some(when) = self
-            .tunnels
-            .get(&tid)
-            .and_then(|t| t.sessions.get(&sid))
+            .sub_mut(tid, sid)
             .and_then(|s| s.ppp.as_ref())
             .and_then(Ppp::poll_timeout)
         {
@@ -846,14 +899,21 @@ impl Lns {
                     self.starting -= 1;
                     self.counters.sessions_established += 1;
                 }
-                self.prog.send(
-                    &self.dp,
-                    shard,
+                if tid == PPTP_ROUTE_TUNNEL {
+                    self.pptp_counters.calls_established += u64::from(was_starting);
+                }
+                let set = if tid == PPTP_ROUTE_TUNNEL {
+                    Command::SetCallIpv4 {
+                        call_id: sid,
+                        ipv4: Some(peer),
+                    }
+                } else {
                     Command::SetSessionIpv4 {
                         key: (tid, sid),
                         ipv4: Some(peer),
-                    },
-                );
+                    }
+                };
+                self.prog.send(&self.dp, shard, set);
                 let route = Route {
                     tunnel: tid,
                     peer_session_id: peer_session,
@@ -870,18 +930,45 @@ impl Lns {
                 let shard = sub.shard;
                 let addr = sub.address;
                 sub.routed = false;
-                self.prog.send(
-                    &self.dp,
-                    shard,
+                let set = if tid == PPTP_ROUTE_TUNNEL {
+                    Command::SetCallIpv4 {
+                        call_id: sid,
+                        ipv4: None,
+                    }
+                } else {
                     Command::SetSessionIpv4 {
                         key: (tid, sid),
                         ipv4: None,
-                    },
-                );
+                    }
+                };
+                self.prog.send(&self.dp, shard, set);
                 if let Some(ipv4) = addr {
                     self.prog
                         .broadcast(&self.dp, || Command::RemoveRoute { ipv4 });
                 }
+                false
+            }
+            PppEvent::Closed { reason } if tid == PPTP_ROUTE_TUNNEL => {
+                self.pptp_call_closed(now, sid, reason);
+                false
+            }
+            PppEvent::MppeUp { tx, rx } => {
+                self.pptp_mppe_up(now, sid, tx, rx);
+                true
+            }
+            PppEvent::MppeDown | PppEvent::MppeResetRequest => {
+                let Some(shard) = self.sub_mut(tid, sid).map(|s| s.shard) else {
+                    return false;
+                };
+                let command = if event == PppEvent::MppeDown {
+                    Command::SetCallMppe {
+                        call_id: sid,
+                        mppe: None,
+                    }
+                } else {
+                    Command::ResetCallMppe { call_id: sid }
+                };
+                self.prog.send(&self.dp, shard, command);
                 false
             }
             PppEvent::Closed { reason } => {
@@ -901,7 +988,12 @@ impl Lns {
         }
     }
 
+    /// The subscriber of an L2TP session, or of a PPTP call when `tid` is
+    /// [`PPTP_ROUTE_TUNNEL`] (`sid` is then the Call ID).
     fn sub_mut(&mut self, tid: u16, sid: u16) -> Option<&mut Sub> {
+        if tid == PPTP_ROUTE_TUNNEL {
+            return self.pptp.as_mut()?.calls.get_mut(&sid).map(|c| &mut *c.sub);
+        }
         self.tunnels
             .get_mut(&tid)?
             .sessions
@@ -912,6 +1004,7 @@ impl Lns {
     /// Decides an authentication attempt with the local backend.
     fn authenticate(&mut self, now: Instant, tid: u16, sid: u16, request: AuthRequest) {
         let name = request.username.clone();
+        let mut master = None;
         let result: Result<(Grant, Option<[u8; 20]>), AuthError> = match &request.proof {
             AuthProof::Pap { password } => {
                 self.auth.pap(&name, password.expose()).map(|g| (g, None))
@@ -934,14 +1027,28 @@ impl Lns {
                 .map(|(g, keys)| {
                     let response =
                         ppp::authenticator_response_bytes(keys.authenticator_response.as_bytes());
+                    master = Some(keys.master_key);
                     (g, response)
                 }),
         };
-        let Some(sub) = self
-            .tunnels
-            .get_mut(&tid)
-            .and_then(|t| t.sessions.get_mut(&sid))
-        else {
+        if tid == PPTP_ROUTE_TUNNEL && result.is_ok() {
+            // The MPPE keys come from MS-CHAPv2; without it (PAP/CHAP allowed, MPPE
+            // optional) CCP is refused rather than negotiated without keys.
+            let optional = self.config.pptp.mppe == crate::config::MppeRequirement::Optional;
+            if let Some(c) = self.pptp.as_mut().and_then(|p| p.calls.get_mut(&sid)) {
+                if master.is_none()
+                    && optional
+                    && let Some(ppp) = c.sub.ppp.as_mut()
+                {
+                    ppp.set_ccp_policy(ppp::CcpPolicy::Reject);
+                }
+                c.master = master;
+            }
+        }
+        if result.is_err() {
+            self.counters.auth_failures += 1;
+        }
+        let Some(sub) = self.sub_mut(tid, sid) else {
             return;
         };
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -956,7 +1063,6 @@ impl Lns {
                 }
             }
             Err(error) => {
-                self.counters.auth_failures += 1;
                 eprintln!(
                     "shardvpn: authentication failed on tunnel {tid} session {sid} for {}: {error}",
                     LogSafeName(&name)
@@ -977,11 +1083,10 @@ impl Lns {
         let dns = [ppp_cfg.dns.first().copied(), ppp_cfg.dns.get(1).copied()];
         let nbns = [ppp_cfg.nbns.first().copied(), ppp_cfg.nbns.get(1).copied()];
         let local = ppp_cfg.local_address;
-        let Some(sub) = self
-            .tunnels
-            .get_mut(&tid)
-            .and_then(|t| t.sessions.get_mut(&sid))
-        else {
+        if allocated.is_err() {
+            self.counters.pool_exhausted += 1;
+        }
+        let Some(sub) = self.sub_mut(tid, sid) else {
             return;
         };
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -1001,7 +1106,6 @@ impl Lns {
                 );
             }
             Err(error) => {
-                self.counters.pool_exhausted += 1;
                 eprintln!("shardvpn: no address for tunnel {tid} session {sid}: {error}");
                 ppp.close(now, CloseReason::NoAddress);
             }
@@ -1010,6 +1114,10 @@ impl Lns {
 
     /// Removes everything a session holds, exactly once.
     fn release_session(&mut self, tid: u16, sid: u16) {
+        if tid == PPTP_ROUTE_TUNNEL {
+            self.pptp_release_call(sid);
+            return;
+        }
         let Some(t) = self.tunnels.get_mut(&tid) else {
             return;
         };
@@ -1085,6 +1193,7 @@ impl Lns {
                     }
                 }
                 Key::Ike(cky) => self.ike_timer(now, cky),
+                Key::Pptp(token) => self.pptp_timer(now, token),
                 Key::Session(tid, sid) => {
                     let iccn_timeout = self.iccn_timeout;
                     let Some(sub) = self.sub_mut(tid, sid) else {
@@ -1116,6 +1225,7 @@ impl Lns {
     /// every tunnel, then a bounded wait for the LACs' acknowledgements.
     pub fn shutdown(&mut self) {
         let now = Instant::now();
+        self.pptp_shutdown(now);
         let keys: Vec<(u16, u16)> = self
             .tunnels
             .iter()

@@ -14,6 +14,7 @@
 
 pub mod bufring;
 pub mod engine;
+pub mod epoll;
 pub mod handoff;
 pub mod listen;
 pub mod mmsg;
