@@ -260,7 +260,20 @@ impl Config {
         v.section("ppp", |v| self.ppp.validate(v));
         v.section("l2tp", |v| self.l2tp.validate(v));
         v.section("ike", |v| self.ike.validate(v));
-        v.section("pptp", |v| self.pptp.validate(v));
+        v.section("pptp", |v| {
+            self.pptp.validate(v);
+            // GRE (IP protocol 47) is read from a raw IPv4 socket on the listen address.
+            if self.pptp.enabled && self.listen.address.is_ipv6() {
+                v.error(
+                    "enabled",
+                    format!(
+                        "PPTP's GRE data is IPv4 only: listen.address ({}) must be an IPv4 \
+                         address (\"0.0.0.0\" for all) when pptp is enabled",
+                        self.listen.address
+                    ),
+                );
+            }
+        });
         v.section("limits", |v| self.limits.validate(v));
         pool::validate_pools(&self.pool, v);
     }

@@ -1144,6 +1144,11 @@ fn pptp_defaults_and_rules() {
     assert!(c.pptp.enabled);
     assert_eq!(c.pptp.strengths(), (true, true));
     one_error(
+        "[listen]\naddress = \"::\"\n[pptp]\nenabled = true\n",
+        "t.toml:4: pptp.enabled: PPTP's GRE data is IPv4 only: listen.address (::) must be \
+         an IPv4 address (\"0.0.0.0\" for all) when pptp is enabled",
+    );
+    one_error(
         "[pptp]\nmppe_strength = [\"56\"]\n",
         "t.toml:2: pptp.mppe_strength[0]: \"56\" is not an MPPE key length (\"40\" or \"128\")",
     );
