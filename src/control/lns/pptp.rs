@@ -56,6 +56,8 @@ use crate::wire::pptp::{DisconnectResult, StopReason};
 
 /// Unsent control bytes a connection may hold before it is cut off.
 const MAX_PENDING_WRITE: usize = 256 << 10;
+/// The TCP accept queue (see `runtime::sockbuf::set_listen_backlog`).
+const LISTEN_BACKLOG: u32 = 4096;
 /// Connections accepted per loop iteration (a SYN flood must not starve the rest).
 const ACCEPTS_PER_TURN: usize = 256;
 
@@ -137,6 +139,7 @@ impl PptpState {
         let addr = SocketAddr::new(config.listen.address, config.listen.pptp_port);
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
+        crate::runtime::sockbuf::set_listen_backlog(&listener, LISTEN_BACKLOG)?;
         let p = &config.pptp;
         let echo = Duration::from_secs(u64::from(p.echo_interval));
         Ok(PptpState {
