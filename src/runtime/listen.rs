@@ -212,6 +212,8 @@ pub fn bind(
             if let Some(filter) = steering::raw_esp_filter(map, i as u32) {
                 attach_filter(&sock, &filter).map_err(StartupError::RawEsp)?;
             }
+            super::sockbuf::set_recv_buffer(&sock, super::sockbuf::DATAPLANE_RECV_BUFFER)
+                .map_err(StartupError::RawEsp)?;
             Some(sock)
         } else {
             None
@@ -221,6 +223,10 @@ pub fn bind(
             if let Some(filter) = steering::raw_gre_filter(map, i as u32) {
                 attach_filter(&sock, &filter).map_err(StartupError::RawGre)?;
             }
+            // As for the UDP sockets: a burst of call setups (each an LCP, CHAP, CCP
+            // and IPCP exchange) must not overflow the default buffer.
+            super::sockbuf::set_recv_buffer(&sock, super::sockbuf::DATAPLANE_RECV_BUFFER)
+                .map_err(StartupError::RawGre)?;
             Some(sock)
         } else {
             None
