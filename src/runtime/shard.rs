@@ -184,7 +184,7 @@ const PUBLISH_INTERVAL: Duration = Duration::from_millis(1);
 /// itself is `proto::pptp::gre::ACK_DELAY`).
 const ACK_SCAN_INTERVAL: Duration = Duration::from_millis(10);
 /// Slot sends a shard may have in flight at once.
-const SLOT_SENDS: usize = 512;
+const SLOT_SENDS: usize = 1024;
 /// Handed-in packets taken per loop iteration (bounded like commands).
 const HANDOFF_BATCH: usize = 256;
 
@@ -576,6 +576,11 @@ impl Shard {
     fn apply_commands(&mut self) {
         // Bounded so a flood of commands cannot starve traffic.
         for _ in 0..1024 {
+            // A PPP frame to send needs a slot and a send header: when none is free,
+            // the rest waits (in order) for sends to complete, rather than being lost.
+            if self.slot_free.is_empty() || self.handoff.free() == 0 {
+                break;
+            }
             let Some(command) = self.commands.pop() else {
                 break;
             };
