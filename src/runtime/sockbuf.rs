@@ -57,6 +57,21 @@ pub fn recv_buffer(fd: impl AsFd) -> io::Result<usize> {
     Ok(usize::try_from(value).unwrap_or(0))
 }
 
+/// The accept queue of a listening TCP socket: `std` listens with 128, which a burst of
+/// a thousand PPTP clients a second overflows (each lost SYN costs a client a 1 s
+/// retransmission). `listen(2)` on a listening socket only changes the backlog; the
+/// kernel caps it at `net.core.somaxconn`.
+pub fn set_listen_backlog(fd: impl AsFd, backlog: u32) -> io::Result<()> {
+    let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
+    // Safety: no pointers; the fd is an open socket.
+    let rc = unsafe { libc::listen(fd.as_fd().as_raw_fd(), backlog) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,20 +85,5 @@ mod tests {
         // As root the force variant applies; otherwise rmem_max caps it, which may be
         // the default: never smaller than before.
         assert!(after >= before, "{before} -> {after}");
-    }
-}
-
-/// The accept queue of a listening TCP socket: `std` listens with 128, which a burst of
-/// a thousand PPTP clients a second overflows (each lost SYN costs a client a 1 s
-/// retransmission). `listen(2)` on a listening socket only changes the backlog; the
-/// kernel caps it at `net.core.somaxconn`.
-pub fn set_listen_backlog(fd: impl AsFd, backlog: u32) -> io::Result<()> {
-    let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
-    // Safety: no pointers; the fd is an open socket.
-    let rc = unsafe { libc::listen(fd.as_fd().as_raw_fd(), backlog) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
     }
 }
