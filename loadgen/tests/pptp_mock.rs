@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use loadgen::pptp_mode::{self, Options};
 use shardvpn::control::frames::split_ppp_frame;
-use shardvpn::crypto::ppp::mppe::{MppeDecryptor, MppeEncryptor, Role, mschapv2_start_keys};
+use shardvpn::crypto::ppp::mppe::{Mode, MppeDecryptor, MppeEncryptor, Role, mschapv2_start_keys};
 use shardvpn::crypto::ppp::mschapv2::{self, PasswordHash};
 use shardvpn::proto::ppp::{
     AuthMethod, AuthProof, CcpPolicy, Ipv4Assignment, MppePolicy, Ppp, PppConfig, PppEvent,
@@ -52,6 +52,8 @@ struct Stats {
     calls: u64,
     auth_ok: u64,
     mppe_up: u64,
+    /// Calls where the server encrypts statefully (the client asked for it).
+    stateful_tx: u64,
     echo_replies: u64,
     clear_requests_answered: u64,
     stopped_by_peer: u64,
@@ -313,6 +315,9 @@ fn serve(stop: &AtomicBool) -> Stats {
                         call.tx = Some(MppeEncryptor::new(&send, tx.strength, tx.mode).unwrap());
                         call.rx = Some(MppeDecryptor::new(&recv, rx.strength, rx.mode).unwrap());
                         stats.mppe_up += 1;
+                        if tx.mode == Mode::Stateful {
+                            stats.stateful_tx += 1;
+                        }
                     }
                     PppEvent::MppeResetRequest => {
                         if let Some(tx) = call.tx.as_mut() {
@@ -338,13 +343,10 @@ fn serve(stop: &AtomicBool) -> Stats {
     stats
 }
 
-#[test]
-fn loadgen_pptp_against_the_library_server_engines() {
-    if !is_root() {
-        println!("pptp_mock: skipped, needs root");
-        return;
-    }
-    let pair = Pair::create("pptpmock");
+/// Runs `sessions` loadgen PPTP clients with `mppe` against the mock server and
+/// checks everything came up, was pinged, and went down cleanly.
+fn run_against_mock(tag: &str, sessions: usize, rate: Option<f64>, mppe: MppePolicy) {
+    let pair = Pair::create(tag);
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
         let stop = Arc::clone(&stop);
@@ -355,21 +357,20 @@ fn loadgen_pptp_against_the_library_server_engines() {
         })
     };
     std::thread::sleep(Duration::from_millis(200));
-    let sessions = 200;
     let report = pair.a.run(move || {
         pptp_mode::run(
             Options {
                 server: SocketAddrV4::new(PAIR_B, 1723),
                 bind: PAIR_A,
                 sessions,
-                rate: None,
-                max_outstanding: 100,
+                rate,
+                max_outstanding: 500,
                 traffic_pps: 1000,
                 duration: Duration::from_secs(2),
                 user: "alice".into(),
                 password: PASSWORD.into(),
-                setup_timeout: Duration::from_secs(30),
-                mppe: Options::default_mppe(),
+                setup_timeout: Duration::from_secs(60),
+                mppe,
             },
             &|| None,
         )
@@ -394,4 +395,39 @@ fn loadgen_pptp_against_the_library_server_engines() {
     assert_eq!(stats.mppe_up, sessions as u64);
     assert_eq!(stats.clear_requests_answered, sessions as u64);
     assert_eq!(stats.stopped_by_peer, sessions as u64);
+    let stateful = if mppe.prefer_stateless { 0 } else { sessions };
+    assert_eq!(stats.stateful_tx, stateful as u64);
+}
+
+#[test]
+fn loadgen_pptp_against_the_library_server_engines() {
+    if !is_root() {
+        println!("pptp_mock: skipped, needs root");
+        return;
+    }
+    // LOADGEN_PPTP_MOCK_SESSIONS=10000 (with --release) is the scale check.
+    let sessions = std::env::var("LOADGEN_PPTP_MOCK_SESSIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let rate = std::env::var("LOADGEN_PPTP_MOCK_RATE")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    run_against_mock("pptpmock", sessions, rate, Options::default_mppe());
+}
+
+/// What `--mppe-stateful --mppe-40` asks for: stateful MPPE from the server to us
+/// (the mock prefers stateless for its own direction), 40-bit offered as well.
+#[test]
+fn loadgen_pptp_stateful_mppe_against_the_library_server_engines() {
+    if !is_root() {
+        println!("pptp_mock: skipped, needs root");
+        return;
+    }
+    let mppe = MppePolicy {
+        allow_40: true,
+        prefer_stateless: false,
+        ..Options::default_mppe()
+    };
+    run_against_mock("pptpmocksf", 50, None, mppe);
 }
