@@ -84,6 +84,8 @@ const GRE_BATCH: usize = 4096;
 const TCP_READS: usize = 8;
 /// The epoll token of the GRE socket; client `i` is `i + 1`.
 const GRE_TOKEN: u64 = 0;
+/// GRE packets kept per call while its Outgoing-Call-Reply is awaited.
+const EARLY_GRE_PACKETS: usize = 8;
 /// Data packets in flight we allow the server (Packet Receive Window Size, §2.7).
 const RECEIVE_WINDOW: u16 = 64;
 
@@ -175,6 +177,8 @@ struct Client {
     control_timer: Option<Instant>,
     ppp_timer: Option<Instant>,
     ack_timer: Option<Instant>,
+    /// GRE packets that arrived before the Outgoing-Call-Reply was processed.
+    early: Vec<Vec<u8>>,
 }
 
 impl Client {
@@ -369,6 +373,7 @@ impl Run {
             control_timer: None,
             ppp_timer: None,
             ack_timer: None,
+            early: Vec::new(),
         });
         let stream = match connect_nonblocking(self.opts.bind, self.opts.server) {
             Ok(s) => s,
@@ -511,6 +516,9 @@ impl Run {
                 ppp.open(now);
                 self.clients[i].ppp = Some(ppp);
                 self.service_ppp(now, i);
+                for bytes in std::mem::take(&mut self.clients[i].early) {
+                    self.on_gre(now, &bytes);
+                }
             }
             Event::CallDown { .. } => {
                 let c = &mut self.clients[i];
@@ -753,6 +761,11 @@ impl Run {
         if src != *self.opts.server.ip() {
             return self.drop_count("gre_foreign_source");
         }
+        self.on_gre(now, bytes);
+    }
+
+    /// A GRE packet from the server (IPv4 header removed).
+    fn on_gre(&mut self, now: Instant, bytes: &[u8]) {
         let repr = match gre::Repr::parse_bytes(bytes) {
             Ok(r) => r,
             Err(_) => return self.drop_count("gre_malformed"),
@@ -761,10 +774,25 @@ impl Run {
             return self.drop_count("gre_not_ppp");
         }
         let i = usize::from(repr.call_id).wrapping_sub(1);
-        if i >= self.clients.len() || !self.clients[i].call_up {
+        let Some(c) = self.clients.get_mut(i) else {
             return self.drop_count("gre_unknown_call");
+        };
+        if !c.call_up {
+            // The server may send its first LCP Configure-Request the moment it has
+            // sent the Outgoing-Call-Reply, and the GRE socket can be read before
+            // the TCP one: keep a few packets until the reply is processed, or PPP
+            // waits a restart interval for the retransmission.
+            if c.closing.is_none() && c.early.len() < EARLY_GRE_PACKETS {
+                c.early.push(bytes.to_vec());
+                return;
+            }
+            let reason = if c.closing.is_some() {
+                "gre_after_call"
+            } else {
+                "gre_before_call"
+            };
+            return self.drop_count(reason);
         }
-        let c = &mut self.clients[i];
         let verdict = c
             .gre
             .on_receive(now, repr.sequence_number, repr.acknowledgment_number);

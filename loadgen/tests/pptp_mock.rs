@@ -101,6 +101,11 @@ fn write_all(stream: &mut TcpStream, mut bytes: &[u8]) {
 fn serve(stop: &AtomicBool) -> Stats {
     let listener = TcpListener::bind((PAIR_B, 1723)).expect("listen 1723");
     listener.set_nonblocking(true).unwrap();
+    // std listens with a backlog of 128; thousands of clients connecting at once
+    // need more, as the daemon has. listen(2) again just changes it.
+    // Safety: plain listen(2) on a descriptor the listener owns and keeps open.
+    let rc = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 4096) };
+    assert_eq!(rc, 0);
     let gre_sock = RawIpv4Socket::open(47).expect("raw GRE");
     shardvpn::runtime::sockbuf::set_recv_buffer(&gre_sock, 8 << 20).unwrap();
     let pptp_config = Arc::new(PptpConfig::default());
