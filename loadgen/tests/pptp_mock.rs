@@ -351,6 +351,13 @@ fn serve(stop: &AtomicBool) -> Stats {
 /// Runs `sessions` loadgen PPTP clients with `mppe` against the mock server and
 /// checks everything came up, was pinged, and went down cleanly.
 fn run_against_mock(tag: &str, sessions: usize, rate: Option<f64>, mppe: MppePolicy) {
+    // Both ends live in this process: a descriptor per client on each side.
+    let want = 2 * sessions as u64 + 512;
+    let got = shardvpn::runtime::rlimit::raise_nofile(want).expect("RLIMIT_NOFILE");
+    assert!(
+        got >= want,
+        "{sessions} clients need {want} open files here, the limit is {got}"
+    );
     let pair = Pair::create(tag);
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
@@ -410,7 +417,8 @@ fn loadgen_pptp_against_the_library_server_engines() {
         println!("pptp_mock: skipped, needs root");
         return;
     }
-    // LOADGEN_PPTP_MOCK_SESSIONS=10000 (with --release) is the scale check.
+    // LOADGEN_PPTP_MOCK_SESSIONS=9000 LOADGEN_PPTP_MOCK_RATE=1000 (with --release) is the
+    // scale check (the mock, in this process, needs a descriptor per client too).
     let sessions = std::env::var("LOADGEN_PPTP_MOCK_SESSIONS")
         .ok()
         .and_then(|s| s.parse().ok())
