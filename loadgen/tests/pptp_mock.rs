@@ -145,27 +145,27 @@ fn serve(stop: &AtomicBool) -> Stats {
             idle = false;
         }
         // Control connections.
-        for ci in 0..conns.len() {
-            if !conns[ci].open {
+        for conn in &mut conns {
+            if !conn.open {
                 continue;
             }
             loop {
-                match conns[ci].stream.read(&mut buf) {
+                match conn.stream.read(&mut buf) {
                     Ok(0) => {
-                        conns[ci].open = false;
+                        conn.open = false;
                         break;
                     }
                     Ok(n) => {
                         idle = false;
-                        conns[ci].control.handle_bytes(now, &buf[..n]);
+                        conn.control.handle_bytes(now, &buf[..n]);
                     }
                     Err(_) => break,
                 }
             }
-            if conns[ci].control.poll_timeout().is_some_and(|w| w <= now) {
-                conns[ci].control.handle_timeout(now);
+            if conn.control.poll_timeout().is_some_and(|w| w <= now) {
+                conn.control.handle_timeout(now);
             }
-            while let Some(e) = conns[ci].control.poll_event() {
+            while let Some(e) = conn.control.poll_event() {
                 match e {
                     Event::CallRequest {
                         peer_call_id,
@@ -174,7 +174,7 @@ fn serve(stop: &AtomicBool) -> Stats {
                     } => {
                         next_call = next_call.wrapping_add(1);
                         let local = next_call;
-                        assert!(conns[ci].control.accept_call(now, peer_call_id, local));
+                        assert!(conn.control.accept_call(now, peer_call_id, local));
                         let mut ppp = Ppp::server(Arc::clone(&ppp_config), now, &mut rng);
                         ppp.open(now);
                         calls.insert(
@@ -200,16 +200,16 @@ fn serve(stop: &AtomicBool) -> Stats {
                         if matches!(reason, CloseReason::PeerStopped(_)) {
                             stats.stopped_by_peer += 1;
                         }
-                        conns[ci].open = false;
+                        conn.open = false;
                     }
                     _ => {}
                 }
             }
-            while let Some(bytes) = conns[ci].control.poll_transmit() {
-                write_all(&mut conns[ci].stream, &bytes);
+            while let Some(bytes) = conn.control.poll_transmit() {
+                write_all(&mut conn.stream, &bytes);
             }
-            if !conns[ci].open {
-                let _ = conns[ci].stream.shutdown(std::net::Shutdown::Both);
+            if !conn.open {
+                let _ = conn.stream.shutdown(std::net::Shutdown::Both);
             }
         }
         // GRE.
