@@ -423,6 +423,7 @@ impl Run {
         if let Some(ppp) = c.ppp.as_mut() {
             ppp.lower_down(now);
         }
+        self.service_ppp(now, i);
     }
 
     /// Writes what is queued for client `i` and watches for writability while some
@@ -495,6 +496,7 @@ impl Run {
                 let id = c.call_id;
                 if !c.control.place_call(now, id, id) {
                     self.fail(i, "pptp_place_call");
+                    self.stop_control(now, i);
                 }
             }
             Event::CallUp {
