@@ -141,6 +141,18 @@ name = "loadgen"
 ranges = ["10.200.0.0/16", "10.201.0.0/16"]
 "#;
 
+/// [`LOCAL_CONFIG`] with the PSK filled in and, for `--mode pptp`, PPTP enabled.
+fn local_config(psk: &str, pptp: bool) -> String {
+    let pptp = if pptp {
+        "\n[pptp]\nenabled = true\n"
+    } else {
+        ""
+    };
+    LOCAL_CONFIG
+        .replace("{psk}", &psk.replace('"', "\\\""))
+        .replace("{pptp}", pptp)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let auth = match cli.auth {
@@ -202,14 +214,7 @@ fn main() -> ExitCode {
         None => {
             let users = format!("{} \"{}\"\n", cli.user, cli.password.replace('"', "\\\""));
             let started = local::daemon_binary().and_then(|bin| {
-                let pptp = if cli.mode == Mode::Pptp {
-                    "\n[pptp]\nenabled = true\n"
-                } else {
-                    ""
-                };
-                let config = LOCAL_CONFIG
-                    .replace("{psk}", &cli.psk.replace('"', "\\\""))
-                    .replace("{pptp}", pptp);
+                let config = local_config(&cli.psk, cli.mode == Mode::Pptp);
                 local::LocalServer::start(&bin, &config, &users, Duration::from_secs(20))
             });
             let server = match started {
@@ -304,5 +309,22 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration loadgen hands the daemon it starts parses, in every mode.
+    #[test]
+    fn local_config_parses_with_and_without_pptp() {
+        for pptp in [false, true] {
+            let text = local_config("a \"quoted\" psk", pptp)
+                .replace("{users_file}", "/nonexistent/users");
+            let config = shardvpn::config::Config::parse(&text, "loadgen.toml")
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(config.pptp.enabled, pptp);
+        }
     }
 }
