@@ -37,10 +37,13 @@
 //! - **Setup latency** runs from the TCP connect to IPCP *and* MPPE up: a session
 //!   that cannot carry encrypted traffic is not established.
 //! - **Clean teardown** for a client means: its PPP closed, its call was cleared
-//!   (Call-Disconnect-Notify received) and the server answered the
+//!   (Call-Disconnect-Notify received, whether in answer to our Call-Clear-Request or
+//!   sent by the server on LCP Terminate) and the server answered the
 //!   Stop-Control-Connection-Request. The engine reports a Stop that timed out the
 //!   same way as one that was answered ([`CloseReason::Local`]), so an answer is
-//!   recognised by a message having arrived after the request.
+//!   recognised by a message having arrived after the request. A server that sends
+//!   its own Stop-Control-Connection-Request during our hang-up also ends it in
+//!   order: clean, and counted as `teardown_stopped_by_server`.
 //! - **Malformed input** is never fatal: every packet dropped is counted under its
 //!   reason in the report's `dropped`.
 
@@ -84,6 +87,9 @@ const GRE_BATCH: usize = 4096;
 const TCP_READS: usize = 8;
 /// The epoll token of the GRE socket; client `i` is `i + 1`.
 const GRE_TOKEN: u64 = 0;
+/// How long a Call-Clear-Request waits for its Call-Disconnect-Notify before the
+/// connection is stopped anyway (the engine itself does not time it out).
+const CALL_CLEAR_TIMEOUT: Duration = Duration::from_secs(5);
 /// GRE packets kept per call while its Outgoing-Call-Reply is awaited.
 const EARLY_GRE_PACKETS: usize = 8;
 /// Data packets in flight we allow the server (Packet Receive Window Size, §2.7).
@@ -131,6 +137,8 @@ enum Key {
     Control(usize),
     Ppp(usize),
     Ack(usize),
+    /// The Call-Clear-Request's wait for its Call-Disconnect-Notify is over.
+    CallClear(usize),
 }
 
 /// Where a client is in its hang-up.
@@ -172,6 +180,8 @@ struct Client {
     closing: Option<Closing>,
     /// Messages received before our Stop-Control-Connection-Request.
     messages_at_stop: u64,
+    /// Our Call-Clear-Request went unanswered (the teardown is then not clean).
+    clear_unanswered: bool,
     clean: bool,
     ping_seq: u16,
     control_timer: Option<Instant>,
@@ -368,6 +378,7 @@ impl Run {
             failed: false,
             closing: None,
             messages_at_stop: 0,
+            clear_unanswered: false,
             clean: false,
             ping_seq: 0,
             control_timer: None,
@@ -547,10 +558,22 @@ impl Run {
                 let c = &mut self.clients[i];
                 c.call_up = false;
                 if c.closing == Some(Closing::Stop)
+                    && !c.clear_unanswered
                     && reason == CloseReason::Local
                     && c.control.stats().messages_in > c.messages_at_stop
                 {
                     c.clean = true;
+                } else if c.in_teardown()
+                    && !c.clear_unanswered
+                    && matches!(reason, CloseReason::PeerStopped(_))
+                {
+                    // The server ended the connection itself in answer to our
+                    // hang-up: orderly, if not what Windows' peers do; counted.
+                    c.clean = true;
+                    *self
+                        .dropped
+                        .entry("teardown_stopped_by_server".into())
+                        .or_default() += 1;
                 } else if c.established && !c.in_teardown() {
                     *self.dropped.entry("sessions_lost".into()).or_default() += 1;
                 }
@@ -585,6 +608,8 @@ impl Run {
             c.closing = Some(Closing::CallClear);
             let id = c.call_id;
             c.control.end_call(id, DisconnectResult::Request);
+            self.timers
+                .schedule(now + CALL_CLEAR_TIMEOUT, Key::CallClear(i));
             self.service_control(now, i);
         } else {
             self.stop_control(now, i);
@@ -948,6 +973,13 @@ impl Run {
                     }
                     self.service_ppp(now, i);
                 }
+                Key::CallClear(i) => {
+                    if self.clients[i].closing == Some(Closing::CallClear) {
+                        self.clients[i].clear_unanswered = true;
+                        self.drop_count("call_clear_unanswered");
+                        self.stop_control(now, i);
+                    }
+                }
                 Key::Ack(i) => {
                     let c = &mut self.clients[i];
                     c.ack_timer = None;
@@ -1125,7 +1157,7 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
     // hanging up in the same millisecond is a storm, not a teardown), bounded in time.
     let window = opts.max_outstanding.max(1);
     let end =
-        Instant::now() + Duration::from_secs(15) + Duration::from_millis(run.clients.len() as u64);
+        Instant::now() + Duration::from_secs(20) + Duration::from_millis(run.clients.len() as u64);
     let mut next = 0usize;
     loop {
         let now = Instant::now();
