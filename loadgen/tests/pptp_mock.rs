@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use loadgen::pptp_mode::{self, Options};
+use loadgen::report::Report;
 use shardvpn::control::frames::split_ppp_frame;
 use shardvpn::crypto::ppp::mppe::{Mode, MppeDecryptor, MppeEncryptor, Role, mschapv2_start_keys};
 use shardvpn::crypto::ppp::mschapv2::{self, PasswordHash};
@@ -24,6 +25,7 @@ use shardvpn::proto::ppp::{
 use shardvpn::proto::pptp::gre::{GreSeq, RxVerdict};
 use shardvpn::proto::pptp::{CloseReason, Control, Event, PptpConfig};
 use shardvpn::runtime::raw::RawIpv4Socket;
+use shardvpn::wire::pptp::StopReason;
 use shardvpn::wire::{gre, icmpv4, ipv4};
 
 mod support;
@@ -32,6 +34,19 @@ use support::{PAIR_A, PAIR_B, Pair, is_root};
 const PASSWORD: &str = "wonderland";
 const SERVER_PPP: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
 
+/// Ways the mock departs from a well-behaved server, to check loadgen copes and
+/// counts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Quirks {
+    /// On the client's LCP Terminate-Request, end the whole control connection
+    /// ourselves (Call-Disconnect-Notify, Stop-Control-Connection-Request) instead of
+    /// waiting for its Call-Clear-Request.
+    stop_on_lcp_terminate: bool,
+    /// With every echo reply, also send an unencrypted copy, a malformed GRE packet
+    /// and a GRE packet for a call nobody has.
+    junk: bool,
+}
+
 struct Conn {
     stream: TcpStream,
     control: Control,
@@ -39,6 +54,7 @@ struct Conn {
 }
 
 struct Call {
+    conn: usize,
     peer_call_id: u16,
     gre: GreSeq,
     ppp: Ppp,
@@ -98,7 +114,7 @@ fn write_all(stream: &mut TcpStream, mut bytes: &[u8]) {
 }
 
 /// The mock server's loop, until `stop`.
-fn serve(stop: &AtomicBool) -> Stats {
+fn serve(stop: &AtomicBool, quirks: Quirks) -> Stats {
     let listener = TcpListener::bind((PAIR_B, 1723)).expect("listen 1723");
     listener.set_nonblocking(true).unwrap();
     // std listens with a backlog of 128; thousands of clients connecting at once
@@ -145,7 +161,7 @@ fn serve(stop: &AtomicBool) -> Stats {
             idle = false;
         }
         // Control connections.
-        for conn in &mut conns {
+        for (ci, conn) in conns.iter_mut().enumerate() {
             if !conn.open {
                 continue;
             }
@@ -180,6 +196,7 @@ fn serve(stop: &AtomicBool) -> Stats {
                         calls.insert(
                             local,
                             Call {
+                                conn: ci,
                                 peer_call_id,
                                 gre: GreSeq::new(peer_window),
                                 ppp,
@@ -249,13 +266,29 @@ fn serve(stop: &AtomicBool) -> Stats {
                                 let frame = pptp_mode::encrypted_ipv4_frame(tx, &reply).unwrap();
                                 send_gre(call, &frame);
                                 stats.echo_replies += 1;
+                                if quirks.junk {
+                                    send_gre(call, &pptp_mode::ppp_frame(0x0021, &reply));
+                                    let _ = gre_sock.send_to(&[0x30, 0x81, 0x88], PAIR_A);
+                                    let stray = pptp_mode::gre_packet(60000, Some(0), None, &frame);
+                                    let _ = gre_sock.send_to(&stray, PAIR_A);
+                                }
                             }
                         }
                         Err(_) => stats.decrypt_errors += 1,
                     }
                 }
                 0x0021 => stats.unencrypted_ip += 1,
-                _ => call.ppp.handle_frame(now, protocol, payload),
+                _ => {
+                    // LCP code 5: Terminate-Request.
+                    if quirks.stop_on_lcp_terminate
+                        && protocol == 0xc021
+                        && payload.first() == Some(&5)
+                        && let Some(conn) = conns.get_mut(call.conn)
+                    {
+                        conn.control.close(now, StopReason::None);
+                    }
+                    call.ppp.handle_frame(now, protocol, payload)
+                }
             }
         }
         // PPP of every call.
@@ -348,9 +381,14 @@ fn serve(stop: &AtomicBool) -> Stats {
     stats
 }
 
-/// Runs `sessions` loadgen PPTP clients with `mppe` against the mock server and
-/// checks everything came up, was pinged, and went down cleanly.
-fn run_against_mock(tag: &str, sessions: usize, rate: Option<f64>, mppe: MppePolicy) {
+/// Runs `sessions` loadgen PPTP clients with `mppe` against the mock server.
+fn run_against_mock(
+    tag: &str,
+    sessions: usize,
+    rate: Option<f64>,
+    mppe: MppePolicy,
+    quirks: Quirks,
+) -> (Report, Stats) {
     // Both ends live in this process: a descriptor per client on each side.
     let want = 2 * sessions as u64 + 512;
     let got = shardvpn::runtime::rlimit::raise_nofile(want).expect("RLIMIT_NOFILE");
@@ -365,7 +403,7 @@ fn run_against_mock(tag: &str, sessions: usize, rate: Option<f64>, mppe: MppePol
         let path = format!("/var/run/netns/{}", pair.b.name);
         std::thread::spawn(move || {
             shardvpn::runtime::netns::enter_path(&path).expect("enter the server namespace");
-            serve(&stop)
+            serve(&stop, quirks)
         })
     };
     std::thread::sleep(Duration::from_millis(200));
@@ -393,6 +431,11 @@ fn run_against_mock(tag: &str, sessions: usize, rate: Option<f64>, mppe: MppePol
     let stats = server.join().expect("mock server");
     println!("{}", report.summary());
     println!("{stats:?}");
+    (report, stats)
+}
+
+/// Everything came up, was pinged through MPPE, and went down cleanly.
+fn assert_all_good(sessions: usize, mppe: MppePolicy, report: &Report, stats: &Stats) {
     assert_eq!(report.sessions_established, sessions as u64, "{report:?}");
     assert_eq!(report.sessions_failed, 0, "{report:?}");
     assert!(report.traffic.sent > 0);
@@ -402,6 +445,7 @@ fn run_against_mock(tag: &str, sessions: usize, rate: Option<f64>, mppe: MppePol
         report.traffic
     );
     assert!(report.teardown_clean, "{report:?}");
+    assert!(report.dropped.is_empty(), "{:?}", report.dropped);
     assert_eq!(stats.unencrypted_ip, 0);
     assert_eq!(stats.decrypt_errors, 0);
     assert_eq!(stats.mppe_up, sessions as u64);
@@ -426,7 +470,9 @@ fn loadgen_pptp_against_the_library_server_engines() {
     let rate = std::env::var("LOADGEN_PPTP_MOCK_RATE")
         .ok()
         .and_then(|s| s.parse().ok());
-    run_against_mock("pptpmock", sessions, rate, Options::default_mppe());
+    let mppe = Options::default_mppe();
+    let (report, stats) = run_against_mock("pptpmock", sessions, rate, mppe, Quirks::default());
+    assert_all_good(sessions, mppe, &report, &stats);
 }
 
 /// What `--mppe-stateful --mppe-40` asks for: stateful MPPE from the server to us
@@ -442,5 +488,36 @@ fn loadgen_pptp_stateful_mppe_against_the_library_server_engines() {
         prefer_stateless: false,
         ..Options::default_mppe()
     };
-    run_against_mock("pptpmocksf", 50, None, mppe);
+    let (report, stats) = run_against_mock("pptpmocksf", 50, None, mppe, Quirks::default());
+    assert_all_good(50, mppe, &report, &stats);
+}
+
+/// A server that sends junk beside every echo reply (an unencrypted copy, a
+/// malformed GRE packet, a packet for a call nobody has) and ends each control
+/// connection itself once PPP is down: loadgen counts the junk by reason without
+/// taking any of it for a reply, and still calls the hang-up orderly.
+#[test]
+fn loadgen_pptp_counts_junk_and_a_server_that_stops_first() {
+    if !is_root() {
+        println!("pptp_mock: skipped, needs root");
+        return;
+    }
+    let sessions = 50;
+    let quirks = Quirks {
+        stop_on_lcp_terminate: true,
+        junk: true,
+    };
+    let mppe = Options::default_mppe();
+    let (report, stats) = run_against_mock("pptpmockq", sessions, None, mppe, quirks);
+    assert_eq!(report.sessions_established, sessions as u64, "{report:?}");
+    assert!(report.traffic.sent > 0);
+    // Each reply counted once: the unencrypted copies are not replies.
+    assert_eq!(report.traffic.received, stats.echo_replies, "{report:?}");
+    let dropped = |k: &str| report.dropped.get(k).copied().unwrap_or(0);
+    assert_eq!(dropped("ipv4_unencrypted"), stats.echo_replies);
+    assert_eq!(dropped("gre_malformed"), stats.echo_replies);
+    assert_eq!(dropped("gre_unknown_call"), stats.echo_replies);
+    assert!(report.teardown_clean, "{report:?}");
+    assert_eq!(dropped("teardown_stopped_by_server"), sessions as u64);
+    assert_eq!(stats.stopped_by_peer, 0);
 }
