@@ -22,6 +22,10 @@
 //!   call ID, §4.1), and loadgen gives client `i` call ID `i + 1`, so demultiplexing is
 //!   an index. We send with the server's call ID from the Outgoing-Call-Reply; the
 //!   kernel adds the IPv4 header.
+//! - **GRE before the Outgoing-Call-Reply**: a server may send its first LCP
+//!   Configure-Request the moment it has sent the reply, and the GRE socket may be
+//!   read before the TCP one; up to 8 such packets are kept and handed to the call
+//!   once the reply is processed (dropping them cost a 3 s LCP restart).
 //! - **Framing** (RFC 2637 §4, RFC 1662): we send Address/Control `FF 03` and a 2-octet
 //!   protocol field; we accept both with and without ACFC/PFC.
 //! - **Encryption**: control protocols (LCP, CHAP, CCP, IPCP) go in clear; IPv4 only
