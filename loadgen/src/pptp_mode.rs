@@ -13,9 +13,10 @@
 //!   socket; a `poll(2)` over all of them per wake-up would make every turn
 //!   O(clients), so readiness comes from epoll (`sys`) and each turn costs O(ready).
 //!   Connects do not block either: a full accept queue on the server delays one
-//!   client, not all of them. Timers are the shared deadline heap, with at most one
-//!   live entry per client and purpose (control, PPP, GRE acknowledgment) so the heap
-//!   stays O(clients) however long the run.
+//!   client, not all of them. Timers are the shared deadline heap; an entry is only
+//!   added when it is earlier than the one pending for that client and purpose
+//!   (control, PPP, GRE acknowledgment), so the heap stays O(clients) however long
+//!   the run.
 //! - **One raw GRE socket for all calls** (IPPROTO_GRE, needs CAP_NET_RAW). The kernel
 //!   hands it every GRE packet with the IPv4 header in front (skipped by its IHL); the
 //!   Key's Call ID is the ID *we* chose in the Outgoing-Call-Request (the receiver's
@@ -47,7 +48,9 @@
 //!   same way as one that was answered ([`CloseReason::Local`]), so an answer is
 //!   recognised by a message having arrived after the request. A server that sends
 //!   its own Stop-Control-Connection-Request during our hang-up also ends it in
-//!   order: clean, and counted as `teardown_stopped_by_server`.
+//!   order: clean, and counted as `teardown_stopped_by_server`. A Call-Clear-Request
+//!   unanswered for 5 s is followed by the Stop anyway, and that client's teardown
+//!   is not clean (`call_clear_unanswered`).
 //! - **Malformed input** is never fatal: every packet dropped is counted under its
 //!   reason in the report's `dropped`.
 
