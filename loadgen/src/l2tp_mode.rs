@@ -24,7 +24,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use shardvpn::control::frames;
 use shardvpn::control::timers::Timers;
 use shardvpn::proto::ike::{
@@ -33,8 +33,9 @@ use shardvpn::proto::ike::{
 use shardvpn::proto::l2tp;
 use shardvpn::proto::ppp::{self, AuthMethod, Credentials, Ppp, PppConfig, PppEvent};
 use shardvpn::runtime::signals::wait_readable;
-use shardvpn::wire::{icmpv4, ipv4, l2tp as wire_l2tp};
+use shardvpn::wire::l2tp as wire_l2tp;
 
+use crate::common::{Progress, echo_request, fill, parse_echo_reply};
 use crate::esp_client::EspPair;
 use crate::report::{Latencies, Report, Traffic};
 
@@ -194,32 +195,6 @@ fn send_l2tp(lac: &Lac, msg: &[u8], server: SocketAddr, nat_t: SocketAddr) -> bo
             None => false,
         },
     }
-}
-
-fn fill(rng: &SystemRandom) -> impl FnMut(&mut [u8]) + '_ {
-    move |buf: &mut [u8]| rng.fill(buf).expect("OS random number generator")
-}
-
-/// An IPv4 ICMP Echo Request from `src` to `dst`.
-fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16) -> Vec<u8> {
-    let payload = b"loadgen ping";
-    let echo = icmpv4::EchoRepr {
-        reply: false,
-        identifier: id,
-        sequence: seq,
-        data: payload,
-    };
-    let ip = ipv4::Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: ipv4::Protocol::Icmp,
-        payload_len: echo.buffer_len(),
-        hop_limit: 64,
-    };
-    let mut buf = vec![0u8; ip.buffer_len() + echo.buffer_len()];
-    echo.emit(&mut buf[ip.buffer_len()..]);
-    ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
-    buf
 }
 
 impl Run {
@@ -565,22 +540,10 @@ impl Run {
     }
 
     fn on_ip(&mut self, now: Instant, t: usize, sid: u16, packet: &[u8]) {
-        let Ok(ip) = ipv4::Packet::new_checked(packet) else {
+        let Some((_, sequence)) = parse_echo_reply(packet) else {
             return;
         };
-        if ip.next_header() != ipv4::Protocol::Icmp {
-            return;
-        }
-        let Ok(icmp) = icmpv4::Packet::new_checked(ip.payload()) else {
-            return;
-        };
-        let Ok(echo) = icmpv4::EchoRepr::parse(&icmp) else {
-            return;
-        };
-        if !echo.reply {
-            return;
-        }
-        if let Some(sent) = self.ping_sent_at.remove(&(t, sid, echo.sequence)) {
+        if let Some(sent) = self.ping_sent_at.remove(&(t, sid, sequence)) {
             self.pings_received += 1;
             self.rtt.record(now - sent);
         }
@@ -757,47 +720,6 @@ impl Run {
         self.placed += 1;
         self.service_ike(now, t);
         Ok(())
-    }
-}
-
-/// A progress line on stderr, at most once a second: rewritten in place on a
-/// terminal, one line each time otherwise (logs, CI).
-struct Progress {
-    tty: bool,
-    last: Option<Instant>,
-    start: Instant,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        use std::io::IsTerminal;
-        Progress {
-            tty: std::io::stderr().is_terminal(),
-            last: None,
-            start: Instant::now(),
-        }
-    }
-
-    fn show(&mut self, now: Instant, up: u64, failed: u64, total: usize) {
-        if self.last.is_some_and(|l| now < l + Duration::from_secs(1)) {
-            return;
-        }
-        self.last = Some(now);
-        let line = format!(
-            "loadgen: {:>6.1} s  established {up}/{total}  failed {failed}",
-            (now - self.start).as_secs_f64()
-        );
-        if self.tty {
-            eprint!("\r{line}");
-        } else {
-            eprintln!("{line}");
-        }
-    }
-
-    fn finish(&self) {
-        if self.tty {
-            eprintln!();
-        }
     }
 }
 
@@ -1073,5 +995,6 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
             }
             _ => None,
         },
+        dropped: BTreeMap::new(),
     })
 }

@@ -2,7 +2,10 @@
 //! report, shared by the `loadgen` binary and the integration tests that run a
 //! daemon and loadgen in network namespaces.
 
+mod common;
 pub mod esp_client;
 pub mod l2tp_mode;
 pub mod local;
+pub mod pptp_mode;
 pub mod report;
+mod sys;

@@ -1,6 +1,6 @@
-//! `loadgen`: emulates thousands of L2TP subscribers (and later L2TP/IPsec and PPTP)
-//! against a concentrator, on the same `shardvpn::wire` and `shardvpn::proto` code the
-//! daemon uses.
+//! `loadgen`: emulates thousands of L2TP, L2TP/IPsec and PPTP subscribers against a
+//! concentrator, on the same `shardvpn::wire` and `shardvpn::proto` code the daemon
+//! uses.
 //!
 //! With `--server ADDR` it drives that concentrator; without, it starts `shardvpn
 //! run` itself in a fresh pair of network namespaces (root), drives it and removes it
@@ -10,7 +10,7 @@
 //! `--json FILE` the report (see `report.rs` for its fields). Exit status 0 when every
 //! requested session was established (and, with traffic, some replies came back).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,7 +19,8 @@ use clap::{Parser, ValueEnum};
 use shardvpn::proto::ike::policy;
 use shardvpn::proto::ppp::AuthMethod;
 
-use loadgen::{l2tp_mode, local};
+use loadgen::report::Report;
+use loadgen::{l2tp_mode, local, pptp_mode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -28,6 +29,9 @@ enum Mode {
     L2tpIpsec,
     /// Plain L2TPv2 from emulated LACs (the LNS case).
     L2tp,
+    /// PPTP clients like the one built into Windows: one TCP control connection and
+    /// one call each, PPP over GRE with MS-CHAPv2 and MPPE (needs root for raw GRE).
+    Pptp,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -41,8 +45,8 @@ enum Auth {
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", version, about)]
 struct Cli {
-    /// The concentrator (IP or IP:PORT; the port defaults to 500 for l2tp-ipsec and
-    /// 1701 for l2tp). Without it, loadgen starts shardvpn itself in network
+    /// The concentrator (IP or IP:PORT; the port defaults to 500 for l2tp-ipsec,
+    /// 1701 for l2tp and 1723 for pptp). Without it, loadgen starts shardvpn itself in network
     /// namespaces (needs root).
     #[arg(long)]
     server: Option<String>,
@@ -95,8 +99,15 @@ struct Cli {
     #[arg(long, value_enum, default_value = "mschapv2")]
     auth: Auth,
     /// Seconds allowed for all sessions to come up.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, alias = "setup-timeout", default_value_t = 120)]
     timeout: u64,
+    /// pptp: ask for stateful MPPE (a key change every 256 packets) instead of
+    /// stateless.
+    #[arg(long)]
+    mppe_stateful: bool,
+    /// pptp: offer 40-bit MPPE keys as well as 128-bit ones.
+    #[arg(long)]
+    mppe_40: bool,
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -121,7 +132,7 @@ lac_addresses = ["10.97.0.0/24"]
 
 [aaa]
 users_file = "{users_file}"
-
+{pptp}
 [limits]
 max_sessions = 200000
 
@@ -129,6 +140,18 @@ max_sessions = 200000
 name = "loadgen"
 ranges = ["10.200.0.0/16", "10.201.0.0/16"]
 "#;
+
+/// [`LOCAL_CONFIG`] with the PSK filled in and, for `--mode pptp`, PPTP enabled.
+fn local_config(psk: &str, pptp: bool) -> String {
+    let pptp = if pptp {
+        "\n[pptp]\nenabled = true\n"
+    } else {
+        ""
+    };
+    LOCAL_CONFIG
+        .replace("{psk}", &psk.replace('"', "\\\""))
+        .replace("{pptp}", pptp)
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -140,9 +163,10 @@ fn main() -> ExitCode {
     let default_port = match cli.mode {
         Mode::L2tpIpsec => 500,
         Mode::L2tp => 1701,
+        Mode::Pptp => 1723,
     };
     let ipsec = match cli.mode {
-        Mode::L2tp => None,
+        Mode::L2tp | Mode::Pptp => None,
         Mode::L2tpIpsec => {
             let ike: Result<Vec<_>, _> = if cli.ike_proposal.is_empty() {
                 policy::parse_list(policy::WINDOWS_PHASE1)
@@ -190,7 +214,7 @@ fn main() -> ExitCode {
         None => {
             let users = format!("{} \"{}\"\n", cli.user, cli.password.replace('"', "\\\""));
             let started = local::daemon_binary().and_then(|bin| {
-                let config = LOCAL_CONFIG.replace("{psk}", &cli.psk.replace('"', "\\\""));
+                let config = local_config(&cli.psk, cli.mode == Mode::Pptp);
                 local::LocalServer::start(&bin, &config, &users, Duration::from_secs(20))
             });
             let server = match started {
@@ -211,30 +235,59 @@ fn main() -> ExitCode {
             )
         }
     };
-    let opts = l2tp_mode::Options {
-        server,
-        bind,
-        sessions: cli.sessions,
-        tunnels: cli.tunnels.max(1),
-        rate: cli.rate,
-        max_outstanding: cli.max_outstanding,
-        traffic_pps: cli.traffic_pps,
-        duration: Duration::from_secs(cli.duration),
-        user: cli.user.clone(),
-        password: cli.password.clone(),
-        auth: vec![auth],
-        setup_timeout: Duration::from_secs(cli.timeout),
-        secret: None,
-        ipsec,
-        nat_rebind: cli.nat_rebind,
-        vanish: cli.vanish,
-    };
     let rss = || {
         local_server
             .as_ref()
             .and_then(local::LocalServer::rss_bytes)
     };
-    let report = match l2tp_mode::run(opts, &rss) {
+    let result: std::io::Result<Report> = if cli.mode == Mode::Pptp {
+        let server = match server {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => {
+                eprintln!("loadgen: --mode pptp: the server must be an IPv4 address");
+                return ExitCode::from(2);
+            }
+        };
+        let opts = pptp_mode::Options {
+            server: SocketAddrV4::new(*server.ip(), server.port()),
+            bind,
+            sessions: cli.sessions,
+            rate: cli.rate,
+            max_outstanding: cli.max_outstanding,
+            traffic_pps: cli.traffic_pps,
+            duration: Duration::from_secs(cli.duration),
+            user: cli.user.clone(),
+            password: cli.password.clone(),
+            setup_timeout: Duration::from_secs(cli.timeout),
+            mppe: shardvpn::proto::ppp::MppePolicy {
+                allow_40: cli.mppe_40,
+                prefer_stateless: !cli.mppe_stateful,
+                ..pptp_mode::Options::default_mppe()
+            },
+        };
+        pptp_mode::run(opts, &rss)
+    } else {
+        let opts = l2tp_mode::Options {
+            server,
+            bind,
+            sessions: cli.sessions,
+            tunnels: cli.tunnels.max(1),
+            rate: cli.rate,
+            max_outstanding: cli.max_outstanding,
+            traffic_pps: cli.traffic_pps,
+            duration: Duration::from_secs(cli.duration),
+            user: cli.user.clone(),
+            password: cli.password.clone(),
+            auth: vec![auth],
+            setup_timeout: Duration::from_secs(cli.timeout),
+            secret: None,
+            ipsec,
+            nat_rebind: cli.nat_rebind,
+            vanish: cli.vanish,
+        };
+        l2tp_mode::run(opts, &rss)
+    };
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("loadgen: {e}");
@@ -256,5 +309,22 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration loadgen hands the daemon it starts parses, in every mode.
+    #[test]
+    fn local_config_parses_with_and_without_pptp() {
+        for pptp in [false, true] {
+            let text = local_config("a \"quoted\" psk", pptp)
+                .replace("{users_file}", "/nonexistent/users");
+            let config = shardvpn::config::Config::parse(&text, "loadgen.toml")
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(config.pptp.enabled, pptp);
+        }
     }
 }

@@ -44,6 +44,11 @@ pub struct Report {
     /// (RSS with the sessions up − RSS before the first call) / sessions established.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_per_session_bytes: Option<u64>,
+    /// Input loadgen dropped (malformed, unexpected, out of order), by reason, and
+    /// other per-client anomalies (`sessions_lost`, `teardown_unclean`). Only the
+    /// PPTP mode fills it so far.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dropped: BTreeMap<String, u64>,
 }
 
 /// Collects latencies (microsecond resolution, up to an hour) for percentiles.
@@ -110,6 +115,9 @@ impl Report {
         );
         for (reason, n) in &self.failures {
             s += &format!("failed: {reason}: {n}\n");
+        }
+        for (reason, n) in &self.dropped {
+            s += &format!("dropped: {reason}: {n}\n");
         }
         if self.traffic.sent > 0 {
             s += &format!(
