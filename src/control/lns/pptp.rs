@@ -363,10 +363,23 @@ impl Lns {
             Event::CallRequest {
                 peer_call_id,
                 peer_window,
+                incoming,
                 ..
             } => {
-                self.pptp_call_request(now, token, peer_call_id, peer_window);
+                self.pptp_call_request(now, token, peer_call_id, peer_window, incoming);
                 true
+            }
+            // An incoming call (§2.9-§2.11) is up with the Incoming-Call-Connected:
+            // PPP starts then (an outgoing call's PPP started with our reply).
+            Event::CallUp { local_call_id, .. } => {
+                if let Some(ppp) = self
+                    .sub_mut(PPTP_ROUTE_TUNNEL, local_call_id)
+                    .and_then(|s| s.ppp.as_mut())
+                {
+                    ppp.open(now);
+                }
+                self.service_ppp(now, PPTP_ROUTE_TUNNEL, local_call_id);
+                false
             }
             Event::CallDown { local_call_id, .. } => {
                 if let Some(ppp) = self
@@ -390,12 +403,19 @@ impl Lns {
                 self.pptp_drop_conn(now, token, why);
                 false
             }
-            Event::Up | Event::CallUp { .. } | Event::LinkInfo { .. } => false,
+            Event::Up | Event::LinkInfo { .. } => false,
         }
     }
 
     /// Admission, shard, Call ID; then the call is installed and PPP starts.
-    fn pptp_call_request(&mut self, now: Instant, token: u64, peer_call_id: u16, peer_window: u16) {
+    fn pptp_call_request(
+        &mut self,
+        now: Instant,
+        token: u64,
+        peer_call_id: u16,
+        peer_window: u16,
+        incoming: bool,
+    ) {
         let limits = &self.config.limits;
         let refuse = if self.active >= limits.max_sessions as usize {
             Some("max_sessions reached")
@@ -459,7 +479,9 @@ impl Lns {
             let mut fill = fill_random(&self.rng);
             Ppp::server(Arc::clone(&p.ppp_config), now, &mut fill)
         };
-        ppp.open(now);
+        if !incoming {
+            ppp.open(now);
+        }
         p.calls.insert(
             local,
             PptpCallState {
