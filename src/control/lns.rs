@@ -90,6 +90,25 @@ struct Sub {
     starting: bool,
 }
 
+impl Sub {
+    /// A call just accepted (installed on `shard`, counted as starting).
+    fn new(shard: u32, peer_session: u16, ppp: Option<Ppp>, now: Instant) -> Box<Sub> {
+        Box::new(Sub {
+            shard,
+            peer_session,
+            ppp,
+            accepted: now,
+            early: Vec::new(),
+            ticket: None,
+            address: None,
+            static_address: None,
+            installed: true,
+            routed: false,
+            starting: true,
+        })
+    }
+}
+
 /// One control connection from a LAC.
 struct TunnelState {
     engine: l2tp::Tunnel,
@@ -741,22 +760,8 @@ impl Lns {
                 ),
             },
         );
-        t.sessions.insert(
-            local,
-            Box::new(Sub {
-                shard,
-                peer_session,
-                ppp: None,
-                accepted: now,
-                early: Vec::new(),
-                ticket: None,
-                address: None,
-                static_address: None,
-                installed: true,
-                routed: false,
-                starting: true,
-            }),
-        );
+        t.sessions
+            .insert(local, Sub::new(shard, peer_session, None, now));
         self.load.add(shard);
         self.active += 1;
         self.starting += 1;
@@ -1125,18 +1130,23 @@ impl Lns {
             return;
         };
         t.ids.release(sid);
+        let remove = sub
+            .installed
+            .then_some(Command::RemoveSession { key: (tid, sid) });
+        self.release_sub(sub, remove);
+    }
+
+    /// What every ended session gives back: its admission counts, its shard entry
+    /// (`remove`), its route and address, its per-user ticket.
+    fn release_sub(&mut self, sub: Box<Sub>, remove: Option<Command>) {
         self.active -= 1;
         self.counters.sessions_ended += 1;
         if sub.starting {
             self.starting -= 1;
         }
         self.load.remove(sub.shard);
-        if sub.installed {
-            self.prog.send(
-                &self.dp,
-                sub.shard,
-                Command::RemoveSession { key: (tid, sid) },
-            );
+        if let Some(command) = remove {
+            self.prog.send(&self.dp, sub.shard, command);
         }
         if let Some(ipv4) = sub.address {
             if sub.routed {

@@ -486,19 +486,7 @@ impl Lns {
             local,
             PptpCallState {
                 conn: token,
-                sub: Box::new(Sub {
-                    shard,
-                    peer_session: peer_call_id,
-                    ppp: Some(ppp),
-                    accepted: now,
-                    early: Vec::new(),
-                    ticket: None,
-                    address: None,
-                    static_address: None,
-                    installed: true,
-                    routed: false,
-                    starting: true,
-                }),
+                sub: Sub::new(shard, peer_call_id, Some(ppp), now),
                 master: None,
             },
         );
@@ -609,25 +597,7 @@ impl Lns {
         if let Some(c) = p.conns.get_mut(&call.conn) {
             c.calls.retain(|id| *id != call_id);
         }
-        let sub = call.sub;
-        self.active -= 1;
-        self.counters.sessions_ended += 1;
-        if sub.starting {
-            self.starting -= 1;
-        }
-        self.load.remove(sub.shard);
-        self.prog
-            .send(&self.dp, sub.shard, Command::RemoveCall { call_id });
-        if let Some(ipv4) = sub.address {
-            if sub.routed {
-                self.prog
-                    .broadcast(&self.dp, || Command::RemoveRoute { ipv4 });
-            }
-            let _ = self.pools.release(ipv4);
-        }
-        if let Some(ticket) = sub.ticket {
-            self.auth.end_session(ticket);
-        }
+        self.release_sub(call.sub, Some(Command::RemoveCall { call_id }));
     }
 
     /// The connection is gone: its calls end (PPP cannot send any more) and the socket
