@@ -59,6 +59,7 @@ mod net;
 mod pool;
 mod ppp;
 mod pptp;
+mod radius;
 mod validate;
 
 use std::path::Path;
@@ -86,6 +87,7 @@ pub use ppp::{
     AuthMethod, MAX_ECHO_FAILURES, MAX_ECHO_INTERVAL, MAX_NAME_SERVERS, PppConfig, ProxyLcp,
 };
 pub use pptp::{MppeRequirement, PptpSection};
+pub use radius::{DaeClient, RadiusConfig, RadiusServer};
 
 use error::{line_of, path_at, render_path, report_span};
 use validate::Validator;
@@ -108,6 +110,7 @@ pub struct Config {
     pub l2tp: L2tpConfig,
     pub ike: IkeConfig,
     pub pptp: PptpSection,
+    pub radius: RadiusConfig,
     pub limits: LimitsConfig,
     /// `[[pool]]`, in file order. Last, so that serialized TOML writes the plain
     /// tables before the array of tables.
@@ -124,6 +127,7 @@ impl Default for Config {
             l2tp: L2tpConfig::default(),
             ike: IkeConfig::default(),
             pptp: PptpSection::default(),
+            radius: RadiusConfig::default(),
             limits: LimitsConfig::default(),
             pool: vec![PoolConfig::default_pool()],
         }
@@ -273,6 +277,10 @@ impl Config {
                     ),
                 );
             }
+        });
+        v.section("radius", |v| {
+            self.radius
+                .validate(v, self.aaa.backend == AaaBackend::Radius)
         });
         v.section("limits", |v| self.limits.validate(v));
         pool::validate_pools(&self.pool, v);

@@ -430,9 +430,9 @@ fn unknown_key_names_its_path_and_line() {
          `ike_port`, `nat_t_port`, `l2tp_port`, `raw_esp`, `pptp_port`",
     );
     one_error(
-        "[dataplane]\n[radius]\nserver = \"x\"\n",
-        "t.toml:2: radius: unknown field `radius`, expected one of `dataplane`, `listen`, \
-         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `limits`, `pool`",
+        "[dataplane]\n[radios]\nserver = \"x\"\n",
+        "t.toml:2: radios: unknown field `radios`, expected one of `dataplane`, `listen`, \
+         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `radius`, `limits`, `pool`",
     );
 }
 
@@ -693,8 +693,8 @@ fn idle_timeout_is_refused_until_supported() {
 #[test]
 fn aaa_rules() {
     one_error(
-        "[aaa]\nbackend = \"radius\"\n",
-        "t.toml:2: aaa.backend: unknown variant `radius`, expected `local`",
+        "[aaa]\nbackend = \"ldap\"\n",
+        "t.toml:2: aaa.backend: unknown variant `ldap`, expected `local` or `radius`",
     );
     one_error(
         "[aaa]\nusers_file = \"users\"\n",
@@ -1172,4 +1172,48 @@ fn pptp_defaults_and_rules() {
          mppe_strength = []\n",
     );
     assert_eq!(c.pptp.mppe, crate::config::MppeRequirement::None);
+}
+
+#[test]
+fn radius_rules() {
+    let c = Config::default();
+    assert_eq!(c.radius.nas_identifier, "shardvpn");
+    assert!(c.radius.server.is_empty());
+    let c = parses(
+        "[aaa]\nbackend = \"radius\"\n[radius]\ninterim_interval = 300\n\
+         dae_listen = \"127.0.0.1:3799\"\n[[radius.server]]\naddress = \"127.0.0.1\"\n\
+         secret = \"s3\"\n[[radius.dae_client]]\naddress = \"127.0.0.0/8\"\nsecret = \"d\"\n",
+    );
+    assert_eq!(c.aaa.backend, crate::config::AaaBackend::Radius);
+    let s = &c.radius.server[0];
+    assert_eq!(s.auth_addr(), Some("127.0.0.1:1812".parse().unwrap()));
+    assert_eq!(s.acct_addr(), Some("127.0.0.1:1813".parse().unwrap()));
+    assert_eq!(c.radius.dae_addr(), Some("127.0.0.1:3799".parse().unwrap()));
+    assert!(
+        !format!("{c:?}").contains("s3"),
+        "secrets stay out of Debug"
+    );
+    one_error(
+        "[aaa]\nbackend = \"radius\"\n",
+        "t.toml: radius.server: aaa.backend uses RADIUS: list a [[radius.server]] with an \
+         auth_port",
+    );
+    one_error(
+        "[[radius.server]]\naddress = \"10.0.0.1\"\n",
+        "t.toml:1: radius.server[0].secret: must not be empty",
+    );
+    one_error(
+        "[radius]\ninterim_interval = 30\n",
+        "t.toml:2: radius.interim_interval: must be 0 (none) or at least 60 seconds (RFC 2869 \
+         §5.16)",
+    );
+    one_error(
+        "[radius]\ndae_listen = \"127.0.0.1:3799\"\n",
+        "t.toml:2: radius.dae_listen: no [[radius.dae_client]] is listed: nobody could use \
+         the listener",
+    );
+    one_error(
+        "[aaa]\nfallback_local = true\nusers_file = \"/etc/u\"\n",
+        "t.toml:2: aaa.fallback_local: only means something with backend = \"radius\"",
+    );
 }
