@@ -29,6 +29,7 @@ mod ipsec;
 mod pptp;
 
 pub use ipsec::IkeCounters;
+use pptp::MppeKeying;
 pub use pptp::PptpCounters;
 
 use std::collections::{HashMap, HashSet};
@@ -44,7 +45,7 @@ use super::frames;
 use super::ids::{SessionIds, ShardLoad, TunnelIds};
 use super::program::Programmer;
 use super::timers::Timers;
-use crate::aaa::auth::{AuthError, Grant, LocalAuthenticator, LogSafeName, SessionTicket};
+use crate::aaa::auth::{LocalAuthenticator, LogSafeName, SessionTicket};
 use crate::aaa::pool::Pools;
 use crate::config::Config;
 use crate::dataplane::counters::PuntKind;
@@ -107,6 +108,26 @@ impl Sub {
             starting: true,
         })
     }
+}
+
+/// The AAA verdict on one authentication, whichever backend gave it.
+enum AuthOutcome {
+    Accept(Box<Authorized>),
+    Reject { why: String },
+}
+
+/// What an accepted authentication grants the session.
+struct Authorized {
+    /// A fixed address for the subscriber (the users file, or Framed-IP-Address).
+    address: Option<Ipv4Addr>,
+    /// The per-user session slot (local users), given back when the session ends.
+    ticket: Option<SessionTicket>,
+    /// MS-CHAPv2's Authenticator Response for the Success packet.
+    authenticator_response: Option<[u8; 20]>,
+    /// How PPTP's MPPE gets its keys.
+    mppe: Option<MppeKeying>,
+    session_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
 
 /// One control connection from a LAC.
@@ -1006,74 +1027,117 @@ impl Lns {
             .map(|s| &mut **s)
     }
 
-    /// Decides an authentication attempt with the local backend.
+    /// An authentication request from PPP: decided by the configured backend, then
+    /// applied by [`Lns::finish_auth`].
     fn authenticate(&mut self, now: Instant, tid: u16, sid: u16, request: AuthRequest) {
-        let name = request.username.clone();
-        let mut master = None;
-        let result: Result<(Grant, Option<[u8; 20]>), AuthError> = match &request.proof {
-            AuthProof::Pap { password } => {
-                self.auth.pap(&name, password.expose()).map(|g| (g, None))
-            }
+        let outcome = self.local_auth(&request);
+        self.finish_auth(now, tid, sid, &request.username, outcome);
+    }
+
+    /// The users file's verdict.
+    fn local_auth(&mut self, request: &AuthRequest) -> AuthOutcome {
+        let name = &request.username;
+        let result = match &request.proof {
+            AuthProof::Pap { password } => self
+                .auth
+                .pap(name, password.expose())
+                .map(|g| (g, None, None)),
             AuthProof::ChapMd5 {
                 identifier,
                 challenge,
                 response,
             } => self
                 .auth
-                .chap_md5(&name, *identifier, challenge, response)
-                .map(|g| (g, None)),
+                .chap_md5(name, *identifier, challenge, response)
+                .map(|g| (g, None, None)),
             AuthProof::MsChapV2 {
                 authenticator_challenge,
                 peer_challenge,
                 nt_response,
             } => self
                 .auth
-                .mschapv2(&name, authenticator_challenge, peer_challenge, nt_response)
+                .mschapv2(name, authenticator_challenge, peer_challenge, nt_response)
                 .map(|(g, keys)| {
                     let response =
                         ppp::authenticator_response_bytes(keys.authenticator_response.as_bytes());
-                    master = Some(keys.master_key);
-                    (g, response)
+                    (g, response, Some(MppeKeying::Master(keys.master_key)))
                 }),
         };
-        if tid == PPTP_ROUTE_TUNNEL && result.is_ok() {
-            // The MPPE keys come from MS-CHAPv2; without it (PAP/CHAP allowed, MPPE
+        match result {
+            Ok((grant, authenticator_response, mppe)) => {
+                AuthOutcome::Accept(Box::new(Authorized {
+                    address: grant.identity.address,
+                    ticket: Some(grant.ticket),
+                    authenticator_response,
+                    mppe,
+                    session_timeout: None,
+                    idle_timeout: None,
+                }))
+            }
+            Err(error) => AuthOutcome::Reject {
+                why: error.to_string(),
+            },
+        }
+    }
+
+    /// Applies an AAA verdict to the session's PPP (and, for PPTP, keeps the MPPE
+    /// keying for when CCP opens).
+    fn finish_auth(&mut self, now: Instant, tid: u16, sid: u16, name: &[u8], outcome: AuthOutcome) {
+        let accepted = match outcome {
+            AuthOutcome::Accept(a) => a,
+            AuthOutcome::Reject { why } => {
+                self.counters.auth_failures += 1;
+                eprintln!(
+                    "shardvpn: authentication failed on tunnel {tid} session {sid} for {}: {why}",
+                    LogSafeName(name)
+                );
+                if let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) {
+                    let _ = ppp.auth_reject(now, "Authentication failed");
+                }
+                return;
+            }
+        };
+        let Authorized {
+            address,
+            ticket,
+            authenticator_response,
+            mppe,
+            session_timeout,
+            idle_timeout,
+        } = *accepted;
+        if tid == PPTP_ROUTE_TUNNEL {
+            // The MPPE keys come from MS-CHAPv2; without them (PAP/CHAP allowed, MPPE
             // optional) CCP is refused rather than negotiated without keys.
             let optional = self.config.pptp.mppe == crate::config::MppeRequirement::Optional;
             if let Some(c) = self.pptp.as_mut().and_then(|p| p.calls.get_mut(&sid)) {
-                if master.is_none()
+                if mppe.is_none()
                     && optional
                     && let Some(ppp) = c.sub.ppp.as_mut()
                 {
                     ppp.set_ccp_policy(ppp::CcpPolicy::Reject);
                 }
-                c.master = master;
+                c.mppe_keying = mppe;
             }
         }
-        if result.is_err() {
-            self.counters.auth_failures += 1;
-        }
         let Some(sub) = self.sub_mut(tid, sid) else {
+            if let Some(ticket) = ticket {
+                self.auth.end_session(ticket);
+            }
             return;
         };
+        sub.static_address = address;
+        sub.ticket = ticket;
         let Some(ppp) = sub.ppp.as_mut() else {
             return;
         };
-        match result {
-            Ok((grant, response)) => {
-                sub.static_address = grant.identity.address;
-                sub.ticket = Some(grant.ticket);
-                if ppp.auth_accept(now, response).is_err() {
-                    ppp.close(now, CloseReason::AuthFailed);
-                }
-            }
-            Err(error) => {
-                eprintln!(
-                    "shardvpn: authentication failed on tunnel {tid} session {sid} for {}: {error}",
-                    LogSafeName(&name)
-                );
-                let _ = ppp.auth_reject(now, "Authentication failed");
-            }
+        if session_timeout.is_some() {
+            ppp.set_session_timeout(now, session_timeout);
+        }
+        if idle_timeout.is_some() {
+            ppp.set_idle_timeout(idle_timeout);
+        }
+        if ppp.auth_accept(now, authenticator_response).is_err() {
+            ppp.close(now, CloseReason::AuthFailed);
         }
     }
 
