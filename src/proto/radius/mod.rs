@@ -11,8 +11,13 @@ pub mod dae;
 mod tests;
 
 pub use crate::proto::ppp::util::Secret;
+pub use crate::wire::radius::attribute::ErrorCause;
 pub use crate::wire::radius::attribute::{AcctAuthentic, AcctStatusType, AcctTerminateCause};
 pub use client::{
     AcceptInfo, AcctRecord, AuthParams, Counters, Event, Proof, RadiusClient, RadiusConfig,
     RadiusError, RequestId, ServerConfig, ServerCounters, Transmit,
+};
+pub use dae::{
+    Changes, DaeClient, DaeConfig, DaeCounters, DaeKind, DaeOutcome, DaeRequest, DaeServer,
+    ReplyContext, Selectors,
 };
