@@ -577,6 +577,39 @@ impl RadiusClient {
         self.ids.values().map(|s| usize::from(s.in_use)).sum()
     }
 
+    /// Test-only consistency check: every reserved Identifier maps to a live
+    /// request transmission and back, and the counts agree.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let reserved: usize = self.ids.values().map(|s| usize::from(s.in_use)).sum();
+        assert_eq!(reserved, self.in_flight.len());
+        for (&(socket, list, server, ident), key) in &self.in_flight {
+            let req = &self.requests[key];
+            assert_eq!(req.list, list);
+            assert!(
+                [req.current, req.previous]
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t.socket == socket && t.server == server && t.ident == ident)
+            );
+        }
+        for (key, req) in &self.requests {
+            for tx in [req.current, req.previous].into_iter().flatten() {
+                assert_eq!(
+                    self.in_flight
+                        .get(&(tx.socket, req.list, tx.server, tx.ident)),
+                    Some(key)
+                );
+            }
+        }
+        let acct = self
+            .requests
+            .values()
+            .filter(|r| r.list == List::Acct)
+            .count();
+        assert_eq!(acct, self.acct_in_flight);
+    }
+
     fn servers(&self, list: List) -> &[ServerState] {
         match list {
             List::Auth => &self.auth,
