@@ -10,6 +10,8 @@
 //! - [`pptp`]: the PPTP control connection over TCP 1723 (RFC 2637), both roles.
 //! - [`ppp`]: the PPP engine (LCP, PAP/CHAP/MS-CHAPv2, IPCP, IPv6CP), server and
 //!   client roles, on the RFC 1661 automaton.
+//! - [`radius`]: the RADIUS client (RFC 2865 authentication, RFC 2866 accounting,
+//!   failover) and the RFC 5176 Disconnect/CoA request handler.
 #![forbid(unsafe_code)]
 
 pub mod esp;
@@ -17,3 +19,4 @@ pub mod ike;
 pub mod l2tp;
 pub mod ppp;
 pub mod pptp;
+pub mod radius;
