@@ -35,19 +35,10 @@ pub enum RunError {
     Netcfg(#[from] netcfg::NetcfgError),
     #[error("control thread: {0}")]
     Control(std::io::Error),
-    #[error("{0}")]
-    Unsupported(&'static str),
 }
 
 /// Runs the daemon until SIGTERM / SIGINT.
 pub fn run(mut config: Config) -> Result<(), RunError> {
-    // The RADIUS settings parse (and are checked) already; the daemon refuses to run
-    // with them rather than silently authenticating against the users file.
-    if config.aaa.backend == crate::config::AaaBackend::Radius {
-        return Err(RunError::Unsupported(
-            "aaa.backend = \"radius\" is not available in this build yet: use \"local\"",
-        ));
-    }
     let signals = Signals::block().map_err(RunError::Signals)?;
     // No IPsec key configured: the demo credentials bring one (see aaa::demo).
     let demo_psk = config.aaa.demo_user_enabled()

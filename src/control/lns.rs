@@ -27,6 +27,7 @@
 
 mod ipsec;
 mod pptp;
+mod radius;
 
 pub use ipsec::IkeCounters;
 use pptp::MppeKeying;
@@ -69,6 +70,8 @@ enum Key {
     Ike([u8; 8]),
     /// A PPTP control connection, by token.
     Pptp(u64),
+    /// The RADIUS client's retransmissions.
+    Radius,
 }
 
 /// One call (L2TP session + PPP) on the LNS.
@@ -198,6 +201,8 @@ pub struct Lns {
     /// PPTP, when `pptp.enabled`.
     pptp: Option<pptp::PptpState>,
     pub pptp_counters: PptpCounters,
+    /// RADIUS, when `aaa.backend = "radius"`.
+    radius: Option<radius::RadiusState>,
 }
 
 /// The RFC 2661 §4.4.2 CDN result codes we use.
@@ -261,7 +266,13 @@ impl Lns {
         } else {
             None
         };
+        let radius = {
+            let rng = SystemRandom::new();
+            let mut fill = fill_random(&rng);
+            radius::RadiusState::new(&config, &mut fill)?
+        };
         Ok(Lns {
+            radius,
             pptp,
             pptp_counters: PptpCounters::default(),
             ppp_config: Arc::new(base_ppp),
@@ -332,6 +343,10 @@ impl Lns {
         if let Some(p) = &self.pptp {
             fds.extend(p.fds());
         }
+        let radius_index = fds.len();
+        if let Some(r) = &self.radius {
+            fds.extend(r.fds());
+        }
         let mut backlog = false;
         loop {
             if stop() {
@@ -356,6 +371,9 @@ impl Lns {
             }
             if ready.get(pptp_index + 1) == Some(&true) {
                 self.pptp_ready(now);
+            }
+            if ready.iter().skip(radius_index).any(|r| *r) {
+                self.radius_drain(now);
             }
             if ready[1] {
                 // Before draining: a punt queued after this signals again.
@@ -1030,6 +1048,9 @@ impl Lns {
     /// An authentication request from PPP: decided by the configured backend, then
     /// applied by [`Lns::finish_auth`].
     fn authenticate(&mut self, now: Instant, tid: u16, sid: u16, request: AuthRequest) {
+        if self.radius.is_some() {
+            return self.radius_auth(now, tid, sid, request);
+        }
         let outcome = self.local_auth(&request);
         self.finish_auth(now, tid, sid, &request.username, outcome);
     }
@@ -1054,6 +1075,7 @@ impl Lns {
                 authenticator_challenge,
                 peer_challenge,
                 nt_response,
+                ..
             } => self
                 .auth
                 .mschapv2(name, authenticator_challenge, peer_challenge, nt_response)
@@ -1268,6 +1290,7 @@ impl Lns {
                 }
                 Key::Ike(cky) => self.ike_timer(now, cky),
                 Key::Pptp(token) => self.pptp_timer(now, token),
+                Key::Radius => self.radius_timer(now),
                 Key::Session(tid, sid) => {
                     let iccn_timeout = self.iccn_timeout;
                     let Some(sub) = self.sub_mut(tid, sid) else {

@@ -45,7 +45,7 @@ use super::{Key, Lns, Sub, fill_random};
 use crate::config::{Config, MppeRequirement};
 use crate::control::ids::SessionIds;
 use crate::crypto::ppp::mppe::{
-    MasterKey, MppeDecryptor, MppeEncryptor, Role, get_asymmetric_start_key,
+    MasterKey, MppeDecryptor, MppeEncryptor, Role, StartKey, get_asymmetric_start_key,
 };
 use crate::dataplane::pptp::{Mppe, PPTP_ROUTE_TUNNEL, PptpCall};
 use crate::dataplane::tables::Command;
@@ -85,6 +85,13 @@ pub(super) struct PptpCallState {
 pub(super) enum MppeKeying {
     /// Local MS-CHAPv2: the master key; both start keys are derived from it.
     Master(MasterKey),
+    /// RADIUS: MS-MPPE-Send-Key and MS-MPPE-Recv-Key (RFC 2548 §2.4.2-§2.4.3), our
+    /// send and receive start keys as the server sent them (truncated to the
+    /// negotiated strength when CCP opens). Zeroized on drop.
+    StartKeys {
+        send: zeroize::Zeroizing<Vec<u8>>,
+        recv: zeroize::Zeroizing<Vec<u8>>,
+    },
 }
 
 /// Everything PPTP on the control thread.
@@ -543,6 +550,10 @@ impl Lns {
                     get_asymmetric_start_key(master, tx.strength, true, Role::Server),
                     get_asymmetric_start_key(master, rx.strength, false, Role::Server),
                 ),
+                MppeKeying::StartKeys { send, recv } => (
+                    StartKey::from_bytes(send, tx.strength).ok()?,
+                    StartKey::from_bytes(recv, rx.strength).ok()?,
+                ),
             };
             Some(Mppe {
                 enc: MppeEncryptor::new(&send, tx.strength, tx.mode).ok()?,
@@ -694,6 +705,13 @@ impl Lns {
             self.pptp_service(now, token);
             self.pptp_drop_conn(now, token, "was stopped by the shutdown");
         }
+    }
+
+    /// The client address of a call's control connection.
+    pub(super) fn pptp_peer(&self, call_id: u16) -> Option<SocketAddr> {
+        let p = self.pptp.as_ref()?;
+        let conn = p.calls.get(&call_id)?.conn;
+        p.conns.get(&conn).map(|c| c.peer)
     }
 
     /// The address PPTP listens on (tests).

@@ -52,6 +52,8 @@ pub enum AuthProof {
     /// authenticator_challenge, peer_challenge, username, nt_response)`, which also
     /// yields the Authenticator Response to pass to `Ppp::auth_accept`.
     MsChapV2 {
+        /// The Identifier of the CHAP Response (RADIUS echoes it, RFC 2548 §2.3.2).
+        identifier: u8,
         authenticator_challenge: [u8; 16],
         peer_challenge: [u8; 16],
         nt_response: [u8; 24],
@@ -283,6 +285,7 @@ impl AuthServer {
                         return false;
                     };
                     AuthProof::MsChapV2 {
+                        identifier,
                         authenticator_challenge: self.challenge,
                         peer_challenge: r.peer_challenge,
                         nt_response: r.nt_response,

@@ -102,6 +102,7 @@ fn verify(request: &AuthRequest) -> Option<Option<[u8; 20]>> {
             authenticator_challenge,
             peer_challenge,
             nt_response,
+            ..
         } => {
             let hash = mschapv2::PasswordHash::from_password(PASSWORD).unwrap();
             let response = mschapv2::verify_nt_response(

@@ -1,0 +1,138 @@
+//! RADIUS authentication end to end against a real FreeRADIUS (Debian's `freeradius`,
+//! started by the test in the daemon's network namespace on its loopback, with a
+//! generated configuration): loadgen's L2TP sessions authenticate with PAP, CHAP-MD5
+//! and MS-CHAPv2 through the daemon, which asks FreeRADIUS; a wrong password is
+//! rejected; a user with a Framed-IP-Address gets it. Needs root and FreeRADIUS;
+//! without either the test says so and returns.
+
+use std::time::Duration;
+
+use loadgen::l2tp_mode::{self, Options};
+use shardvpn::proto::ppp::AuthMethod;
+
+mod support;
+use support::freeradius::{FreeRadius, RadiusClient};
+use support::{PAIR_A, PAIR_B, Pair, Server, is_root};
+
+const CONFIG: &str = r#"
+[dataplane]
+shards = 2
+pin_cores = false
+tun_name = "svrad0"
+buffers = 1024
+
+[listen]
+address = "10.98.0.1"
+raw_esp = false
+
+[l2tp]
+lac_addresses = ["10.98.0.0/24"]
+
+[aaa]
+demo_user = false
+backend = "radius"
+
+[radius]
+timeout_ms = 1000
+retries = 2
+
+[[radius.server]]
+address = "127.0.0.1"
+secret = "radsecret"
+
+[ppp]
+local_address = "10.200.0.1"
+echo_interval = 0
+auth = ["mschapv2", "chap", "pap"]
+
+[[pool]]
+name = "test"
+ranges = ["10.200.0.0/20"]
+"#;
+
+const USERS: &str = r#"
+alice Cleartext-Password := "wonderland"
+      Session-Timeout = 3600
+fixed Cleartext-Password := "wonderland"
+      Framed-IP-Address = 10.200.9.9
+"#;
+
+fn options(sessions: usize, user: &str, password: &str, auth: AuthMethod) -> Options {
+    Options {
+        server: (PAIR_B, 1701).into(),
+        bind: PAIR_A,
+        sessions,
+        tunnels: 1,
+        rate: None,
+        max_outstanding: 100,
+        traffic_pps: 200,
+        duration: Duration::from_secs(1),
+        user: user.into(),
+        password: password.into(),
+        auth: vec![auth],
+        setup_timeout: Duration::from_secs(20),
+        secret: None,
+        ipsec: None,
+        nat_rebind: 0,
+        vanish: 0,
+    }
+}
+
+#[test]
+fn pap_chap_and_mschapv2_through_freeradius() {
+    if !is_root() {
+        println!("radius_netns: skipped, needs root");
+        return;
+    }
+    if !FreeRadius::available() {
+        println!("radius_netns: skipped, FreeRADIUS is not installed (scripts/test installs it)");
+        return;
+    }
+    let pair = Pair::create("rad");
+    let radius = FreeRadius::start(
+        &pair.b.name,
+        &[RadiusClient {
+            name: "shardvpn",
+            ipaddr: "127.0.0.1",
+            secret: "radsecret",
+        }],
+        USERS,
+    );
+    let server = Server::start(&pair, CONFIG, 5000);
+    for auth in [AuthMethod::MsChapV2, AuthMethod::ChapMd5, AuthMethod::Pap] {
+        let report = pair.a.run(move || {
+            l2tp_mode::run(options(20, "alice", "wonderland", auth), &|| None).expect("loadgen")
+        });
+        println!("{auth:?}: {}", report.summary());
+        assert_eq!(
+            report.sessions_established,
+            20,
+            "{auth:?}: {report:?}\n{}",
+            radius.output()
+        );
+        assert!(report.traffic.received > 0, "{auth:?}: {report:?}");
+        assert!(report.teardown_clean, "{auth:?}: {report:?}");
+    }
+    // A wrong password: RADIUS rejects, PPP fails, nothing is established.
+    let report = pair.a.run(move || {
+        l2tp_mode::run(options(5, "alice", "wrong", AuthMethod::MsChapV2), &|| None)
+            .expect("loadgen")
+    });
+    assert_eq!(report.sessions_established, 0, "{report:?}");
+    assert_eq!(report.sessions_failed, 5, "{report:?}");
+    // Framed-IP-Address: the session comes up with it (pinged through from it).
+    let report = pair.a.run(move || {
+        l2tp_mode::run(
+            options(1, "fixed", "wonderland", AuthMethod::MsChapV2),
+            &|| None,
+        )
+        .expect("loadgen")
+    });
+    assert_eq!(report.sessions_established, 1, "{report:?}");
+    assert!(report.traffic.received > 0, "{report:?}");
+    let left = server.stop(Duration::from_millis(500));
+    assert_eq!(left.counters.auth_failures, 5, "{left:?}");
+    assert_eq!(left.counters.sessions_established, 61);
+    assert_eq!(left.sessions, 0);
+    assert_eq!(left.addresses, 0);
+}
