@@ -14,7 +14,11 @@ pub const MAX_SOCKET_PATH: usize = 107;
 
 /// `[mgmt]`: see `config/default.toml` for what each key means.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields, expecting = "a table of management settings")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "a table of management settings"
+)]
 pub struct MgmtConfig {
     /// Listen on the management socket at all.
     pub enabled: bool,

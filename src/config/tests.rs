@@ -1197,7 +1197,11 @@ fn mgmt_socket_defaults_and_checks() {
         "t.toml:2: mgmt.socket: is 108 bytes long; a Unix socket path holds at most 107",
     );
     // Disabled: the path is not checked.
-    assert!(!parses("[mgmt]\nenabled = false\nsocket = \"\"\n").mgmt.enabled);
+    assert!(
+        !parses("[mgmt]\nenabled = false\nsocket = \"\"\n")
+            .mgmt
+            .enabled
+    );
     one_error(
         "[mgmt]\nenable = true\n",
         "t.toml:2: mgmt.enable: unknown field `enable`, expected `enabled` or `socket`",
@@ -1211,6 +1215,9 @@ fn mgmt_socket_relative_to_the_config_file() {
     let file = dir.join("c.toml");
     std::fs::write(&file, "[mgmt]\nsocket = \"run/ctl.sock\"\n").unwrap();
     let c = Config::load(&file).unwrap();
-    assert_eq!(c.mgmt.socket, std::path::absolute(&dir).unwrap().join("run/ctl.sock"));
+    assert_eq!(
+        c.mgmt.socket,
+        std::path::absolute(&dir).unwrap().join("run/ctl.sock")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
