@@ -213,8 +213,16 @@ impl Config {
         let origin = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => {
+                // `c.toml`'s parent is "": the current directory.
                 let base = path
                     .parent()
+                    .map(|dir| {
+                        if dir.as_os_str().is_empty() {
+                            Path::new(".")
+                        } else {
+                            dir
+                        }
+                    })
                     .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()));
                 Config::parse_in(&text, &origin, base.as_deref())
             }
