@@ -8,7 +8,9 @@
 //! a restart, and refuses an invalid file with `check-config`'s message; finally
 //! `terminate --user` ends the rest. The requests go through the same client and
 //! rendering code as the `shardvpn ctl` binary, and through the binary itself when it
-//! is built next to this test. Needs root; without it the test says so and returns.
+//! is built next to this test. A second test does the same for PPTP calls (their
+//! transmit counters, termination by ID). Needs root; without it the tests say so and
+//! return.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,53 +128,10 @@ fn ctl_shows_terminates_and_reloads_while_traffic_flows() {
         println!("ctl_netns: skipped, needs root");
         return;
     }
-    let dir = TempDir(std::env::temp_dir().join(format!("shardvpn-ctl-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let socket = dir.0.join("ctl.sock");
-    let config_file = dir.0.join("shardvpn.toml");
-    std::fs::write(&config_file, config_text(&socket, 5000, "10.200.0.0/20")).unwrap();
-    std::fs::write(dir.0.join("users"), "alice wonderland max-sessions=100\n").unwrap();
-
+    let (dir, socket, config_file) =
+        files("l2tp", |socket| config_text(socket, 5000, "10.200.0.0/20"));
     let pair = Pair::create("ctl");
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server = {
-        let stop = Arc::clone(&stop);
-        let path = format!("/var/run/netns/{}", pair.b.name);
-        let config_file = config_file.clone();
-        std::thread::spawn(move || {
-            shardvpn::runtime::netns::enter_path(&path).expect("enter the server namespace");
-            let config = Config::load(&config_file).expect("test config");
-            let ctl = shardvpn::runtime::ctl_socket::bind(&config.mgmt.socket).expect("socket");
-            let users = Users::load(config.aaa.users_file().unwrap()).expect("users");
-            let pools = Pools::from_config(&config);
-            let dp = Dataplane::start(&DataplaneSpec::from_config(&config)).expect("data plane");
-            let tun = dp.tun_name().to_owned();
-            netcfg::set_ipv4_address(&tun, config.ppp.local_address, 32).unwrap();
-            netcfg::add_ipv4_route(&tun, "10.200.0.0".parse().unwrap(), 20).unwrap();
-            let file_config = config.clone();
-            let mut lns = Lns::new(Arc::new(config), dp, LocalAuthenticator::new(users), pools)
-                .expect("control thread");
-            lns.set_management(Some(ctl), Some(config_file), file_config);
-            ready_tx.send(()).unwrap();
-            lns.serve(None, &|| stop.load(Ordering::Relaxed))
-                .expect("serve");
-            let left = (lns.sessions(), lns.addresses_in_use());
-            lns.shutdown();
-            left
-        })
-    };
-    // Stops the server even when an assertion fails, before the namespaces go.
-    struct StopOnDrop(Arc<AtomicBool>);
-    impl Drop for StopOnDrop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-    let _stop_guard = StopOnDrop(Arc::clone(&stop));
-    ready_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the server started");
+    let server = ServerThread::start(&pair, &config_file);
 
     let client = {
         let path = format!("/var/run/netns/{}", pair.a.name);
@@ -366,9 +325,202 @@ fn ctl_shows_terminates_and_reloads_while_traffic_flows() {
     let report = client.join().expect("loadgen").expect("loadgen run");
     println!("{}", report.summary());
     assert_eq!(report.sessions_established, SESSIONS as u64, "{report:?}");
-    stop.store(true, Ordering::Relaxed);
-    let (left, addresses) = server.join().expect("server");
-    assert_eq!((left, addresses), (0, 0));
+    assert_eq!(server.stop(), (0, 0));
     // The socket goes with the daemon.
     assert!(!socket.exists());
+    drop(dir);
+}
+
+/// A directory with the configuration (from `config`, given the socket path) and a
+/// users file with `alice`.
+fn files(tag: &str, config: impl Fn(&Path) -> String) -> (TempDir, PathBuf, PathBuf) {
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("shardvpn-ctl-{tag}-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let socket = dir.0.join("ctl.sock");
+    let config_file = dir.0.join("shardvpn.toml");
+    std::fs::write(&config_file, config(&socket)).unwrap();
+    std::fs::write(dir.0.join("users"), "alice wonderland max-sessions=100\n").unwrap();
+    (dir, socket, config_file)
+}
+
+/// The daemon (data plane, control thread, management socket) in `pair.b`, from a
+/// configuration file as `shardvpn run --config` reads it.
+struct ServerThread {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<(usize, u64)>>,
+}
+
+impl ServerThread {
+    fn start(pair: &Pair, config_file: &Path) -> ServerThread {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = {
+            let stop = Arc::clone(&stop);
+            let path = format!("/var/run/netns/{}", pair.b.name);
+            let config_file = config_file.to_path_buf();
+            std::thread::spawn(move || {
+                shardvpn::runtime::netns::enter_path(&path).expect("enter the server namespace");
+                let config = Config::load(&config_file).expect("test config");
+                let ctl = shardvpn::runtime::ctl_socket::bind(&config.mgmt.socket).expect("socket");
+                let users = Users::load(config.aaa.users_file().unwrap()).expect("users");
+                let pools = Pools::from_config(&config);
+                let dp =
+                    Dataplane::start(&DataplaneSpec::from_config(&config)).expect("data plane");
+                let tun = dp.tun_name().to_owned();
+                netcfg::set_ipv4_address(&tun, config.ppp.local_address, 32).unwrap();
+                netcfg::add_ipv4_route(&tun, "10.200.0.0".parse().unwrap(), 20).unwrap();
+                let file_config = config.clone();
+                let mut lns = Lns::new(Arc::new(config), dp, LocalAuthenticator::new(users), pools)
+                    .expect("control thread");
+                lns.set_management(Some(ctl), Some(config_file), file_config);
+                ready_tx.send(()).unwrap();
+                lns.serve(None, &|| stop.load(Ordering::Relaxed))
+                    .expect("serve");
+                let left = (lns.sessions(), lns.addresses_in_use());
+                lns.shutdown();
+                left
+            })
+        };
+        ready_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server started");
+        ServerThread {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops it; the sessions and addresses it still held.
+    fn stop(mut self) -> (usize, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.take().expect("running").join() {
+            Ok(left) => left,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        // A failed test still stops the thread before the namespaces go.
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+const PPTP_CONFIG: &str = r#"
+[dataplane]
+shards = 2
+pin_cores = false
+tun_name = "svctlp0"
+buffers = 1024
+
+[listen]
+address = "10.98.0.1"
+raw_esp = false
+
+[pptp]
+enabled = true
+mppe = "require"
+mppe_strength = ["128"]
+stateless = true
+
+[aaa]
+users_file = "users"
+demo_user = false
+
+[ppp]
+local_address = "10.200.0.1"
+echo_interval = 0
+
+[mgmt]
+socket = "SOCKET"
+
+[[pool]]
+name = "test"
+ranges = ["10.200.0.0/20"]
+"#;
+
+/// PPTP calls in `show sessions` (with their transmit counters), one terminated by
+/// ID while the others keep pinging.
+#[test]
+fn ctl_lists_and_terminates_pptp_calls() {
+    if !is_root() {
+        println!("ctl_netns: skipped, needs root");
+        return;
+    }
+    const CALLS: usize = 3;
+    let (dir, socket, config_file) = files("pptp", |socket| {
+        PPTP_CONFIG.replace("SOCKET", &socket.display().to_string())
+    });
+    let pair = Pair::create("ctlp");
+    let server = ServerThread::start(&pair, &config_file);
+    let client = {
+        let path = format!("/var/run/netns/{}", pair.a.name);
+        std::thread::spawn(move || {
+            shardvpn::runtime::netns::enter_path(&path).expect("enter the client namespace");
+            loadgen::pptp_mode::run(
+                loadgen::pptp_mode::Options {
+                    server: std::net::SocketAddrV4::new(PAIR_B, 1723),
+                    bind: PAIR_A,
+                    sessions: CALLS,
+                    rate: None,
+                    max_outstanding: CALLS,
+                    traffic_pps: 150,
+                    duration: Duration::from_secs(8),
+                    user: "alice".into(),
+                    password: "wonderland".into(),
+                    setup_timeout: Duration::from_secs(30),
+                    mppe: loadgen::pptp_mode::Options::default_mppe(),
+                },
+                &|| None,
+            )
+        })
+    };
+    let all = wait_sessions(&socket, Duration::from_secs(30), "three calls up", |s| {
+        s.len() == CALLS
+            && s.iter().all(|s| {
+                s.state == "up" && s.rx_packets.unwrap_or(0) > 0 && s.tx_packets.unwrap_or(0) > 0
+            })
+    });
+    for s in &all {
+        assert_eq!(s.protocol, "pptp");
+        assert_eq!(s.user.as_deref(), Some("alice"));
+        assert!(s.peer.starts_with("10.98.0.2:"), "{s:?}");
+        assert!(s.id < 65536, "a PPTP session's ID is its Call ID");
+    }
+    println!("{}", mgmt::format_sessions(&all));
+    let gone = all[0].id;
+    let t = call(
+        &socket,
+        &Request::Terminate {
+            user: None,
+            session: Some(gone),
+            ip: None,
+        },
+    );
+    assert!(t.ok, "{t:?}");
+    let before: Vec<(u32, u64)> = all[1..]
+        .iter()
+        .map(|s| (s.id, s.rx_packets.unwrap()))
+        .collect();
+    wait_sessions(&socket, Duration::from_secs(15), "one call ended", |s| {
+        s.len() == CALLS - 1 && s.iter().all(|s| s.id != gone)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let later = sessions(&socket);
+    for (id, rx) in before {
+        let now = later.iter().find(|s| s.id == id).expect("still there");
+        assert!(now.rx_packets.unwrap() > rx, "{now:?} still receiving");
+    }
+    let stats: Stats = result(&socket, &Request::ShowStats);
+    assert_eq!(stats.pptp["calls_established"], CALLS as u64);
+    let report = client.join().expect("loadgen").expect("loadgen run");
+    println!("{}", report.summary());
+    assert_eq!(report.sessions_established, CALLS as u64, "{report:?}");
+    assert_eq!(server.stop(), (0, 0));
+    drop(dir);
 }
