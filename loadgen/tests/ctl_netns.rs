@@ -4,9 +4,9 @@
 //! flow: `show sessions` lists the six with their user, address and counters; one
 //! session is terminated by ID and one by address, each ends cleanly (its address
 //! back in the pool) while the others keep receiving; `show stats` and `show pools`
-//! agree; `reload` applies a `[limits]` change, reports a `[[pool]]` change as needing
-//! a restart, and refuses an invalid file with `check-config`'s message; finally
-//! `terminate --user` ends the rest. The requests go through the same client and
+//! agree; `reload` applies `[limits]` and `[ppp]` changes, reports `[[pool]]` and
+//! `ppp.local_address` changes as needing a restart, and refuses an invalid file with
+//! `check-config`'s message; finally `terminate --user` ends the rest. The requests go through the same client and
 //! rendering code as the `shardvpn ctl` binary, and through the binary itself when it
 //! is built next to this test. A second test does the same for PPTP calls (their
 //! transmit counters, termination by ID). Needs root; without it the tests say so and
@@ -251,10 +251,16 @@ fn ctl_shows_terminates_and_reloads_while_traffic_flows() {
     );
 
     // Reload: a good file (limits apply, the pool needs a restart) ...
-    std::fs::write(&config_file, config_text(&socket, 4000, "10.200.0.0/21")).unwrap();
+    std::fs::write(
+        &config_file,
+        config_text(&socket, 4000, "10.200.0.0/21")
+            .replace("echo_interval = 0", "echo_interval = 30")
+            .replace("local_address = \"10.200.0.1\"", "local_address = \"10.200.0.254\""),
+    )
+    .unwrap();
     let r: Reloaded = result(&socket, &Request::Reload);
-    assert_eq!(r.applied, ["limits"]);
-    assert_eq!(r.needs_restart, ["pool"]);
+    assert_eq!(r.applied, ["limits", "ppp"]);
+    assert_eq!(r.needs_restart, ["ppp.local_address", "pool"]);
     assert_eq!(r.users, "reloaded");
     // ... a bad one is refused with check-config's message, and nothing changes.
     std::fs::write(

@@ -20,8 +20,8 @@
 //!   an invalid configuration is refused with the `check-config` lines, an invalid
 //!   users file with its errors, and nothing changes. What applies live: `[limits]` (admission of new calls), `[ppp]` (new sessions'
 //!   PPP), `[l2tp]` (new tunnels; `enabled` and `lac_addresses` at once), and the
-//!   users (new authentications; static addresses reserved in the pools). Everything
-//!   else (`[dataplane]`, `[listen]`, `[aaa]`, `[ike]`, `[pptp]`, `[mgmt]`,
+//!   users (new authentications; static addresses reserved in the pools), except
+//!   `ppp.local_address` (on the TUN device since startup). Everything else (`[dataplane]`, `[listen]`, `[aaa]`, `[ike]`, `[pptp]`, `[mgmt]`,
 //!   `[[pool]]`: sockets, threads, the TUN routes and the pools' allocations) is
 //!   reported as needing a restart and keeps its running value. Existing sessions
 //!   keep running either way. SIGHUP does the same reload and logs the outcome.
@@ -507,9 +507,15 @@ impl Lns {
                 file.limits = new.limits.clone();
                 applied.push("limits".to_owned());
             }
-            if new.ppp != file.ppp {
-                running.ppp = new.ppp.clone();
-                file.ppp = new.ppp.clone();
+            // Our PPP-side address is on the TUN device since startup.
+            let mut ppp = new.ppp.clone();
+            if ppp.local_address != file.ppp.local_address {
+                ppp.local_address = file.ppp.local_address;
+                needs_restart.push("ppp.local_address".to_owned());
+            }
+            if ppp != file.ppp {
+                running.ppp = ppp.clone();
+                file.ppp = ppp;
                 applied.push("ppp".to_owned());
             }
             if new.l2tp != file.l2tp {
