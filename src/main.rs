@@ -7,8 +7,9 @@
 //! - `shardvpn print-default-config`: the embedded default configuration, every key
 //!   documented; a starting point for `/etc/shardvpn/shardvpn.toml`.
 //! - `shardvpn run [--config FILE]`: the daemon.
-//! - `shardvpn ctl [--socket PATH] COMMAND`: talks to a running daemon over its
-//!   management socket (`[mgmt] socket`; protocol in `shardvpn::mgmt`):
+//! - `shardvpn ctl [--socket PATH | --config FILE] COMMAND`: talks to a running daemon
+//!   over its management socket (`[mgmt] socket`, or the one FILE names; protocol in
+//!   `shardvpn::mgmt`):
 //!   `show sessions|stats|pools [--json]`, `terminate --user NAME | --session ID |
 //!   --ip ADDR`, `reload`. Exit 0 on success, 1 when the daemon cannot be reached or
 //!   refuses, 2 when `reload` is refused for an invalid configuration or users file
@@ -50,9 +51,12 @@ enum Command {
     /// Talk to the running daemon: show sessions, stats and pools, terminate sessions,
     /// reload the configuration and users file.
     Ctl {
-        /// The daemon's management socket (`[mgmt] socket`).
-        #[arg(long, default_value = DEFAULT_MGMT_SOCKET)]
-        socket: PathBuf,
+        /// The daemon's management socket [default: /run/shardvpn/ctl.sock].
+        #[arg(long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
+        /// Take the socket's path from this configuration file's `[mgmt] socket`.
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(subcommand)]
         command: CtlCommand,
     },
@@ -155,7 +159,26 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INVALID)
             }
         },
-        Command::Ctl { socket, command } => ctl(&socket, command),
+        Command::Ctl {
+            socket,
+            config,
+            command,
+        } => {
+            let socket = match (socket, config) {
+                (Some(socket), _) => socket,
+                (None, Some(file)) => match Config::load(&file) {
+                    Ok(c) => c.mgmt.socket,
+                    Err(errors) => {
+                        for error in &errors {
+                            eprintln!("{error}");
+                        }
+                        return ExitCode::from(EXIT_INVALID);
+                    }
+                },
+                (None, None) => PathBuf::from(DEFAULT_MGMT_SOCKET),
+            };
+            ctl(&socket, command)
+        }
         Command::Run { config: path } => {
             let config = match &path {
                 Some(file) => match Config::load(file) {

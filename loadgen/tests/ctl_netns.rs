@@ -255,7 +255,10 @@ fn ctl_shows_terminates_and_reloads_while_traffic_flows() {
         &config_file,
         config_text(&socket, 4000, "10.200.0.0/21")
             .replace("echo_interval = 0", "echo_interval = 30")
-            .replace("local_address = \"10.200.0.1\"", "local_address = \"10.200.0.254\""),
+            .replace(
+                "local_address = \"10.200.0.1\"",
+                "local_address = \"10.200.0.254\"",
+            ),
     )
     .unwrap();
     let r: Reloaded = result(&socket, &Request::Reload);
