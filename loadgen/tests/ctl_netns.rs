@@ -8,8 +8,8 @@
 //! `ppp.local_address` changes as needing a restart, and refuses an invalid file with
 //! `check-config`'s message; finally `terminate --user` ends the rest. The requests go through the same client and
 //! rendering code as the `shardvpn ctl` binary, and through the binary itself when it
-//! is built next to this test. A second test does the same for PPTP calls (their
-//! transmit counters, termination by ID). Needs root; without it the tests say so and
+//! is built next to this test. Two more tests list and terminate PPTP calls (with
+//! their transmit counters; by ID) and L2TP/IPsec clients (by address). Needs root; without it the tests say so and
 //! return.
 
 use std::path::{Path, PathBuf};
@@ -530,6 +530,123 @@ fn ctl_lists_and_terminates_pptp_calls() {
     let report = client.join().expect("loadgen").expect("loadgen run");
     println!("{}", report.summary());
     assert_eq!(report.sessions_established, CALLS as u64, "{report:?}");
+    assert_eq!(server.stop(), (0, 0));
+    drop(dir);
+}
+
+const IPSEC_CONFIG: &str = r#"
+[dataplane]
+shards = 2
+pin_cores = false
+tun_name = "svctli0"
+buffers = 1024
+
+[listen]
+address = "10.98.0.1"
+raw_esp = false
+
+[ike]
+psk = "ctl-test-psk"
+
+[aaa]
+users_file = "users"
+demo_user = false
+
+[ppp]
+local_address = "10.200.0.1"
+echo_interval = 0
+
+[mgmt]
+socket = "SOCKET"
+
+[[pool]]
+name = "test"
+ranges = ["10.200.0.0/20"]
+"#;
+
+/// L2TP/IPsec clients in `show sessions` (protocol `l2tp-ipsec`, the client's outer
+/// address as peer), one terminated by address while the other keeps pinging.
+#[test]
+fn ctl_lists_and_terminates_ipsec_clients() {
+    if !is_root() {
+        println!("ctl_netns: skipped, needs root");
+        return;
+    }
+    const CLIENTS: usize = 2;
+    let (dir, socket, config_file) = files("ipsec", |socket| {
+        IPSEC_CONFIG.replace("SOCKET", &socket.display().to_string())
+    });
+    let pair = Pair::create("ctli");
+    let server = ServerThread::start(&pair, &config_file);
+    let client = {
+        let path = format!("/var/run/netns/{}", pair.a.name);
+        std::thread::spawn(move || {
+            use shardvpn::proto::ike::policy;
+            shardvpn::runtime::netns::enter_path(&path).expect("enter the client namespace");
+            l2tp_mode::run(
+                Options {
+                    server: (PAIR_B, 500).into(),
+                    bind: PAIR_A,
+                    sessions: CLIENTS,
+                    tunnels: 1,
+                    rate: None,
+                    max_outstanding: CLIENTS,
+                    traffic_pps: 100,
+                    duration: Duration::from_secs(8),
+                    user: "alice".into(),
+                    password: "wonderland".into(),
+                    auth: vec![AuthMethod::MsChapV2],
+                    setup_timeout: Duration::from_secs(30),
+                    secret: None,
+                    ipsec: Some(l2tp_mode::IpsecOptions {
+                        psk: "ctl-test-psk".into(),
+                        ike: policy::parse_list(policy::WINDOWS_PHASE1).unwrap(),
+                        esp: policy::parse_list(policy::WINDOWS_ESP).unwrap(),
+                        nat_t_port: 4500,
+                    }),
+                    nat_rebind: 0,
+                    vanish: 0,
+                },
+                &|| None,
+            )
+        })
+    };
+    let all = wait_sessions(&socket, Duration::from_secs(30), "two clients up", |s| {
+        s.len() == CLIENTS
+            && s.iter()
+                .all(|s| s.state == "up" && s.rx_packets.unwrap_or(0) > 0)
+    });
+    for s in &all {
+        assert_eq!(s.protocol, "l2tp-ipsec");
+        assert_eq!(s.user.as_deref(), Some("alice"));
+        assert!(s.peer.starts_with("10.98.0.2:"), "{s:?}");
+    }
+    // Each client has a tunnel of its own.
+    assert_ne!(all[0].id >> 16, all[1].id >> 16);
+    println!("{}", mgmt::format_sessions(&all));
+    let gone = all[0].ip.unwrap();
+    let t = call(
+        &socket,
+        &Request::Terminate {
+            user: None,
+            session: None,
+            ip: Some(gone),
+        },
+    );
+    assert!(t.ok, "{t:?}");
+    let rx = all[1].rx_packets.unwrap();
+    wait_sessions(&socket, Duration::from_secs(15), "one client ended", |s| {
+        s.len() == CLIENTS - 1 && s.iter().all(|s| s.ip != Some(gone))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let later = sessions(&socket);
+    assert!(
+        later[0].rx_packets.unwrap() > rx,
+        "{later:?} still receiving"
+    );
+    let report = client.join().expect("loadgen").expect("loadgen run");
+    println!("{}", report.summary());
+    assert_eq!(report.sessions_established, CLIENTS as u64, "{report:?}");
     assert_eq!(server.stop(), (0, 0));
     drop(dir);
 }
