@@ -6,11 +6,11 @@
 //! back in the pool) while the others keep receiving; `show stats` and `show pools`
 //! agree; `reload` applies `[limits]` and `[ppp]` changes, reports `[[pool]]` and
 //! `ppp.local_address` changes as needing a restart, and refuses an invalid file with
-//! `check-config`'s message; finally `terminate --user` ends the rest. The requests go through the same client and
-//! rendering code as the `shardvpn ctl` binary, and through the binary itself when it
-//! is built next to this test. Two more tests list and terminate PPTP calls (with
-//! their transmit counters; by ID) and L2TP/IPsec clients (by address). Needs root; without it the tests say so and
-//! return.
+//! `check-config`'s message; finally `terminate --user` ends the rest. The requests go
+//! through the same client and rendering code as the `shardvpn ctl` binary, and through
+//! the binary itself when it is built next to this test. Two more tests list and
+//! terminate PPTP calls (with their transmit counters; by ID) and L2TP/IPsec clients
+//! (by address). Needs root; without it the tests say so and return.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
