@@ -102,7 +102,7 @@ pub(super) struct PptpState {
 }
 
 /// Counters of PPTP on the control thread.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PptpCounters {
     pub connections_accepted: u64,
     pub connections_refused: u64,
@@ -697,6 +697,11 @@ impl Lns {
     }
 
     /// The address PPTP listens on (tests).
+    /// The client address of control connection `token` (for `shardvpn ctl`).
+    pub(super) fn pptp_peer(&self, token: u64) -> Option<SocketAddr> {
+        self.pptp.as_ref()?.conns.get(&token).map(|c| c.peer)
+    }
+
     pub fn pptp_addr(&self) -> Option<SocketAddr> {
         self.pptp.as_ref().and_then(PptpState::local_addr)
     }
