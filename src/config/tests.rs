@@ -432,7 +432,7 @@ fn unknown_key_names_its_path_and_line() {
     one_error(
         "[dataplane]\n[radios]\nserver = \"x\"\n",
         "t.toml:2: radios: unknown field `radios`, expected one of `dataplane`, `listen`, \
-         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `radius`, `limits`, `pool`",
+         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `radius`, `limits`, `mgmt`, `pool`",
     );
 }
 
@@ -1216,4 +1216,51 @@ fn radius_rules() {
         "[aaa]\nfallback_local = true\nusers_file = \"/etc/u\"\n",
         "t.toml:2: aaa.fallback_local: only means something with backend = \"radius\"",
     );
+}
+// --- [mgmt] ----------------------------------------------------------------------------
+
+#[test]
+fn mgmt_socket_defaults_and_checks() {
+    let d = Config::default().mgmt;
+    assert!(d.enabled);
+    assert_eq!(d.socket, std::path::PathBuf::from(DEFAULT_MGMT_SOCKET));
+    let c = parses("[mgmt]\nsocket = \"/tmp/x/ctl.sock\"\n");
+    assert_eq!(c.mgmt.socket, std::path::PathBuf::from("/tmp/x/ctl.sock"));
+    one_error(
+        "[mgmt]\nsocket = \"\"\n",
+        "t.toml:2: mgmt.socket: must name a path (or set enabled = false for no management socket)",
+    );
+    one_error(
+        "[mgmt]\nsocket = \"ctl.sock\"\n",
+        "t.toml:2: mgmt.socket: must be an absolute path",
+    );
+    let long = format!("/{}", "a".repeat(MAX_SOCKET_PATH));
+    one_error(
+        &format!("[mgmt]\nsocket = \"{long}\"\n"),
+        "t.toml:2: mgmt.socket: is 108 bytes long; a Unix socket path holds at most 107",
+    );
+    // Disabled: the path is not checked.
+    assert!(
+        !parses("[mgmt]\nenabled = false\nsocket = \"\"\n")
+            .mgmt
+            .enabled
+    );
+    one_error(
+        "[mgmt]\nenable = true\n",
+        "t.toml:2: mgmt.enable: unknown field `enable`, expected `enabled` or `socket`",
+    );
+}
+
+#[test]
+fn mgmt_socket_relative_to_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("shardvpn-mgmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, "[mgmt]\nsocket = \"run/ctl.sock\"\n").unwrap();
+    let c = Config::load(&file).unwrap();
+    assert_eq!(
+        c.mgmt.socket,
+        std::path::absolute(&dir).unwrap().join("run/ctl.sock")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

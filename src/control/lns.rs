@@ -26,6 +26,7 @@
 //! passwords and proofs never.
 
 mod ipsec;
+mod mgmt;
 mod pptp;
 mod radius;
 
@@ -92,6 +93,8 @@ struct Sub {
     routed: bool,
     /// Counted in `starting` until the network phase or the end.
     starting: bool,
+    /// The authenticated user name (for `shardvpn ctl`; boxed: two words).
+    user: Option<Box<str>>,
 }
 
 impl Sub {
@@ -109,6 +112,7 @@ impl Sub {
             installed: true,
             routed: false,
             starting: true,
+            user: None,
         })
     }
 }
@@ -148,7 +152,7 @@ struct TunnelState {
 }
 
 /// Counters of the control thread (the metrics issue exports them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LnsCounters {
     pub tunnels_opened: u64,
     pub tunnels_closed: u64,
@@ -203,6 +207,8 @@ pub struct Lns {
     pub pptp_counters: PptpCounters,
     /// RADIUS, when `aaa.backend = "radius"`.
     radius: Option<radius::RadiusState>,
+    /// The management socket (`shardvpn ctl`), see `mgmt`.
+    mgmt: mgmt::Mgmt,
 }
 
 /// The RFC 2661 §4.4.2 CDN result codes we use.
@@ -277,6 +283,7 @@ impl Lns {
             pptp_counters: PptpCounters::default(),
             ppp_config: Arc::new(base_ppp),
             l2tp_config: l2tp_config(&config),
+            mgmt: mgmt::Mgmt::new(&config),
             config,
             prog: Programmer::new(map.shards()),
             load: ShardLoad::new(map),
@@ -347,6 +354,8 @@ impl Lns {
         if let Some(r) = &self.radius {
             fds.extend(r.fds());
         }
+        // The management socket's fds change with its connections: re-listed each time.
+        let mgmt_index = fds.len();
         let mut backlog = false;
         loop {
             if stop() {
@@ -358,8 +367,11 @@ impl Lns {
             });
             // Punts left over from a bounded drain: do not sleep on them.
             let timeout = if backlog { Duration::ZERO } else { timeout };
+            fds.truncate(mgmt_index);
+            self.mgmt_fds(&mut fds);
             wait_readable(&fds, Some(timeout), &mut ready)?;
             let now = Instant::now();
+            self.mgmt_service(now, ready.get(mgmt_index..).unwrap_or_default());
             if ready[0] {
                 self.drain_socket(now, &mut buf);
             }
@@ -415,21 +427,6 @@ impl Lns {
 
     fn dp_wake_fd(&self) -> std::os::fd::RawFd {
         self.dp.inbox_fd()
-    }
-
-    fn reload(&mut self) {
-        match self.auth.reload() {
-            Ok(()) => {
-                self.pools
-                    .reserve_static(self.auth.users().static_addresses());
-                eprintln!("shardvpn: users file reloaded");
-            }
-            Err(errors) => {
-                for e in &errors {
-                    eprintln!("shardvpn: users file not reloaded: {e}");
-                }
-            }
-        }
     }
 
     fn drain_socket(&mut self, now: Instant, buf: &mut [u8]) {
@@ -513,6 +510,9 @@ impl Lns {
                     _ => self.on_ppp_frame(now, tunnel_id, session_id, packet.bytes()),
                 },
                 ToControl::PeerMoved { spi, peer, .. } => self.on_esp_peer_moved(spi, peer),
+                ToControl::Counters {
+                    token, sessions, ..
+                } => self.mgmt_counters(token, sessions),
                 ToControl::CommandFailed { shard, what, error } => {
                     self.counters.command_failures += 1;
                     eprintln!("shardvpn: shard {shard} refused {what}: {error}");
@@ -1147,6 +1147,7 @@ impl Lns {
             }
             return;
         };
+        sub.user = Some(String::from_utf8_lossy(name).into());
         sub.static_address = address;
         sub.ticket = ticket;
         let Some(ppp) = sub.ppp.as_mut() else {

@@ -109,7 +109,7 @@ pub(super) struct PptpState {
 }
 
 /// Counters of PPTP on the control thread.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PptpCounters {
     pub connections_accepted: u64,
     pub connections_refused: u64,
@@ -707,11 +707,15 @@ impl Lns {
         }
     }
 
+    /// The client address of control connection `token` (for `shardvpn ctl`).
+    pub(super) fn pptp_peer(&self, token: u64) -> Option<SocketAddr> {
+        self.pptp.as_ref()?.conns.get(&token).map(|c| c.peer)
+    }
+
     /// The client address of a call's control connection.
-    pub(super) fn pptp_peer(&self, call_id: u16) -> Option<SocketAddr> {
-        let p = self.pptp.as_ref()?;
-        let conn = p.calls.get(&call_id)?.conn;
-        p.conns.get(&conn).map(|c| c.peer)
+    pub(super) fn pptp_call_peer(&self, call_id: u16) -> Option<SocketAddr> {
+        let conn = self.pptp.as_ref()?.calls.get(&call_id)?.conn;
+        self.pptp_peer(conn)
     }
 
     /// The address PPTP listens on (tests).

@@ -211,7 +211,7 @@ impl Lns {
     /// its LAC's.
     fn session_peer(&self, tid: u16, sid: u16) -> Option<IpAddr> {
         if tid == PPTP_ROUTE_TUNNEL {
-            return self.pptp_peer(sid).map(|a| a.ip());
+            return self.pptp_call_peer(sid).map(|a| a.ip());
         }
         self.tunnels.get(&tid).map(|t| t.peer.ip())
     }
