@@ -136,3 +136,126 @@ fn pap_chap_and_mschapv2_through_freeradius() {
     assert_eq!(left.sessions, 0);
     assert_eq!(left.addresses, 0);
 }
+
+const ACCT_CONFIG: &str = r#"
+[dataplane]
+shards = 2
+pin_cores = false
+tun_name = "svrad1"
+buffers = 1024
+
+[listen]
+address = "10.98.0.1"
+raw_esp = false
+
+[l2tp]
+lac_addresses = ["10.98.0.0/24"]
+
+[aaa]
+demo_user = false
+backend = "radius"
+
+[radius]
+timeout_ms = 1000
+retries = 2
+interim_interval = 10
+
+[[radius.server]]
+address = "127.0.0.1"
+secret = "radsecret"
+
+[ppp]
+local_address = "10.200.0.1"
+echo_interval = 0
+
+[[pool]]
+name = "test"
+ranges = ["10.200.0.0/20"]
+"#;
+
+/// The IPv4 size of one loadgen ping (header, ICMP header, "loadgen ping").
+const PING_IP_LEN: u64 = 20 + 8 + 12;
+
+#[test]
+fn accounting_start_interim_stop_in_freeradius_detail_file() {
+    if !is_root() || !FreeRadius::available() {
+        println!("radius_netns: skipped, needs root and FreeRADIUS");
+        return;
+    }
+    let pair = Pair::create("acct");
+    let radius = FreeRadius::start(
+        &pair.b.name,
+        &[RadiusClient {
+            name: "shardvpn",
+            ipaddr: "127.0.0.1",
+            secret: "radsecret",
+        }],
+        USERS,
+    );
+    let server = Server::start(&pair, ACCT_CONFIG, 5000);
+    let report = pair.a.run(move || {
+        let mut o = options(5, "alice", "wonderland", AuthMethod::MsChapV2);
+        o.traffic_pps = 20;
+        // Long enough for one Interim-Update of every session (10 s).
+        o.duration = Duration::from_secs(13);
+        l2tp_mode::run(o, &|| None).expect("loadgen")
+    });
+    assert_eq!(report.sessions_established, 5, "{report:?}");
+    assert!(report.teardown_clean, "{report:?}");
+    let left = server.stop(Duration::from_millis(1500));
+    assert_eq!(left.sessions, 0);
+    // Give FreeRADIUS a moment to write the last records (Accounting-Off).
+    std::thread::sleep(Duration::from_millis(500));
+    let records = radius.detail_records();
+    let status = |r: &Vec<(String, String)>| {
+        r.iter()
+            .find(|(k, _)| k == "Acct-Status-Type")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let get = |r: &Vec<(String, String)>, key: &str| {
+        r.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let of = |s: &str| {
+        records
+            .iter()
+            .filter(|r| status(r) == s)
+            .collect::<Vec<_>>()
+    };
+    let (starts, interims, stops) = (of("Start"), of("Interim-Update"), of("Stop"));
+    assert_eq!(starts.len(), 5, "{records:#?}");
+    assert!(interims.len() >= 5, "{records:#?}");
+    assert_eq!(stops.len(), 5, "{records:#?}");
+    assert_eq!(of("Accounting-On").len(), 1, "{records:#?}");
+    assert_eq!(of("Accounting-Off").len(), 1, "{records:#?}");
+    // One Acct-Session-Id per session, each started and stopped once.
+    let mut ids: Vec<String> = starts.iter().map(|r| get(r, "Acct-Session-Id")).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+    for stop in &stops {
+        assert!(ids.contains(&get(stop, "Acct-Session-Id")));
+        assert_eq!(
+            get(stop, "Acct-Terminate-Cause"),
+            "User-Request",
+            "{stop:?}"
+        );
+        assert_eq!(get(stop, "User-Name"), "alice");
+        assert!(get(stop, "Framed-IP-Address").starts_with("10.200."));
+    }
+    // What the subscribers sent: every ping that reached the daemon, 40 octets each.
+    let input: u64 = stops
+        .iter()
+        .map(|r| get(r, "Acct-Input-Octets").parse::<u64>().unwrap_or(0))
+        .sum();
+    assert!(
+        input >= report.traffic.received * PING_IP_LEN
+            && input <= report.traffic.sent * PING_IP_LEN,
+        "input octets {input}, pings sent {} received {}",
+        report.traffic.sent,
+        report.traffic.received
+    );
+}

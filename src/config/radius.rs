@@ -11,8 +11,9 @@
 //!   `timeout_ms` apart), then the next; a failed server is skipped for `dead_time`
 //!   seconds. This is the failover operators know from FreeRADIUS and accel-ppp.
 //! - `interim_interval = 0`: no Interim-Update unless the server's Acct-Interim-Interval
-//!   asks for one; a value below 60 s is refused (RFC 2869 §5.16: "SHOULD NOT be smaller
-//!   than 600" and accel-ppp's floor is 60: we allow 60 for tests and small networks).
+//!   asks for one (a server value under 60 s is raised to 60). RFC 2869 §5.16 says the
+//!   interval "SHOULD NOT be smaller than 600"; the configured one may go down to 10 s
+//!   for labs and tests, below that it is refused.
 //! - Accounting records wait in a bounded queue (`accounting_queue`) while every server
 //!   is down; they are sent in order when one answers (see the RADIUS engine's docs for
 //!   what is dropped first when it is full).
@@ -148,10 +149,10 @@ impl RadiusConfig {
                 format!("\"{}\" is not an IP address", self.nas_ip_address),
             );
         }
-        if self.interim_interval != 0 && self.interim_interval < 60 {
+        if self.interim_interval != 0 && self.interim_interval < 10 {
             v.error(
                 "interim_interval",
-                "must be 0 (none) or at least 60 seconds (RFC 2869 §5.16)",
+                "must be 0 (none) or at least 10 seconds (RFC 2869 §5.16 recommends 600)",
             );
         }
         if !self.dae_listen.is_empty() && self.dae_addr().is_none() {

@@ -1203,9 +1203,9 @@ fn radius_rules() {
         "t.toml:1: radius.server[0].secret: must not be empty",
     );
     one_error(
-        "[radius]\ninterim_interval = 30\n",
-        "t.toml:2: radius.interim_interval: must be 0 (none) or at least 60 seconds (RFC 2869 \
-         §5.16)",
+        "[radius]\ninterim_interval = 5\n",
+        "t.toml:2: radius.interim_interval: must be 0 (none) or at least 10 seconds (RFC 2869 \
+         §5.16 recommends 600)",
     );
     one_error(
         "[radius]\ndae_listen = \"127.0.0.1:3799\"\n",

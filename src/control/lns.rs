@@ -73,6 +73,8 @@ enum Key {
     Pptp(u64),
     /// The RADIUS client's retransmissions.
     Radius,
+    /// A session's next Interim-Update.
+    Interim(u16, u16),
 }
 
 /// One call (L2TP session + PPP) on the LNS.
@@ -95,6 +97,10 @@ struct Sub {
     starting: bool,
     /// The authenticated user name (for `shardvpn ctl`; boxed: two words).
     user: Option<Box<str>>,
+    /// RADIUS accounting state (boxed: only RADIUS sessions have it).
+    acct: Option<Box<radius::AcctState>>,
+    /// Why PPP ended, for Acct-Terminate-Cause.
+    close_reason: Option<CloseReason>,
 }
 
 impl Sub {
@@ -113,6 +119,8 @@ impl Sub {
             routed: false,
             starting: true,
             user: None,
+            acct: None,
+            close_reason: None,
         })
     }
 }
@@ -135,6 +143,9 @@ struct Authorized {
     mppe: Option<MppeKeying>,
     session_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    /// RADIUS: Class values to echo in accounting, and Acct-Interim-Interval.
+    class: Vec<Vec<u8>>,
+    interim: Option<Duration>,
 }
 
 /// One control connection from a LAC.
@@ -207,6 +218,8 @@ pub struct Lns {
     pub pptp_counters: PptpCounters,
     /// RADIUS, when `aaa.backend = "radius"`.
     radius: Option<radius::RadiusState>,
+    /// Set by `shutdown`: sessions end with Acct-Terminate-Cause NAS-Reboot.
+    shutting_down: bool,
     /// The management socket (`shardvpn ctl`), see `mgmt`.
     mgmt: mgmt::Mgmt,
 }
@@ -279,6 +292,7 @@ impl Lns {
         };
         Ok(Lns {
             radius,
+            shutting_down: false,
             pptp,
             pptp_counters: PptpCounters::default(),
             ppp_config: Arc::new(base_ppp),
@@ -512,6 +526,9 @@ impl Lns {
                 ToControl::PeerMoved { spi, peer, .. } => self.on_esp_peer_moved(spi, peer),
                 ToControl::Counters {
                     token, sessions, ..
+                } if token & radius::ACCT_TOKEN != 0 => self.acct_counters(now, token, sessions),
+                ToControl::Counters {
+                    token, sessions, ..
                 } => self.mgmt_counters(token, sessions),
                 ToControl::CommandFailed { shard, what, error } => {
                     self.counters.command_failures += 1;
@@ -728,8 +745,22 @@ impl Lns {
                 ..
             } => self.on_session_up(now, tid, local_session_id, proxy),
             l2tp::Event::SessionClosed {
-                local_session_id, ..
-            } => self.release_session(tid, local_session_id),
+                local_session_id,
+                result,
+            } => {
+                // The LAC cleared the call (CDN): its user hung up, unless the result
+                // says the carrier was lost (RFC 2661 §4.4.2, result 1).
+                if let Some(sub) = self.sub_mut(tid, local_session_id)
+                    && sub.close_reason.is_none()
+                {
+                    sub.close_reason = Some(if result == 1 {
+                        CloseReason::LowerLayerDown
+                    } else {
+                        CloseReason::PeerTerminated
+                    });
+                }
+                self.release_session(tid, local_session_id)
+            }
             l2tp::Event::TunnelClosed { result, by_peer } => {
                 if let Some(conn) = self.tunnels.get(&tid).and_then(|t| t.esp) {
                     let why = if by_peer {
@@ -942,6 +973,7 @@ impl Lns {
                 if was_starting {
                     self.starting -= 1;
                     self.counters.sessions_established += 1;
+                    self.acct_start(now, tid, sid, peer);
                 }
                 if tid == PPTP_ROUTE_TUNNEL {
                     self.pptp_counters.calls_established += u64::from(was_starting);
@@ -993,6 +1025,9 @@ impl Lns {
                 false
             }
             PppEvent::Closed { reason } if tid == PPTP_ROUTE_TUNNEL => {
+                if let Some(sub) = self.sub_mut(tid, sid) {
+                    sub.close_reason = Some(reason);
+                }
                 self.pptp_call_closed(now, sid, reason);
                 false
             }
@@ -1016,6 +1051,9 @@ impl Lns {
                 false
             }
             PppEvent::Closed { reason } => {
+                if let Some(sub) = self.sub_mut(tid, sid) {
+                    sub.close_reason = Some(reason);
+                }
                 let result = match reason {
                     CloseReason::Admin => cdn::ADMIN,
                     CloseReason::NoAddress => cdn::TEMPORARY,
@@ -1094,6 +1132,8 @@ impl Lns {
                     mppe,
                     session_timeout: None,
                     idle_timeout: None,
+                    class: Vec::new(),
+                    interim: None,
                 }))
             }
             Err(error) => AuthOutcome::Reject {
@@ -1126,7 +1166,10 @@ impl Lns {
             mppe,
             session_timeout,
             idle_timeout,
+            class,
+            interim,
         } = *accepted;
+        let acct = self.acct_state(tid, sid, class, interim);
         if tid == PPTP_ROUTE_TUNNEL {
             // The MPPE keys come from MS-CHAPv2; without them (PAP/CHAP allowed, MPPE
             // optional) CCP is refused rather than negotiated without keys.
@@ -1148,6 +1191,7 @@ impl Lns {
             return;
         };
         sub.user = Some(String::from_utf8_lossy(name).into());
+        sub.acct = acct;
         sub.static_address = address;
         sub.ticket = ticket;
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -1232,6 +1276,12 @@ impl Lns {
             self.starting -= 1;
         }
         self.load.remove(sub.shard);
+        // With accounting, the shard removes the entry and reports its final counters
+        // in one step, for the Stop record.
+        let remove = match remove {
+            Some(command) => self.acct_stop(&sub, command),
+            None => None,
+        };
         if let Some(command) = remove {
             self.prog.send(&self.dp, sub.shard, command);
         }
@@ -1292,6 +1342,7 @@ impl Lns {
                 Key::Ike(cky) => self.ike_timer(now, cky),
                 Key::Pptp(token) => self.pptp_timer(now, token),
                 Key::Radius => self.radius_timer(now),
+                Key::Interim(tid, sid) => self.acct_interim(now, tid, sid),
                 Key::Session(tid, sid) => {
                     let iccn_timeout = self.iccn_timeout;
                     let Some(sub) = self.sub_mut(tid, sid) else {
@@ -1323,6 +1374,7 @@ impl Lns {
     /// every tunnel, then a bounded wait for the LACs' acknowledgements.
     pub fn shutdown(&mut self) {
         let now = Instant::now();
+        self.shutting_down = true;
         self.pptp_shutdown(now);
         let keys: Vec<(u16, u16)> = self
             .tunnels
@@ -1380,6 +1432,7 @@ impl Lns {
         }
         self.close_all_ike(Instant::now());
         self.prog.flush(&self.dp);
+        self.acct_shutdown();
     }
 }
 

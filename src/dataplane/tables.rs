@@ -370,6 +370,15 @@ pub enum Command {
     ReportCounters {
         token: u64,
     },
+    /// Accounting asks for one session's (or call's, with tunnel 0) counters, and
+    /// with `remove` takes it out of the table in the same step, so the counters of a
+    /// Stop record are final. Answered like [`Command::ReportCounters`] (with no entry
+    /// if the session is unknown).
+    ReportSession {
+        key: SessionKey,
+        token: u64,
+        remove: bool,
+    },
 }
 
 /// One L2TP session's or PPTP call's traffic counters, as a shard reports them to
@@ -411,6 +420,7 @@ impl Command {
             Command::ResetCallMppe { .. } => "ResetCallMppe",
             Command::SendCallFrame { .. } => "SendCallFrame",
             Command::ReportCounters { .. } => "ReportCounters",
+            Command::ReportSession { .. } => "ReportSession",
         }
     }
 }
@@ -555,9 +565,9 @@ impl Tables {
                 }
                 Ok(())
             }
-            Command::SendCallFrame { .. } | Command::ReportCounters { .. } => {
-                Err(TableError::NotATableChange)
-            }
+            Command::SendCallFrame { .. }
+            | Command::ReportCounters { .. }
+            | Command::ReportSession { .. } => Err(TableError::NotATableChange),
         }
     }
 
@@ -592,6 +602,39 @@ impl Tables {
             tx: Some((c.tx_packets, c.tx_bytes)),
         }));
         out
+    }
+
+    /// One session's (or, with tunnel 0, one call's) counters; with `remove`, the
+    /// entry is removed as well.
+    pub fn take_session_counters(
+        &mut self,
+        key: SessionKey,
+        remove: bool,
+    ) -> Option<SessionCounters> {
+        if key.0 == crate::dataplane::pptp::PPTP_ROUTE_TUNNEL {
+            let c = self.calls.get(&key.1)?;
+            let out = SessionCounters {
+                key,
+                rx_packets: c.rx_packets,
+                rx_bytes: c.rx_bytes,
+                tx: Some((c.tx_packets, c.tx_bytes)),
+            };
+            if remove {
+                self.calls.remove(&key.1);
+            }
+            return Some(out);
+        }
+        let s = self.sessions.get(&key)?;
+        let out = SessionCounters {
+            key,
+            rx_packets: s.rx_packets,
+            rx_bytes: s.rx_bytes,
+            tx: None,
+        };
+        if remove {
+            self.sessions.remove(&key);
+        }
+        Some(out)
     }
 
     pub fn session(&self, key: SessionKey) -> Option<&Session> {

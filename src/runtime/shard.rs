@@ -596,6 +596,22 @@ impl Shard {
                     self.send_call_frame(call_id, protocol, &payload);
                     continue;
                 }
+                Command::ReportSession { key, token, remove } => {
+                    let sessions = self
+                        .tables
+                        .take_session_counters(key, remove)
+                        .into_iter()
+                        .collect();
+                    let sent = self.outbox.send(ToControl::Counters {
+                        shard: self.spec.index,
+                        token,
+                        sessions,
+                    });
+                    if !sent {
+                        self.rt.outbox_full += 1;
+                    }
+                    continue;
+                }
                 Command::ReportCounters { token } => {
                     let sent = self.outbox.send(ToControl::Counters {
                         shard: self.spec.index,

@@ -395,11 +395,14 @@ impl Lns {
                 false
             }
             Event::CallDown { local_call_id, .. } => {
-                if let Some(ppp) = self
-                    .sub_mut(PPTP_ROUTE_TUNNEL, local_call_id)
-                    .and_then(|s| s.ppp.as_mut())
-                {
-                    ppp.lower_down(now);
+                // The client cleared the call (Call-Clear-Request, RFC 2637 §2.12).
+                if let Some(sub) = self.sub_mut(PPTP_ROUTE_TUNNEL, local_call_id) {
+                    if sub.close_reason.is_none() {
+                        sub.close_reason = Some(CloseReason::PeerTerminated);
+                    }
+                    if let Some(ppp) = sub.ppp.as_mut() {
+                        ppp.lower_down(now);
+                    }
                 }
                 self.release_session(PPTP_ROUTE_TUNNEL, local_call_id);
                 false

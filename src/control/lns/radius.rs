@@ -24,14 +24,45 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::pptp::MppeKeying;
-use super::{AuthOutcome, Authorized, Key, Lns};
+use super::{AuthOutcome, Authorized, Key, Lns, Sub};
 use crate::aaa::auth::LogSafeName;
 use crate::config::Config;
 use crate::dataplane::pptp::PPTP_ROUTE_TUNNEL;
+use crate::dataplane::tables::{Command, SessionCounters};
+use crate::proto::ppp::CloseReason;
 use crate::proto::ppp::{self, AuthProof, AuthRequest};
 use crate::proto::radius::client::{
-    self as radius, AuthParams, Event, Proof, RadiusClient, RequestId, ServerConfig,
+    self as radius, AcctRecord, AuthParams, Event, Proof, RadiusClient, RequestId, ServerConfig,
 };
+use crate::wire::radius::attribute::{AcctStatusType, AcctTerminateCause};
+
+/// Tokens of the counter requests accounting sends to the shards carry this bit (the
+/// management socket's do not).
+pub(super) const ACCT_TOKEN: u64 = 1 << 63;
+
+/// A session's accounting (RFC 2866).
+pub(super) struct AcctState {
+    /// Acct-Session-Id: unique across restarts (the daemon's start time and a random
+    /// tag, then a counter).
+    session_id: Box<str>,
+    class: Vec<Vec<u8>>,
+    interim: Option<Duration>,
+    nas_port: u32,
+    peer: Option<IpAddr>,
+    /// When the Start went out (None: not yet, so no Stop either).
+    started: Option<Instant>,
+    framed_ip: Option<Ipv4Addr>,
+}
+
+/// What a counters answer from a shard is for.
+enum AcctWait {
+    Interim {
+        tid: u16,
+        sid: u16,
+        accepted: Instant,
+    },
+    Stop(Box<AcctRecord>),
+}
 
 /// One authentication waiting for RADIUS.
 struct Pending {
@@ -50,6 +81,15 @@ pub(super) struct RadiusState {
     sockets: Vec<UdpSocket>,
     pending: HashMap<RequestId, Pending>,
     buf: Vec<u8>,
+    /// Whether accounting is sent, and the interval when RADIUS gives none.
+    accounting: bool,
+    interim_default: Option<Duration>,
+    /// Acct-Session-Id prefix for this run, and the next session's number.
+    acct_prefix: String,
+    acct_next: u64,
+    /// Counter requests sent to the shards, by token.
+    acct_waiting: HashMap<u64, AcctWait>,
+    next_token: u64,
 }
 
 /// The engine's configuration from `[radius]`.
@@ -110,12 +150,33 @@ impl RadiusState {
             s.set_nonblocking(true)?;
             sockets.push(s);
         }
-        Ok(Some(RadiusState {
+        // Start time and 16 random bits: unique across restarts, even two in one
+        // second.
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut tag = [0u8; 2];
+        rng(&mut tag);
+        let mut state = RadiusState {
             engine,
             sockets,
             pending: HashMap::new(),
             buf: vec![0u8; 4096],
-        }))
+            accounting: config.radius.accounting
+                && config.radius.server.iter().any(|s| s.acct_port != 0),
+            interim_default: secs(Some(config.radius.interim_interval)),
+            acct_prefix: format!("{since_epoch:08X}{:04X}", u16::from_be_bytes(tag)),
+            acct_next: 1,
+            acct_waiting: HashMap::new(),
+            next_token: 1,
+        };
+        if state.accounting {
+            // RFC 2866 §5.1: Accounting-On, so the server closes what an earlier run
+            // left open.
+            let on = AcctRecord::new(AcctStatusType::AccountingOn, b"", b"");
+            let _ = state.engine.account(Instant::now(), on);
+        }
+        Ok(Some(state))
     }
 
     pub(super) fn fds(&self) -> Vec<RawFd> {
@@ -289,6 +350,11 @@ impl Lns {
                     mppe,
                     session_timeout: secs(info.session_timeout),
                     idle_timeout: secs(info.idle_timeout),
+                    // RFC 2869 §5.16 asks for 600 s at least; a server that asks for
+                    // less gets 60 (the floor of `radius.interim_interval`).
+                    interim: secs(info.acct_interim_interval)
+                        .map(|d| d.max(Duration::from_secs(60))),
+                    class: info.class.clone(),
                 }));
                 (id, Some(outcome))
             }
@@ -327,5 +393,252 @@ impl Lns {
         self.finish_auth(now, p.tid, p.sid, &p.request.username, outcome);
         // The Success/Failure and what follows go out now, not at PPP's next timer.
         self.service_ppp(now, p.tid, p.sid);
+    }
+}
+
+/// Acct-Terminate-Cause for how a session ended (RFC 2866 §5.10).
+fn terminate_cause(reason: Option<CloseReason>, shutting_down: bool) -> AcctTerminateCause {
+    if shutting_down {
+        return AcctTerminateCause::NasReboot;
+    }
+    match reason {
+        Some(CloseReason::PeerTerminated) => AcctTerminateCause::UserRequest,
+        Some(CloseReason::EchoTimeout) | Some(CloseReason::LowerLayerDown) | None => {
+            AcctTerminateCause::LostCarrier
+        }
+        Some(CloseReason::SessionTimeout) => AcctTerminateCause::SessionTimeout,
+        Some(CloseReason::IdleTimeout) => AcctTerminateCause::IdleTimeout,
+        Some(CloseReason::Admin) => AcctTerminateCause::AdminReset,
+        Some(CloseReason::AuthFailed) | Some(CloseReason::AuthTimeout) => {
+            AcctTerminateCause::UserError
+        }
+        Some(CloseReason::EncryptionRequired) => AcctTerminateCause::ServiceUnavailable,
+        Some(_) => AcctTerminateCause::NasError,
+    }
+}
+
+/// Seconds since `start`, for Acct-Session-Time.
+fn session_time(now: Instant, start: Instant) -> u32 {
+    u32::try_from(now.saturating_duration_since(start).as_secs()).unwrap_or(u32::MAX)
+}
+
+impl Lns {
+    /// A session's accounting state at authentication (None without accounting).
+    pub(super) fn acct_state(
+        &mut self,
+        tid: u16,
+        sid: u16,
+        class: Vec<Vec<u8>>,
+        interim: Option<Duration>,
+    ) -> Option<Box<AcctState>> {
+        let peer = self.session_peer(tid, sid);
+        let r = self.radius.as_mut().filter(|r| r.accounting)?;
+        let n = r.acct_next;
+        r.acct_next += 1;
+        Some(Box::new(AcctState {
+            session_id: format!("{}{n:08X}", r.acct_prefix).into(),
+            class,
+            interim: interim.or(r.interim_default),
+            nas_port: u32::from(tid) << 16 | u32::from(sid),
+            peer,
+            started: None,
+            framed_ip: None,
+        }))
+    }
+
+    fn acct_record(sub: &Sub, a: &AcctState, status: AcctStatusType) -> AcctRecord {
+        let user = sub.user.as_deref().unwrap_or("").as_bytes();
+        let mut r = AcctRecord::new(status, a.session_id.as_bytes(), user);
+        r.framed_ip_address = a.framed_ip;
+        r.class = a.class.clone();
+        r.nas_port = Some(a.nas_port);
+        r.peer_address = a.peer;
+        r
+    }
+
+    fn acct_send(&mut self, now: Instant, record: AcctRecord) {
+        let Some(r) = self.radius.as_mut() else {
+            return;
+        };
+        if let Err(e) = r.engine.account(now, record) {
+            eprintln!("shardvpn: RADIUS accounting record not queued: {e}");
+        }
+        self.radius_service(now);
+    }
+
+    /// IPCP is up: Accounting-Request Start, and the first Interim-Update timer.
+    pub(super) fn acct_start(&mut self, now: Instant, tid: u16, sid: u16, ip: Ipv4Addr) {
+        let Some(sub) = self.sub_mut(tid, sid) else {
+            return;
+        };
+        let Some(a) = sub.acct.as_mut() else {
+            return;
+        };
+        if a.started.is_some() {
+            return;
+        }
+        a.started = Some(now);
+        a.framed_ip = Some(ip);
+        let interim = a.interim;
+        let record = {
+            let sub = self.sub_mut(tid, sid).expect("just found");
+            Self::acct_record(
+                sub,
+                sub.acct.as_ref().expect("just set"),
+                AcctStatusType::Start,
+            )
+        };
+        self.acct_send(now, record);
+        if let Some(every) = interim {
+            self.timers.schedule(now + every, Key::Interim(tid, sid));
+        }
+    }
+
+    fn acct_token(&mut self, wait: AcctWait) -> Option<u64> {
+        let r = self.radius.as_mut()?;
+        let token = ACCT_TOKEN | r.next_token;
+        r.next_token = (r.next_token + 1) & !ACCT_TOKEN;
+        r.acct_waiting.insert(token, wait);
+        Some(token)
+    }
+
+    /// An Interim-Update is due: ask the owning shard for the counters.
+    pub(super) fn acct_interim(&mut self, now: Instant, tid: u16, sid: u16) {
+        let Some((shard, accepted, every)) = self
+            .sub_mut(tid, sid)
+            .and_then(|s| Some((s.shard, s.accepted, s.acct.as_ref()?.interim?)))
+        else {
+            return;
+        };
+        let Some(token) = self.acct_token(AcctWait::Interim { tid, sid, accepted }) else {
+            return;
+        };
+        let key = (tid, sid);
+        self.prog.send(
+            &self.dp,
+            shard,
+            Command::ReportSession {
+                key,
+                token,
+                remove: false,
+            },
+        );
+        self.timers.schedule(now + every, Key::Interim(tid, sid));
+    }
+
+    /// The session ends: its Stop record waits for the shard's final counters, which
+    /// the shard reports as it removes the entry (the returned command replaces the
+    /// plain removal). Without accounting the removal is returned as it was.
+    pub(super) fn acct_stop(&mut self, sub: &Sub, remove: Command) -> Option<Command> {
+        let key = match &remove {
+            Command::RemoveSession { key } => *key,
+            Command::RemoveCall { call_id } => (PPTP_ROUTE_TUNNEL, *call_id),
+            _ => return Some(remove),
+        };
+        let Some(a) = sub.acct.as_ref() else {
+            return Some(remove);
+        };
+        let Some(started) = a.started else {
+            return Some(remove);
+        };
+        let now = Instant::now();
+        let mut record = Self::acct_record(sub, a, AcctStatusType::Stop);
+        record.session_time = session_time(now, started);
+        record.terminate_cause = Some(terminate_cause(sub.close_reason, self.shutting_down));
+        let Some(token) = self.acct_token(AcctWait::Stop(Box::new(record))) else {
+            return Some(remove);
+        };
+        Some(Command::ReportSession {
+            key,
+            token,
+            remove: true,
+        })
+    }
+
+    /// A shard's counters for an accounting request.
+    pub(super) fn acct_counters(
+        &mut self,
+        now: Instant,
+        token: u64,
+        sessions: Vec<SessionCounters>,
+    ) {
+        let Some(wait) = self
+            .radius
+            .as_mut()
+            .and_then(|r| r.acct_waiting.remove(&token))
+        else {
+            return;
+        };
+        let c = sessions.first().copied();
+        let fill = |r: &mut AcctRecord| {
+            if let Some(c) = c {
+                r.input_octets = c.rx_bytes;
+                r.input_packets = u32::try_from(c.rx_packets).unwrap_or(u32::MAX);
+                if let Some((packets, bytes)) = c.tx {
+                    r.output_octets = bytes;
+                    r.output_packets = u32::try_from(packets).unwrap_or(u32::MAX);
+                }
+            }
+        };
+        match wait {
+            AcctWait::Stop(mut record) => {
+                fill(&mut record);
+                self.acct_send(now, *record);
+            }
+            AcctWait::Interim { tid, sid, accepted } => {
+                let Some(sub) = self.sub_mut(tid, sid).filter(|s| s.accepted == accepted) else {
+                    return;
+                };
+                let Some(a) = sub.acct.as_ref() else {
+                    return;
+                };
+                let mut record = Self::acct_record(sub, a, AcctStatusType::InterimUpdate);
+                record.session_time = a.started.map_or(0, |t| session_time(now, t));
+                fill(&mut record);
+                self.acct_send(now, record);
+            }
+        }
+    }
+
+    /// Shutdown: the Stops (their counters come back from the shards, which still
+    /// run) and Accounting-Off, then a bounded wait for the server's answers.
+    pub(super) fn acct_shutdown(&mut self) {
+        if !self.radius.as_ref().is_some_and(|r| r.accounting) {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut ready = Vec::new();
+        let mut off_sent = false;
+        loop {
+            let now = Instant::now();
+            self.dp.clear_inbox_wake();
+            self.drain_shards(now);
+            let waiting = self.radius.as_ref().map_or(0, |r| r.acct_waiting.len());
+            if waiting == 0 && !off_sent {
+                off_sent = true;
+                let off = AcctRecord::new(AcctStatusType::AccountingOff, b"", b"");
+                self.acct_send(now, off);
+            }
+            let queued = self
+                .radius
+                .as_ref()
+                .map_or(0, |r| r.engine.pending_accounting());
+            if (off_sent && queued == 0) || now >= deadline {
+                break;
+            }
+            let mut fds = vec![self.dp.inbox_fd()];
+            if let Some(r) = &self.radius {
+                fds.extend(r.fds());
+            }
+            let _ = crate::runtime::signals::wait_readable(
+                &fds,
+                Some(Duration::from_millis(50)),
+                &mut ready,
+            );
+            let now = Instant::now();
+            self.radius_drain(now);
+            self.radius_timer(now);
+            self.prog.flush(&self.dp);
+        }
     }
 }
