@@ -259,3 +259,145 @@ fn accounting_start_interim_stop_in_freeradius_detail_file() {
         report.traffic.received
     );
 }
+
+const DAE_CONFIG: &str = r#"
+[dataplane]
+shards = 2
+pin_cores = false
+tun_name = "svrad2"
+buffers = 1024
+
+[listen]
+address = "10.98.0.1"
+raw_esp = false
+
+[l2tp]
+lac_addresses = ["10.98.0.0/24"]
+
+[aaa]
+demo_user = false
+backend = "radius"
+
+[radius]
+timeout_ms = 1000
+retries = 2
+dae_listen = "127.0.0.1:3799"
+
+[[radius.server]]
+address = "127.0.0.1"
+secret = "radsecret"
+
+[[radius.dae_client]]
+address = "127.0.0.1"
+secret = "daesecret"
+
+[ppp]
+local_address = "10.200.0.1"
+echo_interval = 0
+
+[[pool]]
+name = "test"
+ranges = ["10.200.0.0/20"]
+"#;
+
+#[test]
+fn coa_and_disconnect_from_radclient() {
+    if !is_root() || !FreeRadius::available() {
+        println!("radius_netns: skipped, needs root and FreeRADIUS");
+        return;
+    }
+    let pair = Pair::create("dae");
+    let radius = FreeRadius::start(
+        &pair.b.name,
+        &[RadiusClient {
+            name: "shardvpn",
+            ipaddr: "127.0.0.1",
+            secret: "radsecret",
+        }],
+        USERS,
+    );
+    let server = Server::start(&pair, DAE_CONFIG, 5000);
+    // Two subscribers with traffic for 8 s: alice (2 sessions) and fixed (10.200.9.9).
+    let runs: Vec<_> = [("alice", 2usize), ("fixed", 1)]
+        .into_iter()
+        .map(|(user, n)| {
+            let ns = pair.a.name.clone();
+            std::thread::spawn(move || {
+                shardvpn::runtime::netns::enter_path(&format!("/var/run/netns/{ns}"))
+                    .expect("setns");
+                let mut o = options(n, user, "wonderland", AuthMethod::MsChapV2);
+                o.traffic_pps = 20;
+                o.duration = Duration::from_secs(8);
+                l2tp_mode::run(o, &|| None).expect("loadgen")
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    // CoA: alice's sessions may last 2 more seconds.
+    let (ok, out) = radius.radclient(
+        "127.0.0.1:3799",
+        "coa",
+        "daesecret",
+        "User-Name = \"alice\"\nSession-Timeout = 2\n",
+    );
+    assert!(ok && out.contains("CoA-ACK"), "{out}");
+    // Disconnect by address: fixed's session ends now.
+    let (ok, out) = radius.radclient(
+        "127.0.0.1:3799",
+        "disconnect",
+        "daesecret",
+        "Framed-IP-Address = 10.200.9.9\n",
+    );
+    assert!(ok && out.contains("Disconnect-ACK"), "{out}");
+    // Nobody by that name: NAK with Session-Context-Not-Found.
+    let (_, out) = radius.radclient(
+        "127.0.0.1:3799",
+        "disconnect",
+        "daesecret",
+        "User-Name = \"nobody\"\n",
+    );
+    assert!(
+        out.contains("Disconnect-NAK") && out.contains("Session-Context-Not-Found"),
+        "{out}"
+    );
+    // A wrong secret is not answered at all.
+    let (ok, _) = radius.radclient(
+        "127.0.0.1:3799",
+        "disconnect",
+        "wrong",
+        "User-Name = \"alice\"\n",
+    );
+    assert!(!ok);
+    for r in runs {
+        let report = r.join().expect("loadgen thread");
+        assert!(report.sessions_established >= 1, "{report:?}");
+    }
+    let left = server.stop(Duration::from_millis(1500));
+    assert_eq!(left.sessions, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let records = radius.detail_records();
+    let stops: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r.iter()
+                .any(|(k, v)| k == "Acct-Status-Type" && v == "Stop")
+        })
+        .collect();
+    let cause_of = |user: &str| -> Vec<String> {
+        stops
+            .iter()
+            .filter(|r| r.iter().any(|(k, v)| k == "User-Name" && v == user))
+            .filter_map(|r| {
+                r.iter()
+                    .find(|(k, _)| k == "Acct-Terminate-Cause")
+                    .map(|(_, v)| v.clone())
+            })
+            .collect()
+    };
+    assert_eq!(
+        cause_of("alice"),
+        ["Session-Timeout", "Session-Timeout"],
+        "{stops:#?}"
+    );
+    assert_eq!(cause_of("fixed"), ["Admin-Reset"], "{stops:#?}");
+}

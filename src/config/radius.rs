@@ -24,7 +24,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use super::net::{IpNetwork, Secret};
+use super::net::Secret;
 use super::validate::{Validator, integer};
 
 /// One `[[radius.server]]`.
@@ -64,7 +64,8 @@ impl RadiusServer {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, expecting = "a table with `address` and `secret`")]
 pub struct DaeClient {
-    pub address: IpNetwork,
+    /// The client's address (RFC 5176 requests are matched on the source address).
+    pub address: IpAddr,
     #[serde(default)]
     pub secret: Secret,
 }

@@ -1182,7 +1182,7 @@ fn radius_rules() {
     let c = parses(
         "[aaa]\nbackend = \"radius\"\n[radius]\ninterim_interval = 300\n\
          dae_listen = \"127.0.0.1:3799\"\n[[radius.server]]\naddress = \"127.0.0.1\"\n\
-         secret = \"s3\"\n[[radius.dae_client]]\naddress = \"127.0.0.0/8\"\nsecret = \"d\"\n",
+         secret = \"s3\"\n[[radius.dae_client]]\naddress = \"127.0.0.1\"\nsecret = \"d\"\n",
     );
     assert_eq!(c.aaa.backend, crate::config::AaaBackend::Radius);
     let s = &c.radius.server[0];

@@ -445,7 +445,7 @@ impl Lns {
     /// Accounting hook (issue 7 item 2, the RADIUS engine): the Stop record is sent
     /// from `release_session` like every other ending; its Acct-Terminate-Cause is
     /// Admin-Reset (RFC 2866 §5.10, value 6) for `CloseReason::Admin`.
-    fn terminate_session(&mut self, now: Instant, tid: u16, sid: u16) {
+    pub(super) fn terminate_session(&mut self, now: Instant, tid: u16, sid: u16) {
         if let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) {
             ppp.close(now, CloseReason::Admin);
             self.service_ppp(now, tid, sid);

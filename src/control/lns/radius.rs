@@ -34,11 +34,19 @@ use crate::proto::ppp::{self, AuthProof, AuthRequest};
 use crate::proto::radius::client::{
     self as radius, AcctRecord, AuthParams, Event, Proof, RadiusClient, RequestId, ServerConfig,
 };
+use crate::proto::radius::dae::{self, DaeKind, DaeOutcome, DaeRequest, DaeServer};
+use crate::wire::radius::attribute::ErrorCause;
 use crate::wire::radius::attribute::{AcctStatusType, AcctTerminateCause};
 
 /// Tokens of the counter requests accounting sends to the shards carry this bit (the
 /// management socket's do not).
 pub(super) const ACCT_TOKEN: u64 = 1 << 63;
+
+/// The Dynamic Authorization listener (RFC 5176).
+struct Dae {
+    server: DaeServer,
+    socket: UdpSocket,
+}
 
 /// A session's accounting (RFC 2866).
 pub(super) struct AcctState {
@@ -90,6 +98,7 @@ pub(super) struct RadiusState {
     /// Counter requests sent to the shards, by token.
     acct_waiting: HashMap<u64, AcctWait>,
     next_token: u64,
+    dae: Option<Dae>,
 }
 
 /// The engine's configuration from `[radius]`.
@@ -169,6 +178,39 @@ impl RadiusState {
             acct_next: 1,
             acct_waiting: HashMap::new(),
             next_token: 1,
+            dae: match config.radius.dae_addr() {
+                Some(addr) => {
+                    let socket = UdpSocket::bind(addr).map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("cannot listen for RADIUS CoA/Disconnect on {addr}: {e}"),
+                        )
+                    })?;
+                    socket.set_nonblocking(true)?;
+                    let server = DaeServer::new(dae::DaeConfig {
+                        clients: config
+                            .radius
+                            .dae_client
+                            .iter()
+                            .map(|c| dae::DaeClient {
+                                addr: c.address,
+                                secret: crate::proto::ppp::util::Secret::new(
+                                    c.secret.expose().as_bytes().to_vec(),
+                                ),
+                            })
+                            .collect(),
+                        nas_ip_address: match config.radius.nas_ip() {
+                            Some(IpAddr::V4(a)) => Some(a),
+                            _ => None,
+                        },
+                        nas_identifier: (!config.radius.nas_identifier.is_empty())
+                            .then(|| config.radius.nas_identifier.as_bytes().to_vec()),
+                        ..dae::DaeConfig::default()
+                    });
+                    Some(Dae { server, socket })
+                }
+                None => None,
+            },
         };
         if state.accounting {
             // RFC 2866 §5.1: Accounting-On, so the server closes what an earlier run
@@ -180,7 +222,11 @@ impl RadiusState {
     }
 
     pub(super) fn fds(&self) -> Vec<RawFd> {
-        self.sockets.iter().map(AsRawFd::as_raw_fd).collect()
+        let mut fds: Vec<RawFd> = self.sockets.iter().map(AsRawFd::as_raw_fd).collect();
+        if let Some(d) = &self.dae {
+            fds.push(d.socket.as_raw_fd());
+        }
+        fds
     }
 }
 
@@ -293,6 +339,110 @@ impl Lns {
         }
         r.buf = buf;
         self.radius_service(now);
+        self.dae_drain(now);
+    }
+
+    /// Disconnect-Request and CoA-Request (RFC 5176).
+    fn dae_drain(&mut self, now: Instant) {
+        let mut buf = [0u8; 4096];
+        for _ in 0..64 {
+            let Some(d) = self.radius.as_mut().and_then(|r| r.dae.as_mut()) else {
+                return;
+            };
+            let Ok((n, from)) = d.socket.recv_from(&mut buf) else {
+                return;
+            };
+            match d.server.handle_request(now, from, &buf[..n]) {
+                DaeOutcome::Drop => {}
+                DaeOutcome::Answer(bytes) => {
+                    let _ = d.socket.send_to(&bytes, from);
+                }
+                DaeOutcome::Request(request) => {
+                    let result = self.dae_apply(now, &request);
+                    if let Some(d) = self.radius.as_mut().and_then(|r| r.dae.as_mut())
+                        && let Some(bytes) = d.server.answer(&request.reply, result)
+                    {
+                        let _ = d.socket.send_to(&bytes, request.reply.from);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sessions a request names: every given selector must match (RFC 5176 §3).
+    fn dae_sessions(&self, request: &DaeRequest) -> Vec<(u16, u16)> {
+        let sel = &request.selectors;
+        let matches = |s: &Sub| {
+            sel.user_name
+                .as_ref()
+                .is_none_or(|u| s.user.as_deref().map(str::as_bytes) == Some(u.as_slice()))
+                && sel.acct_session_id.as_ref().is_none_or(|id| {
+                    s.acct.as_ref().map(|a| a.session_id.as_bytes()) == Some(id.as_slice())
+                })
+                && sel.framed_ip_address.is_none_or(|ip| s.address == Some(ip))
+        };
+        let mut out: Vec<(u16, u16)> = self
+            .tunnels
+            .iter()
+            .flat_map(|(&tid, t)| {
+                t.sessions
+                    .iter()
+                    .filter(|(_, s)| matches(s))
+                    .map(move |(&sid, _)| (tid, sid))
+            })
+            .collect();
+        if let Some(p) = &self.pptp {
+            out.extend(
+                p.calls
+                    .iter()
+                    .filter(|(_, c)| matches(&c.sub))
+                    .map(|(&id, _)| (PPTP_ROUTE_TUNNEL, id)),
+            );
+        }
+        out
+    }
+
+    fn dae_apply(&mut self, now: Instant, request: &DaeRequest) -> Result<(), ErrorCause> {
+        let sel = &request.selectors;
+        if sel.user_name.is_none()
+            && sel.acct_session_id.is_none()
+            && sel.framed_ip_address.is_none()
+        {
+            return Err(ErrorCause::MissingAttribute);
+        }
+        let sessions = self.dae_sessions(request);
+        if sessions.is_empty() {
+            return Err(ErrorCause::SessionContextNotFound);
+        }
+        match request.kind {
+            DaeKind::Disconnect => {
+                for (tid, sid) in sessions {
+                    eprintln!(
+                        "shardvpn: RADIUS Disconnect-Request ends tunnel {tid} session {sid}"
+                    );
+                    self.terminate_session(now, tid, sid);
+                }
+                Ok(())
+            }
+            DaeKind::Coa => {
+                let c = &request.changes;
+                // Rate limits are not applied by this build: refuse rather than
+                // acknowledge a change that did not happen.
+                if !c.rate_limits.is_empty() || !c.filter_ids.is_empty() {
+                    return Err(ErrorCause::UnsupportedAttribute);
+                }
+                let Some(timeout) = c.session_timeout else {
+                    return Err(ErrorCause::MissingAttribute);
+                };
+                for (tid, sid) in sessions {
+                    if let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) {
+                        ppp.set_session_timeout(now, secs(Some(timeout)));
+                    }
+                    self.service_ppp(now, tid, sid);
+                }
+                Ok(())
+            }
+        }
     }
 
     pub(super) fn radius_timer(&mut self, now: Instant) {
