@@ -401,3 +401,42 @@ fn coa_and_disconnect_from_radclient() {
     );
     assert_eq!(cause_of("fixed"), ["Admin-Reset"], "{stops:#?}");
 }
+
+/// The target, measured rather than asserted (run it by hand, release build):
+/// `cargo test --release -p loadgen --test radius_netns -- --ignored --nocapture`.
+/// 10,000 L2TP sessions over 10 tunnels, each authenticated by FreeRADIUS (MS-CHAPv2)
+/// on the same machine.
+#[test]
+#[ignore = "a measurement (10,000 sessions): run by hand with --release"]
+fn ten_thousand_sessions_authenticated_by_freeradius() {
+    if !is_root() || !FreeRadius::available() {
+        println!("radius_netns: skipped, needs root and FreeRADIUS");
+        return;
+    }
+    let pair = Pair::create("rad10k");
+    let _radius = FreeRadius::start(
+        &pair.b.name,
+        &[RadiusClient {
+            name: "shardvpn",
+            ipaddr: "127.0.0.1",
+            secret: "radsecret",
+        }],
+        USERS,
+    );
+    let config = ACCT_CONFIG
+        .replace("10.200.0.0/20", "10.200.0.0/18")
+        .replace("interim_interval = 10", "interim_interval = 0");
+    let server = Server::start(&pair, Box::leak(config.into_boxed_str()), 20000);
+    let report = pair.a.run(move || {
+        let mut o = options(10_000, "alice", "wonderland", AuthMethod::MsChapV2);
+        o.tunnels = 10;
+        o.max_outstanding = 500;
+        o.traffic_pps = 0;
+        o.setup_timeout = Duration::from_secs(120);
+        l2tp_mode::run(o, &|| None).expect("loadgen")
+    });
+    println!("{}", report.summary());
+    let left = server.stop(Duration::from_millis(1500));
+    assert_eq!(report.sessions_established, 10_000, "{report:?}");
+    assert_eq!(left.sessions, 0);
+}
