@@ -1418,7 +1418,9 @@ fn build_access_request(
     ident: u8,
     authenticator: &[u8; 16],
 ) -> crate::wire::Result<Vec<u8>> {
-    let mut buf = Zeroizing::new(vec![0u8; MAX_PACKET_LEN]);
+    // The packet holds the password only hidden; the clear text stays in `hidden`,
+    // which is zeroized.
+    let mut buf = vec![0u8; MAX_PACKET_LEN];
     let mut b = PacketBuilder::new(&mut buf, Code::AccessRequest, ident, authenticator)?;
     b.push(&Attribute::MessageAuthenticator([0; 16]))?;
     b.push(&Attribute::UserName(&params.user_name))?;
