@@ -857,7 +857,7 @@ fn accounting_retransmission_updates_delay_and_identifier() {
     let mut server = FakeServer::new();
     let answer = server.handle(&first.bytes).unwrap();
     assert_eq!(server.accounting[0].delay, 0);
-    assert_eq!(server.handle(&second.bytes).is_some(), true);
+    assert!(server.handle(&second.bytes).is_some());
     assert_eq!(server.accounting[1].delay, 3);
     h.client
         .handle_datagram(h.now, first.server, first.socket, &answer);
