@@ -162,6 +162,39 @@ pub enum Proof {
     },
 }
 
+impl Proof {
+    /// The RADIUS form of what the PPP engine reports. PPP's MS-CHAPv2 proof has no
+    /// CHAP Identifier; `mschap_ident` fills MS-CHAP2-Response's Ident (RFC 2548
+    /// §2.3.2), which servers echo in MS-CHAP2-Success.
+    pub fn from_ppp(proof: &crate::proto::ppp::AuthProof, mschap_ident: u8) -> Self {
+        use crate::proto::ppp::AuthProof as P;
+        match proof {
+            P::Pap { password } => Proof::Pap {
+                password: password.clone(),
+            },
+            P::ChapMd5 {
+                identifier,
+                challenge,
+                response,
+            } => Proof::ChapMd5 {
+                ident: *identifier,
+                challenge: challenge.clone(),
+                response: *response,
+            },
+            P::MsChapV2 {
+                authenticator_challenge,
+                peer_challenge,
+                nt_response,
+            } => Proof::MsChapV2 {
+                ident: mschap_ident,
+                authenticator_challenge: *authenticator_challenge,
+                peer_challenge: *peer_challenge,
+                nt_response: *nt_response,
+            },
+        }
+    }
+}
+
 /// One authentication attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthParams {

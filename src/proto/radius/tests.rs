@@ -460,6 +460,36 @@ fn chap_params(password: &str) -> AuthParams {
 }
 
 #[test]
+fn proof_from_ppp() {
+    use crate::proto::ppp::AuthProof;
+    let p = Proof::from_ppp(
+        &AuthProof::ChapMd5 {
+            identifier: 4,
+            challenge: vec![1; 16],
+            response: [2; 16],
+        },
+        0,
+    );
+    assert_eq!(
+        p,
+        Proof::ChapMd5 {
+            ident: 4,
+            challenge: vec![1; 16],
+            response: [2; 16]
+        }
+    );
+    let p = Proof::from_ppp(
+        &AuthProof::MsChapV2 {
+            authenticator_challenge: [1; 16],
+            peer_challenge: [2; 16],
+            nt_response: [3; 24],
+        },
+        7,
+    );
+    assert!(matches!(p, Proof::MsChapV2 { ident: 7, .. }));
+}
+
+#[test]
 fn chap_accept_and_reject() {
     let mut h = Harness::new(config(&[1], &[]));
     let good = h.client.authenticate(h.now, chap_params(PASSWORD)).unwrap();
