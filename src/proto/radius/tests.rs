@@ -1373,3 +1373,85 @@ fn dae_drops_bad_authenticators_and_unknown_clients() {
         DaeOutcome::Request(_)
     ));
 }
+
+#[test]
+fn requests_wait_for_a_free_identifier() {
+    let mut cfg = config(&[1], &[]);
+    cfg.auth_queue = 50;
+    let mut h = Harness::new(cfg);
+    h.server(1, 1812).lean = true;
+    let ids: Vec<_> = (0..300)
+        .map(|_| h.client.authenticate(h.now, pap("u", PASSWORD)).unwrap())
+        .collect();
+    let first: Vec<_> = std::iter::from_fn(|| h.client.poll_transmit()).collect();
+    // One socket: 256 Identifiers towards the server, the rest wait in order.
+    assert_eq!(first.len(), 256);
+    let mut idents: Vec<u8> = first.iter().map(|t| t.bytes[1]).collect();
+    idents.sort_unstable();
+    idents.dedup();
+    assert_eq!(idents.len(), 256);
+    for _ in 0..6 {
+        h.client.authenticate(h.now, pap("u", PASSWORD)).unwrap();
+    }
+    assert_eq!(
+        h.client.authenticate(h.now, pap("u", PASSWORD)),
+        Err(RadiusError::AuthQueueFull)
+    );
+    // Answering the first ten lets ten waiting requests go.
+    for t in &first[..10] {
+        let answer = h.server(1, 1812).handle(&t.bytes).unwrap();
+        h.client.handle_datagram(h.now, t.server, t.socket, &answer);
+    }
+    let second: Vec<_> = std::iter::from_fn(|| h.client.poll_transmit()).collect();
+    assert_eq!(second.len(), 10);
+    for t in first[10..].iter().chain(&second) {
+        let answer = h.server(1, 1812).handle(&t.bytes).unwrap();
+        h.client.handle_datagram(h.now, t.server, t.socket, &answer);
+    }
+    h.run();
+    let accepted = h
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::Accepted { .. }))
+        .count();
+    assert_eq!(accepted, 306);
+    assert!(ids.iter().all(|id| id.0 > 0));
+    assert_eq!(h.client.identifiers_in_use(), 0);
+    assert_eq!(h.client.pending_auth(), 0);
+}
+
+#[test]
+fn accounting_on_and_off() {
+    let mut h = Harness::new(config(&[], &[1]));
+    h.client
+        .account(
+            h.now,
+            AcctRecord::new(AcctStatusType::AccountingOn, b"", b""),
+        )
+        .unwrap();
+    h.client
+        .account(h.now, record(AcctStatusType::Start, "s1"))
+        .unwrap();
+    h.client
+        .account(
+            h.now,
+            AcctRecord::new(AcctStatusType::AccountingOff, b"", b""),
+        )
+        .unwrap();
+    h.run();
+    let seen: Vec<_> = h
+        .server(1, 1813)
+        .accounting
+        .iter()
+        .map(|s| (s.status, s.session_id.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (AcctStatusType::AccountingOn, vec![]),
+            (AcctStatusType::Start, b"s1".to_vec()),
+            (AcctStatusType::AccountingOff, vec![]),
+        ]
+    );
+    assert_eq!(h.client.counters().acct_delivered, 3);
+}
