@@ -455,9 +455,10 @@ struct Request {
     server: usize,
     retries_left: u32,
     current: Option<Tx>,
-    /// The transmission before `current`: its Identifier stays reserved so that a
-    /// late answer to it is still accepted.
-    previous: Option<Tx>,
+    /// Earlier transmissions whose Identifiers stay reserved so that a late answer
+    /// to them is still accepted: every server an authentication tried (one each),
+    /// the last one before `current` for accounting.
+    previous: Vec<Tx>,
     /// The bytes of `current`, for a retransmission.
     bytes: Vec<u8>,
     deadline: Option<Instant>,
@@ -620,14 +621,14 @@ impl RadiusClient {
             let req = &self.requests[key];
             assert_eq!(req.list, list);
             assert!(
-                [req.current, req.previous]
-                    .into_iter()
-                    .flatten()
+                req.current
+                    .iter()
+                    .chain(&req.previous)
                     .any(|t| t.socket == socket && t.server == server && t.ident == ident)
             );
         }
         for (key, req) in &self.requests {
-            for tx in [req.current, req.previous].into_iter().flatten() {
+            for tx in req.current.iter().chain(&req.previous) {
                 assert_eq!(
                     self.in_flight
                         .get(&(tx.socket, req.list, tx.server, tx.ident)),
@@ -707,7 +708,7 @@ impl RadiusClient {
                 server: 0,
                 retries_left: 0,
                 current: None,
-                previous: None,
+                previous: Vec::new(),
                 bytes: Vec::new(),
                 deadline: None,
             },
@@ -855,7 +856,7 @@ impl RadiusClient {
                     server,
                     retries_left: 0,
                     current: None,
-                    previous: None,
+                    previous: Vec::new(),
                     bytes: Vec::new(),
                     deadline: None,
                 },
@@ -979,7 +980,7 @@ impl RadiusClient {
     }
 
     /// Builds and sends the request with a new Identifier and authenticator on its
-    /// current server; the transmission before stays reserved as `previous`.
+    /// current server; earlier ones stay reserved in `previous`.
     fn send_new_transmission(&mut self, now: Instant, key: u64) {
         let Some(req) = self.requests.get(&key) else {
             return;
@@ -1043,10 +1044,14 @@ impl RadiusClient {
         let Some(req) = self.requests.get_mut(&key) else {
             return;
         };
-        let older = req.previous.take();
-        req.previous = req.current.replace(tx);
+        if let Some(before) = req.current.replace(tx) {
+            req.previous.push(before);
+        }
         req.bytes = bytes.clone();
-        if let Some(older) = older {
+        // Accounting retransmissions take a new Identifier each time (RFC 2866
+        // §5.2): only the one before stays reserved, or an outage would use them up.
+        if list == List::Acct && req.previous.len() > 1 {
+            let older = req.previous.remove(0);
             self.release_tx(list, older);
         }
         self.transmits.push_back(Transmit {
@@ -1068,8 +1073,8 @@ impl RadiusClient {
     fn release_request(&mut self, key: u64) -> Option<Request> {
         self.set_deadline(key, None);
         let req = self.requests.remove(&key)?;
-        for tx in [req.current, req.previous].into_iter().flatten() {
-            self.release_tx(req.list, tx);
+        for tx in req.current.iter().chain(&req.previous) {
+            self.release_tx(req.list, *tx);
         }
         Some(req)
     }
@@ -1234,9 +1239,11 @@ impl RadiusClient {
             self.counters.unknown_ids += 1;
             return;
         };
-        let Some(tx) = [req.current, req.previous]
-            .into_iter()
-            .flatten()
+        let Some(tx) = req
+            .current
+            .iter()
+            .chain(&req.previous)
+            .copied()
             .find(|t| t.socket == socket && t.server == server && t.ident == ident)
         else {
             self.counters.unknown_ids += 1;

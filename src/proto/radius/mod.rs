@@ -33,14 +33,16 @@
 //!   source address and port names a request), so `sockets` sockets give 256 ×
 //!   `sockets` outstanding requests per server. Free ones are taken round-robin over
 //!   the sockets and rotate within a socket, so a released Identifier is the last to
-//!   come back. An Identifier is released only when its request ends (answer,
-//!   failover past the next transmission, or giving up). An authentication request
-//!   that finds none free waits in a bounded FIFO (`auth_queue`; full →
-//!   [`RadiusError::AuthQueueFull`]).
-//! - **The previous transmission stays valid.** Each request keeps the Identifier and
-//!   authenticator of its last two transmissions, so a late answer to the one before
-//!   (the first server after a failover, or an accounting retransmission whose
-//!   Identifier changed) is still accepted. Older ones are released.
+//!   come back. An authentication request keeps every Identifier it used (one per
+//!   server tried) until it ends (answer, reject, or giving up), so a late answer
+//!   from a server it failed over from is still accepted and no Identifier is reused
+//!   while such an answer may come. An accounting record keeps its current and its
+//!   previous transmission's Identifiers (a late answer to the one before still
+//!   counts); older ones are released, since each retransmission needs a new one
+//!   (below) and an outage would otherwise use them all up: a stale answer to a
+//!   reused Identifier fails the new request's authenticator check. An
+//!   authentication request that finds no free Identifier waits in a bounded FIFO
+//!   (`auth_queue`; full: [`RadiusError::AuthQueueFull`]).
 //! - **Retransmission**: an Access-Request is resent byte for byte (same Identifier
 //!   and Request Authenticator, RFC 2865 §2.4, §3). An Accounting-Request carries an
 //!   Acct-Delay-Time that grows, and RFC 2866 §5.2 says a changed Delay-Time means a
