@@ -162,6 +162,39 @@ pub enum Proof {
     },
 }
 
+impl Proof {
+    /// The RADIUS form of what the PPP engine reports. PPP's MS-CHAPv2 proof has no
+    /// CHAP Identifier; `mschap_ident` fills MS-CHAP2-Response's Ident (RFC 2548
+    /// §2.3.2), which servers echo in MS-CHAP2-Success.
+    pub fn from_ppp(proof: &crate::proto::ppp::AuthProof, mschap_ident: u8) -> Self {
+        use crate::proto::ppp::AuthProof as P;
+        match proof {
+            P::Pap { password } => Proof::Pap {
+                password: password.clone(),
+            },
+            P::ChapMd5 {
+                identifier,
+                challenge,
+                response,
+            } => Proof::ChapMd5 {
+                ident: *identifier,
+                challenge: challenge.clone(),
+                response: *response,
+            },
+            P::MsChapV2 {
+                authenticator_challenge,
+                peer_challenge,
+                nt_response,
+            } => Proof::MsChapV2 {
+                ident: mschap_ident,
+                authenticator_challenge: *authenticator_challenge,
+                peer_challenge: *peer_challenge,
+                nt_response: *nt_response,
+            },
+        }
+    }
+}
+
 /// One authentication attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthParams {
@@ -422,9 +455,10 @@ struct Request {
     server: usize,
     retries_left: u32,
     current: Option<Tx>,
-    /// The transmission before `current`: its Identifier stays reserved so that a
-    /// late answer to it is still accepted.
-    previous: Option<Tx>,
+    /// Earlier transmissions whose Identifiers stay reserved so that a late answer
+    /// to them is still accepted: every server an authentication tried (one each),
+    /// the last one before `current` for accounting.
+    previous: Vec<Tx>,
     /// The bytes of `current`, for a retransmission.
     bytes: Vec<u8>,
     deadline: Option<Instant>,
@@ -587,14 +621,14 @@ impl RadiusClient {
             let req = &self.requests[key];
             assert_eq!(req.list, list);
             assert!(
-                [req.current, req.previous]
-                    .into_iter()
-                    .flatten()
+                req.current
+                    .iter()
+                    .chain(&req.previous)
                     .any(|t| t.socket == socket && t.server == server && t.ident == ident)
             );
         }
         for (key, req) in &self.requests {
-            for tx in [req.current, req.previous].into_iter().flatten() {
+            for tx in req.current.iter().chain(&req.previous) {
                 assert_eq!(
                     self.in_flight
                         .get(&(tx.socket, req.list, tx.server, tx.ident)),
@@ -674,7 +708,7 @@ impl RadiusClient {
                 server: 0,
                 retries_left: 0,
                 current: None,
-                previous: None,
+                previous: Vec::new(),
                 bytes: Vec::new(),
                 deadline: None,
             },
@@ -822,7 +856,7 @@ impl RadiusClient {
                     server,
                     retries_left: 0,
                     current: None,
-                    previous: None,
+                    previous: Vec::new(),
                     bytes: Vec::new(),
                     deadline: None,
                 },
@@ -946,7 +980,7 @@ impl RadiusClient {
     }
 
     /// Builds and sends the request with a new Identifier and authenticator on its
-    /// current server; the transmission before stays reserved as `previous`.
+    /// current server; earlier ones stay reserved in `previous`.
     fn send_new_transmission(&mut self, now: Instant, key: u64) {
         let Some(req) = self.requests.get(&key) else {
             return;
@@ -1010,10 +1044,14 @@ impl RadiusClient {
         let Some(req) = self.requests.get_mut(&key) else {
             return;
         };
-        let older = req.previous.take();
-        req.previous = req.current.replace(tx);
+        if let Some(before) = req.current.replace(tx) {
+            req.previous.push(before);
+        }
         req.bytes = bytes.clone();
-        if let Some(older) = older {
+        // Accounting retransmissions take a new Identifier each time (RFC 2866
+        // §5.2): only the one before stays reserved, or an outage would use them up.
+        if list == List::Acct && req.previous.len() > 1 {
+            let older = req.previous.remove(0);
             self.release_tx(list, older);
         }
         self.transmits.push_back(Transmit {
@@ -1035,8 +1073,8 @@ impl RadiusClient {
     fn release_request(&mut self, key: u64) -> Option<Request> {
         self.set_deadline(key, None);
         let req = self.requests.remove(&key)?;
-        for tx in [req.current, req.previous].into_iter().flatten() {
-            self.release_tx(req.list, tx);
+        for tx in req.current.iter().chain(&req.previous) {
+            self.release_tx(req.list, *tx);
         }
         Some(req)
     }
@@ -1201,9 +1239,11 @@ impl RadiusClient {
             self.counters.unknown_ids += 1;
             return;
         };
-        let Some(tx) = [req.current, req.previous]
-            .into_iter()
-            .flatten()
+        let Some(tx) = req
+            .current
+            .iter()
+            .chain(&req.previous)
+            .copied()
             .find(|t| t.socket == socket && t.server == server && t.ident == ident)
         else {
             self.counters.unknown_ids += 1;
@@ -1418,7 +1458,9 @@ fn build_access_request(
     ident: u8,
     authenticator: &[u8; 16],
 ) -> crate::wire::Result<Vec<u8>> {
-    let mut buf = Zeroizing::new(vec![0u8; MAX_PACKET_LEN]);
+    // The packet holds the password only hidden; the clear text stays in `hidden`,
+    // which is zeroized.
+    let mut buf = vec![0u8; MAX_PACKET_LEN];
     let mut b = PacketBuilder::new(&mut buf, Code::AccessRequest, ident, authenticator)?;
     b.push(&Attribute::MessageAuthenticator([0; 16]))?;
     b.push(&Attribute::UserName(&params.user_name))?;

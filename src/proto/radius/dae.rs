@@ -1,4 +1,4 @@
-//! Dynamic Authorization (RFC 5176): Disconnect-Request and CoA-Request from
+//! Dynamic Authorization (RFC 5176 §2.3, §3): Disconnect-Request and CoA-Request from
 //! configured clients, verified, parsed and answered, sans-IO. See the module docs of
 //! [`super`] for the decisions.
 #![forbid(unsafe_code)]

@@ -460,6 +460,36 @@ fn chap_params(password: &str) -> AuthParams {
 }
 
 #[test]
+fn proof_from_ppp() {
+    use crate::proto::ppp::AuthProof;
+    let p = Proof::from_ppp(
+        &AuthProof::ChapMd5 {
+            identifier: 4,
+            challenge: vec![1; 16],
+            response: [2; 16],
+        },
+        0,
+    );
+    assert_eq!(
+        p,
+        Proof::ChapMd5 {
+            ident: 4,
+            challenge: vec![1; 16],
+            response: [2; 16]
+        }
+    );
+    let p = Proof::from_ppp(
+        &AuthProof::MsChapV2 {
+            authenticator_challenge: [1; 16],
+            peer_challenge: [2; 16],
+            nt_response: [3; 24],
+        },
+        7,
+    );
+    assert!(matches!(p, Proof::MsChapV2 { ident: 7, .. }));
+}
+
+#[test]
 fn chap_accept_and_reject() {
     let mut h = Harness::new(config(&[1], &[]));
     let good = h.client.authenticate(h.now, chap_params(PASSWORD)).unwrap();
@@ -857,7 +887,7 @@ fn accounting_retransmission_updates_delay_and_identifier() {
     let mut server = FakeServer::new();
     let answer = server.handle(&first.bytes).unwrap();
     assert_eq!(server.accounting[0].delay, 0);
-    assert_eq!(server.handle(&second.bytes).is_some(), true);
+    assert!(server.handle(&second.bytes).is_some());
     assert_eq!(server.accounting[1].delay, 3);
     h.client
         .handle_datagram(h.now, first.server, first.socket, &answer);
@@ -1342,4 +1372,86 @@ fn dae_drops_bad_authenticators_and_unknown_clients() {
         dae.handle_request(now, moved, &good),
         DaeOutcome::Request(_)
     ));
+}
+
+#[test]
+fn requests_wait_for_a_free_identifier() {
+    let mut cfg = config(&[1], &[]);
+    cfg.auth_queue = 50;
+    let mut h = Harness::new(cfg);
+    h.server(1, 1812).lean = true;
+    let ids: Vec<_> = (0..300)
+        .map(|_| h.client.authenticate(h.now, pap("u", PASSWORD)).unwrap())
+        .collect();
+    let first: Vec<_> = std::iter::from_fn(|| h.client.poll_transmit()).collect();
+    // One socket: 256 Identifiers towards the server, the rest wait in order.
+    assert_eq!(first.len(), 256);
+    let mut idents: Vec<u8> = first.iter().map(|t| t.bytes[1]).collect();
+    idents.sort_unstable();
+    idents.dedup();
+    assert_eq!(idents.len(), 256);
+    for _ in 0..6 {
+        h.client.authenticate(h.now, pap("u", PASSWORD)).unwrap();
+    }
+    assert_eq!(
+        h.client.authenticate(h.now, pap("u", PASSWORD)),
+        Err(RadiusError::AuthQueueFull)
+    );
+    // Answering the first ten lets ten waiting requests go.
+    for t in &first[..10] {
+        let answer = h.server(1, 1812).handle(&t.bytes).unwrap();
+        h.client.handle_datagram(h.now, t.server, t.socket, &answer);
+    }
+    let second: Vec<_> = std::iter::from_fn(|| h.client.poll_transmit()).collect();
+    assert_eq!(second.len(), 10);
+    for t in first[10..].iter().chain(&second) {
+        let answer = h.server(1, 1812).handle(&t.bytes).unwrap();
+        h.client.handle_datagram(h.now, t.server, t.socket, &answer);
+    }
+    h.run();
+    let accepted = h
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::Accepted { .. }))
+        .count();
+    assert_eq!(accepted, 306);
+    assert!(ids.iter().all(|id| id.0 > 0));
+    assert_eq!(h.client.identifiers_in_use(), 0);
+    assert_eq!(h.client.pending_auth(), 0);
+}
+
+#[test]
+fn accounting_on_and_off() {
+    let mut h = Harness::new(config(&[], &[1]));
+    h.client
+        .account(
+            h.now,
+            AcctRecord::new(AcctStatusType::AccountingOn, b"", b""),
+        )
+        .unwrap();
+    h.client
+        .account(h.now, record(AcctStatusType::Start, "s1"))
+        .unwrap();
+    h.client
+        .account(
+            h.now,
+            AcctRecord::new(AcctStatusType::AccountingOff, b"", b""),
+        )
+        .unwrap();
+    h.run();
+    let seen: Vec<_> = h
+        .server(1, 1813)
+        .accounting
+        .iter()
+        .map(|s| (s.status, s.session_id.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (AcctStatusType::AccountingOn, vec![]),
+            (AcctStatusType::Start, b"s1".to_vec()),
+            (AcctStatusType::AccountingOff, vec![]),
+        ]
+    );
+    assert_eq!(h.client.counters().acct_delivered, 3);
 }
