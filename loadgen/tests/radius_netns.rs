@@ -323,7 +323,7 @@ fn coa_and_disconnect_from_radclient() {
         .map(|(user, n)| {
             let ns = pair.a.name.clone();
             std::thread::spawn(move || {
-                shardvpn::runtime::netns::enter_path(&format!("/var/run/netns/{ns}"))
+                shardvpn::runtime::netns::enter_path(format!("/var/run/netns/{ns}"))
                     .expect("setns");
                 let mut o = options(n, user, "wonderland", AuthMethod::MsChapV2);
                 o.traffic_pps = 20;

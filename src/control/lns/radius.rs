@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::dataplane::pptp::PPTP_ROUTE_TUNNEL;
 use crate::dataplane::tables::{Command, SessionCounters};
 use crate::proto::ppp::CloseReason;
-use crate::proto::ppp::{self, AuthProof, AuthRequest};
+use crate::proto::ppp::{self, AuthRequest};
 use crate::proto::radius::client::{
     self as radius, AcctRecord, AuthParams, Event, Proof, RadiusClient, RequestId, ServerConfig,
 };
@@ -230,35 +230,6 @@ impl RadiusState {
     }
 }
 
-/// The PPP proof as RADIUS carries it.
-fn proof_of(request: &AuthRequest) -> Proof {
-    match &request.proof {
-        AuthProof::Pap { password } => Proof::Pap {
-            password: password.clone(),
-        },
-        AuthProof::ChapMd5 {
-            identifier,
-            challenge,
-            response,
-        } => Proof::ChapMd5 {
-            ident: *identifier,
-            challenge: challenge.clone(),
-            response: *response,
-        },
-        AuthProof::MsChapV2 {
-            identifier,
-            authenticator_challenge,
-            peer_challenge,
-            nt_response,
-        } => Proof::MsChapV2 {
-            ident: *identifier,
-            authenticator_challenge: *authenticator_challenge,
-            peer_challenge: *peer_challenge,
-            nt_response: *nt_response,
-        },
-    }
-}
-
 /// Framed-IP-Address as a fixed address, or `None` for RFC 2865 §5.8's "the NAS
 /// should select" (255.255.255.254) and "the user may select" (255.255.255.255).
 fn fixed_address(a: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
@@ -285,7 +256,7 @@ impl Lns {
         };
         let params = AuthParams {
             user_name: request.username.clone(),
-            proof: proof_of(&request),
+            proof: Proof::from_ppp(&request.proof),
             peer_address: peer,
             called_station_id: None,
             nas_port: Some(u32::from(tid) << 16 | u32::from(sid)),

@@ -163,10 +163,10 @@ pub enum Proof {
 }
 
 impl Proof {
-    /// The RADIUS form of what the PPP engine reports. PPP's MS-CHAPv2 proof has no
-    /// CHAP Identifier; `mschap_ident` fills MS-CHAP2-Response's Ident (RFC 2548
-    /// §2.3.2), which servers echo in MS-CHAP2-Success.
-    pub fn from_ppp(proof: &crate::proto::ppp::AuthProof, mschap_ident: u8) -> Self {
+    /// The RADIUS form of what the PPP engine reports (the CHAP Identifier fills
+    /// MS-CHAP2-Response's Ident, RFC 2548 §2.3.2, which servers echo in
+    /// MS-CHAP2-Success).
+    pub fn from_ppp(proof: &crate::proto::ppp::AuthProof) -> Self {
         use crate::proto::ppp::AuthProof as P;
         match proof {
             P::Pap { password } => Proof::Pap {
@@ -182,11 +182,12 @@ impl Proof {
                 response: *response,
             },
             P::MsChapV2 {
+                identifier,
                 authenticator_challenge,
                 peer_challenge,
                 nt_response,
             } => Proof::MsChapV2 {
-                ident: mschap_ident,
+                ident: *identifier,
                 authenticator_challenge: *authenticator_challenge,
                 peer_challenge: *peer_challenge,
                 nt_response: *nt_response,

@@ -462,14 +462,11 @@ fn chap_params(password: &str) -> AuthParams {
 #[test]
 fn proof_from_ppp() {
     use crate::proto::ppp::AuthProof;
-    let p = Proof::from_ppp(
-        &AuthProof::ChapMd5 {
-            identifier: 4,
-            challenge: vec![1; 16],
-            response: [2; 16],
-        },
-        0,
-    );
+    let p = Proof::from_ppp(&AuthProof::ChapMd5 {
+        identifier: 4,
+        challenge: vec![1; 16],
+        response: [2; 16],
+    });
     assert_eq!(
         p,
         Proof::ChapMd5 {
@@ -478,14 +475,12 @@ fn proof_from_ppp() {
             response: [2; 16]
         }
     );
-    let p = Proof::from_ppp(
-        &AuthProof::MsChapV2 {
-            authenticator_challenge: [1; 16],
-            peer_challenge: [2; 16],
-            nt_response: [3; 24],
-        },
-        7,
-    );
+    let p = Proof::from_ppp(&AuthProof::MsChapV2 {
+        identifier: 7,
+        authenticator_challenge: [1; 16],
+        peer_challenge: [2; 16],
+        nt_response: [3; 24],
+    });
     assert!(matches!(p, Proof::MsChapV2 { ident: 7, .. }));
 }
 
