@@ -371,6 +371,8 @@ impl Lns {
         // The management socket's fds change with its connections: re-listed each time.
         let mgmt_index = fds.len();
         let mut backlog = false;
+        // What the RADIUS client queued at startup (Accounting-On) goes out now.
+        self.radius_service(Instant::now());
         loop {
             if stop() {
                 return Ok(());
@@ -762,6 +764,12 @@ impl Lns {
                 self.release_session(tid, local_session_id)
             }
             l2tp::Event::TunnelClosed { result, by_peer } => {
+                // The client or LAC cleared the tunnel (StopCCN): its users hung up.
+                if by_peer && let Some(t) = self.tunnels.get_mut(&tid) {
+                    for sub in t.sessions.values_mut() {
+                        sub.close_reason.get_or_insert(CloseReason::PeerTerminated);
+                    }
+                }
                 if let Some(conn) = self.tunnels.get(&tid).and_then(|t| t.esp) {
                     let why = if by_peer {
                         format!(
