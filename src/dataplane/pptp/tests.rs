@@ -155,7 +155,7 @@ fn encrypted_receive_in_both_header_forms_and_transmit_round_trip() {
     buf[64..].copy_from_slice(&reply);
     let call = t.call_mut(CALL).unwrap();
     let end = buf.len();
-    let range = encap(call, &mut c, &mut buf, 64..end).unwrap();
+    let range = encap(call, &mut c, now, &mut buf, 64..end).unwrap();
     let g = gre::Repr::parse_bytes(&buf[range]).unwrap();
     assert_eq!(g.call_id, PEER_CALL);
     assert_eq!(g.sequence_number, Some(0));
@@ -202,7 +202,7 @@ fn required_mppe_drops_plain_ip_both_ways_and_optional_passes_it() {
     buf[64..].copy_from_slice(&ip);
     let call = t.call_mut(CALL).unwrap();
     assert_eq!(
-        encap(call, &mut c, &mut buf, 64..64 + ip.len()),
+        encap(call, &mut c, now, &mut buf, 64..64 + ip.len()),
         Err(TxDrop::Unencrypted)
     );
 
@@ -211,7 +211,7 @@ fn required_mppe_drops_plain_ip_both_ways_and_optional_passes_it() {
     let rx = gre_input(&mut t, &mut c, now, &mut pkt);
     assert_eq!(tun_bytes(&rx, &mut pkt), &ip[..]);
     let call = t.call_mut(CALL).unwrap();
-    let range = encap(call, &mut c, &mut buf, 64..64 + ip.len()).unwrap();
+    let range = encap(call, &mut c, now, &mut buf, 64..64 + ip.len()).unwrap();
     let g = gre::Repr::parse_bytes(&buf[range]).unwrap();
     assert_eq!(g.payload[..4], [0xff, 0x03, 0x00, 0x21]);
 }

@@ -4,7 +4,13 @@ use std::time::Duration;
 
 /// Offers `size`-byte packets every `interval` for `seconds` of simulated time;
 /// returns the bytes admitted.
-fn offer(bucket: &mut TokenBucket, epoch: Instant, size: usize, interval: Duration, seconds: u64) -> u64 {
+fn offer(
+    bucket: &mut TokenBucket,
+    epoch: Instant,
+    size: usize,
+    interval: Duration,
+    seconds: u64,
+) -> u64 {
     let mut admitted = 0u64;
     let mut t = Duration::ZERO;
     while t < Duration::from_secs(seconds) {
@@ -23,7 +29,11 @@ fn interval_for(bps: u64, size: usize, factor: u64) -> Duration {
 
 fn assert_within(actual: u64, expected: u64, tolerance: f64, what: &str) {
     let err = (actual as f64 - expected as f64).abs() / expected as f64;
-    assert!(err <= tolerance, "{what}: {actual} vs {expected} ({:.3}%)", err * 100.0);
+    assert!(
+        err <= tolerance,
+        "{what}: {actual} vs {expected} ({:.3}%)",
+        err * 100.0
+    );
 }
 
 #[test]
@@ -90,7 +100,10 @@ fn default_and_clamped_bursts() {
     // Floor: a slow rate still passes full-size packets.
     assert_eq!(Rate::new(64_000, None).burst_bytes(), MIN_BURST_BYTES);
     assert_eq!(Rate::new(64_000, Some(100)).burst_bytes(), MIN_BURST_BYTES);
-    assert_eq!(Rate::new(64_000, Some(u64::MAX)).burst_bytes(), MAX_BURST_BYTES);
+    assert_eq!(
+        Rate::new(64_000, Some(u64::MAX)).burst_bytes(),
+        MAX_BURST_BYTES
+    );
     assert_eq!(Rate::new(0, None).bits_per_second(), MIN_RATE_BPS);
     assert_eq!(Rate::new(u64::MAX, None).bits_per_second(), MAX_RATE_BPS);
     // Extremes compute without overflow.
@@ -124,7 +137,11 @@ fn shared_bucket_matches_the_local_one() {
     let mut t = Duration::ZERO;
     for i in 0..100_000u64 {
         let size = 64 + (i * 37 % 1437) as usize;
-        assert_eq!(local.admit(epoch + t, size), shared.admit(epoch + t, size), "{i}");
+        assert_eq!(
+            local.admit(epoch + t, size),
+            shared.admit(epoch + t, size),
+            "{i}"
+        );
         t += Duration::from_micros(300);
     }
     assert_eq!(local.dropped(), shared.dropped());
@@ -161,7 +178,10 @@ fn shared_bucket_from_two_threads_stays_within_its_limit() {
     // Never above the limit (one packet of rounding), and the clocks' skew between
     // the threads may only cost, never add.
     assert!(admitted <= limit + 1500, "{admitted} > {limit}");
-    assert!(admitted as f64 >= limit as f64 * 0.9, "{admitted} << {limit}");
+    assert!(
+        admitted as f64 >= limit as f64 * 0.9,
+        "{admitted} << {limit}"
+    );
 }
 
 #[test]
@@ -169,6 +189,9 @@ fn sizes_stay_small() {
     // Memory per session (issue 8): the local bucket rides in Session/PptpCall, the
     // shared one is one cache line behind an Arc.
     assert!(core::mem::size_of::<TokenBucket>() <= 80);
-    assert_eq!(core::mem::size_of::<Option<TokenBucket>>(), core::mem::size_of::<TokenBucket>());
+    assert_eq!(
+        core::mem::size_of::<Option<TokenBucket>>(),
+        core::mem::size_of::<TokenBucket>()
+    );
     assert!(core::mem::size_of::<SharedTokenBucket>() <= 128);
 }

@@ -26,6 +26,11 @@ const REMOTE4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const LOCAL4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const CLIENT_PORT: u16 = 1701;
 
+/// The batch time the nodes are given; no test here sets a rate limit it would spend.
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 fn subscriber6() -> Ipv6Addr {
     "2001:db8:0:9::2".parse().unwrap()
 }
@@ -163,7 +168,7 @@ fn tun_buffer(ip: &[u8], junk: usize) -> (Vec<u8>, Range<usize>) {
 
 fn send(tables: &Tables, counters: &mut Counters, ip: &[u8]) -> (Tx, Vec<u8>) {
     let (mut buf, range) = tun_buffer(ip, 3);
-    let tx = tun_input(tables, counters, &mut buf, range);
+    let tx = tun_input(tables, counters, now(), &mut buf, range);
     let bytes = tx.slice(&buf).map(<[u8]>::to_vec).unwrap_or_default();
     (tx, bytes)
 }
@@ -365,12 +370,12 @@ fn tx_output_fed_to_a_mirrored_rx_is_the_original_packet() {
                 let (tx, mut bytes) = send(&server, &mut sc, ip);
                 assert!(matches!(tx, Tx::Send { .. }), "{tx:?}");
                 let rx = match encap {
-                    "udp" => rx::esp_udp_input(&mut client, &mut cc, &mut bytes, from),
+                    "udp" => rx::esp_udp_input(&mut client, &mut cc, now(), &mut bytes, from),
                     "raw" => {
                         bytes = raw_ipv4(LOCAL4, &bytes);
-                        rx::esp_raw_input(&mut client, &mut cc, &mut bytes)
+                        rx::esp_raw_input(&mut client, &mut cc, now(), &mut bytes)
                     }
-                    _ => rx::l2tp_udp_input(&mut client, &mut cc, &mut bytes, from),
+                    _ => rx::l2tp_udp_input(&mut client, &mut cc, now(), &mut bytes, from),
                 };
                 assert!(
                     matches!(rx, Rx::ToTun { proto: p, session: (PEER_TUNNEL, PEER_SESSION), .. } if p == proto),
@@ -472,13 +477,13 @@ fn no_route_no_tunnel_and_bad_headers_are_counted_drops() {
     let v4 = ipv4_packet(SUBSCRIBER, b"truncate me");
     for n in 0..v4.len() {
         let (mut buf, _) = tun_buffer(&v4, 0);
-        let tx = tun_input(&t, &mut c, &mut buf, TX_HEADROOM..TX_HEADROOM + n);
+        let tx = tun_input(&t, &mut c, now(), &mut buf, TX_HEADROOM..TX_HEADROOM + n);
         assert_eq!(tx, Tx::Drop(TxDrop::BadHeader(Layer::Ipv4)), "len {n}");
     }
     let v6 = ipv6_packet(subscriber6(), b"truncate me");
     for n in 1..v6.len() {
         let (mut buf, _) = tun_buffer(&v6, 0);
-        let tx = tun_input(&t, &mut c, &mut buf, TX_HEADROOM..TX_HEADROOM + n);
+        let tx = tun_input(&t, &mut c, now(), &mut buf, TX_HEADROOM..TX_HEADROOM + n);
         assert_eq!(tx, Tx::Drop(TxDrop::BadHeader(Layer::Ipv6)), "len {n}");
     }
     // Garbage: version 5, IHL 4, Total Length below the header.
@@ -494,7 +499,7 @@ fn no_route_no_tunnel_and_bad_headers_are_counted_drops() {
     let (mut buf, _) = tun_buffer(&v4, 0);
     let len = buf.len();
     assert_eq!(
-        tun_input(&t, &mut c, &mut buf, len - 4..len + 4),
+        tun_input(&t, &mut c, now(), &mut buf, len - 4..len + 4),
         Tx::Drop(TxDrop::NoRoom)
     );
     // None of that took a sequence number.
@@ -522,14 +527,14 @@ fn missing_head_or_tailroom_is_a_drop() {
         buf[front - 1..front - 1 + ip.len()].copy_from_slice(&ip);
         let range = front - 1..front - 1 + ip.len();
         assert_eq!(
-            tun_input(&t, &mut c, &mut buf, range),
+            tun_input(&t, &mut c, now(), &mut buf, range),
             Tx::Drop(TxDrop::NoRoom)
         );
         let mut buf = vec![0; total - 1];
         buf[front..front + ip.len()].copy_from_slice(&ip);
         let range = front..front + ip.len();
         assert_eq!(
-            tun_input(&t, &mut c, &mut buf, range.clone()),
+            tun_input(&t, &mut c, now(), &mut buf, range.clone()),
             Tx::Drop(TxDrop::NoRoom)
         );
         assert_eq!(c.tx_drops_for(TxDrop::NoRoom), 2);
@@ -541,7 +546,7 @@ fn missing_head_or_tailroom_is_a_drop() {
         // Exactly enough: sent, filling the buffer.
         let mut buf = vec![0; total];
         buf[front..front + ip.len()].copy_from_slice(&ip);
-        let tx = tun_input(&t, &mut c, &mut buf, range);
+        let tx = tun_input(&t, &mut c, now(), &mut buf, range);
         assert!(
             matches!(&tx, Tx::Send { range, .. } if *range == (0..total)),
             "{tx:?}"
@@ -555,14 +560,14 @@ fn missing_head_or_tailroom_is_a_drop() {
     buf[9..].copy_from_slice(&ip);
     let range = 9..buf.len();
     assert_eq!(
-        tun_input(&t, &mut c, &mut buf, range),
+        tun_input(&t, &mut c, now(), &mut buf, range),
         Tx::Drop(TxDrop::NoRoom)
     );
     let mut buf = vec![0; 10 + ip.len()];
     buf[10..].copy_from_slice(&ip);
     let range = 10..buf.len();
     assert!(matches!(
-        tun_input(&t, &mut c, &mut buf, range),
+        tun_input(&t, &mut c, now(), &mut buf, range),
         Tx::Send { .. }
     ));
 }
@@ -799,7 +804,7 @@ fn control_path_seal_is_opened_and_punted_by_the_rx_path() {
             .unwrap();
             assert_eq!(esp[..4], SPI.to_be_bytes());
             assert_eq!(esp[4..8], expected_seq.to_be_bytes(), "{suite:?}");
-            let rx = rx::esp_udp_input(&mut client, &mut cc, &mut esp, from);
+            let rx = rx::esp_udp_input(&mut client, &mut cc, now(), &mut esp, from);
             assert!(
                 matches!(
                     rx,
