@@ -974,3 +974,99 @@ fn plain_l2tp_from_another_address_is_dropped() {
         Rx::ToTun { .. }
     ));
 }
+
+#[test]
+fn upload_limit_polices_one_session_and_not_its_neighbour() {
+    use crate::dataplane::ratelimit::{Rate, TokenBucket};
+    use std::time::Duration;
+    let t0 = std::time::Instant::now();
+    let mut t = tables();
+    let mut c = Counters::new();
+    // A second, unlimited session in the same tunnel, on the same shard.
+    let other_ip = Ipv4Addr::new(10, 9, 0, 3);
+    t.apply(Command::InstallSession {
+        key: (TUNNEL, SESSION + 1),
+        session: Session::new(2, Some(other_ip), SessionFlags::default()),
+    })
+    .unwrap();
+    // 8 Mbit/s: one byte per microsecond; a 6000-byte bucket.
+    let rate = Rate::new(8_000_000, Some(6000));
+    t.apply(Command::SetSessionLimit {
+        key: (TUNNEL, SESSION),
+        up: Some(TokenBucket::new(rate, t0)),
+    })
+    .unwrap();
+    assert_eq!(
+        t.apply(Command::SetSessionLimit {
+            key: (TUNNEL, 999),
+            up: None
+        }),
+        Err(crate::dataplane::tables::TableError::NotFound)
+    );
+    let inner = inner_ipv4(SUBSCRIBER, &[0x5a; 980]);
+    assert_eq!(inner.len(), 1000);
+    let frame = |session, inner: &[u8]| {
+        l2tp_data(
+            TUNNEL,
+            session,
+            &ppp_frame(ppp::Protocol::Ipv4, false, false, inner),
+        )
+    };
+    let mut send = |t: &mut Tables, c: &mut Counters, at, session, inner: &[u8]| {
+        let mut pkt = frame(session, inner);
+        l2tp_udp_input(t, c, at, &mut pkt, LAC)
+    };
+    for _ in 0..6 {
+        assert!(matches!(
+            send(&mut t, &mut c, t0, SESSION, &inner),
+            Rx::ToTun { .. }
+        ));
+    }
+    assert_eq!(
+        send(&mut t, &mut c, t0, SESSION, &inner),
+        Rx::Drop(DropReason::RateLimited)
+    );
+    assert_eq!(c.drops_for(DropReason::RateLimited), 1);
+    let s = t.session((TUNNEL, SESSION)).unwrap();
+    assert_eq!((s.rx_packets, s.rx_bytes), (6, 6000));
+    assert_eq!(s.up.as_ref().unwrap().dropped(), (1, 1000));
+    // The neighbour is not limited.
+    let other = inner_ipv4(other_ip, &[0x5a; 980]);
+    for _ in 0..100 {
+        assert!(matches!(
+            send(&mut t, &mut c, t0, SESSION + 1, &other),
+            Rx::ToTun { .. }
+        ));
+    }
+    // 999 µs refill 999 bytes; 1000 µs refill one packet.
+    let at = t0 + Duration::from_micros(999);
+    assert_eq!(
+        send(&mut t, &mut c, at, SESSION, &inner),
+        Rx::Drop(DropReason::RateLimited)
+    );
+    let at = t0 + Duration::from_micros(1000);
+    assert!(matches!(
+        send(&mut t, &mut c, at, SESSION, &inner),
+        Rx::ToTun { .. }
+    ));
+    // Over ESP the policed packet still authenticated and moved the window.
+    let mut pkt = data_packet(1, TUNNEL, SESSION, &inner);
+    assert_eq!(
+        esp_udp_input(&mut t, &mut c, at, &mut pkt, PEER),
+        Rx::Drop(DropReason::RateLimited)
+    );
+    assert_eq!(t.sa(SPI).unwrap().replay.highest(), 1);
+    // Lifted: everything passes.
+    t.apply(Command::SetSessionLimit {
+        key: (TUNNEL, SESSION),
+        up: None,
+    })
+    .unwrap();
+    for _ in 0..20 {
+        assert!(matches!(
+            send(&mut t, &mut c, at, SESSION, &inner),
+            Rx::ToTun { .. }
+        ));
+    }
+    assert_eq!(c.drops_for(DropReason::RateLimited), 3);
+}

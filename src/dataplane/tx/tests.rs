@@ -866,3 +866,123 @@ fn control_path_seal_is_opened_and_punted_by_the_rx_path() {
     );
     assert_eq!(r, Err(TxDrop::TooBig));
 }
+
+#[test]
+fn download_limit_is_shared_by_v4_and_v6_and_burns_no_sequence_number() {
+    use crate::dataplane::ratelimit::{Rate, SharedTokenBucket};
+    use std::time::Duration;
+    let t0 = std::time::Instant::now();
+    let sa = outbound(GCM128, Esn::Disabled, SPI);
+    let mut t = server(
+        Encap::EspUdp(esp_encap(Arc::clone(&sa), IpAddr::V4(LOCAL4))),
+        peer4(),
+    );
+    // A neighbour on the same tunnel, unlimited.
+    let other = Ipv4Addr::new(10, 9, 0, 3);
+    t.apply(Command::InstallRoute {
+        ipv4: other,
+        route: Route {
+            tunnel: LOCAL_TUNNEL,
+            peer_session_id: PEER_SESSION + 1,
+            session: (LOCAL_TUNNEL, LOCAL_SESSION + 1),
+        },
+    })
+    .unwrap();
+    // 8 Mbit/s (a byte per microsecond), 6000-byte bucket; one bucket for both
+    // address families, as the control thread would broadcast it.
+    let down = Arc::new(SharedTokenBucket::new(Rate::new(8_000_000, Some(6000)), t0));
+    t.apply(Command::SetRouteLimit {
+        ipv4: SUBSCRIBER,
+        down: Some(Arc::clone(&down)),
+    })
+    .unwrap();
+    t.apply(Command::SetRoute6Limit {
+        prefix: PREFIX,
+        down: Some(Arc::clone(&down)),
+    })
+    .unwrap();
+    assert_eq!(
+        t.apply(Command::SetRouteLimit {
+            ipv4: Ipv4Addr::new(10, 9, 9, 9),
+            down: None
+        }),
+        Err(TableError::NotFound)
+    );
+    let mut c = Counters::new();
+    let v4 = ipv4_packet(SUBSCRIBER, &[1; 980]);
+    let v6 = ipv6_packet(subscriber6(), &[1; 960]);
+    assert_eq!((v4.len(), v6.len()), (1000, 1000));
+    let mut send_at = |t: &Tables, c: &mut Counters, at, ip: &[u8]| {
+        let (mut buf, range) = tun_buffer(ip, 0);
+        tun_input(t, c, at, &mut buf, range)
+    };
+    for ip in [&v4, &v6, &v4, &v6, &v4, &v6] {
+        assert!(matches!(send_at(&t, &mut c, t0, ip), Tx::Send { .. }));
+    }
+    assert_eq!(sa.seq.load(Ordering::Relaxed), 6);
+    for ip in [&v4, &v6] {
+        assert_eq!(send_at(&t, &mut c, t0, ip), Tx::Drop(TxDrop::RateLimited));
+    }
+    // The policed packets took no sequence number.
+    assert_eq!(sa.seq.load(Ordering::Relaxed), 6);
+    assert_eq!(c.tx_drops_for(TxDrop::RateLimited), 2);
+    assert_eq!(down.dropped(), (2, 2000));
+    // The neighbour is not limited.
+    let o = ipv4_packet(other, &[1; 980]);
+    for _ in 0..50 {
+        assert!(matches!(send_at(&t, &mut c, t0, &o), Tx::Send { .. }));
+    }
+    // Refilled after 1000 µs.
+    let at = t0 + Duration::from_micros(1000);
+    assert!(matches!(send_at(&t, &mut c, at, &v4), Tx::Send { .. }));
+    assert_eq!(send_at(&t, &mut c, at, &v6), Tx::Drop(TxDrop::RateLimited));
+    // Lifted; a route installed anew starts unlimited.
+    t.apply(Command::SetRouteLimit {
+        ipv4: SUBSCRIBER,
+        down: None,
+    })
+    .unwrap();
+    assert!(matches!(send_at(&t, &mut c, at, &v4), Tx::Send { .. }));
+    t.apply(Command::RemoveRoute6 { prefix: PREFIX }).unwrap();
+    t.apply(Command::InstallRoute6 {
+        prefix: PREFIX,
+        route: *t.route4(SUBSCRIBER).unwrap(),
+    })
+    .unwrap();
+    assert!(matches!(send_at(&t, &mut c, at, &v6), Tx::Send { .. }));
+}
+
+#[test]
+fn download_limit_on_a_pptp_route_applies_before_the_handoff() {
+    use crate::dataplane::ratelimit::{Rate, SharedTokenBucket};
+    let t0 = std::time::Instant::now();
+    let mut t = Tables::new(caps());
+    t.apply(Command::InstallRoute {
+        ipv4: SUBSCRIBER,
+        route: Route {
+            tunnel: crate::dataplane::pptp::PPTP_ROUTE_TUNNEL,
+            peer_session_id: 0,
+            session: (crate::dataplane::pptp::PPTP_ROUTE_TUNNEL, 5),
+        },
+    })
+    .unwrap();
+    let down = Arc::new(SharedTokenBucket::new(Rate::new(8_000_000, Some(6000)), t0));
+    t.apply(Command::SetRouteLimit {
+        ipv4: SUBSCRIBER,
+        down: Some(down),
+    })
+    .unwrap();
+    let mut c = Counters::new();
+    let ip = ipv4_packet(SUBSCRIBER, &[1; 980]);
+    let mut results = Vec::new();
+    for _ in 0..7 {
+        let (mut buf, range) = tun_buffer(&ip, 0);
+        results.push(tun_input(&t, &mut c, t0, &mut buf, range));
+    }
+    assert!(
+        results[..6]
+            .iter()
+            .all(|r| matches!(r, Tx::Call { call_id: 5, .. }))
+    );
+    assert_eq!(results[6], Tx::Drop(TxDrop::RateLimited));
+}
