@@ -84,6 +84,15 @@ const TICKS_PER_NS: u64 = 16;
 /// Fractional bits of the fixed-point cost per byte.
 const FRAC_BITS: u32 = 16;
 
+/// Which way a limit applies, from the subscriber's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Subscriber → network (the receive path, towards TUN).
+    Up,
+    /// Network → subscriber (the transmit path, from TUN).
+    Down,
+}
+
 /// One direction's limit: a rate and a burst, both already clamped (see [`Rate::new`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {

@@ -26,7 +26,7 @@
 //! `Route` stays a small `Copy` value; an entry costs 8 more octets for the pointer.
 //! A route installed anew starts unlimited: the control thread sends the limit after
 //! the route (the queue is ordered). A PPTP call keeps both of its buckets in its
-//! [`PptpCall`] on the owner shard ([`Command::SetCallLimits`]).
+//! [`PptpCall`] on the owner shard ([`Command::SetCallLimit`]).
 //!
 //! Only the shard touches its tables; the control thread sends [`Command`]s on the
 //! shard's queue and the shard calls [`Tables::apply`] between batches.
@@ -81,7 +81,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::pptp::{Mppe, PptpCall};
-use super::ratelimit::{SharedTokenBucket, TokenBucket};
+use super::ratelimit::{Direction, SharedTokenBucket, TokenBucket};
 use crate::crypto::esp::{AnyTransform, Esn, Transform};
 use crate::proto::esp::ReplayWindow;
 
@@ -376,12 +376,13 @@ pub enum Command {
         prefix: [u8; 8],
         down: Option<Arc<SharedTokenBucket>>,
     },
-    /// A PPTP call's limits, both directions (to its owner shard: both directions run
-    /// there); `None` lifts one.
-    SetCallLimits {
+    /// One direction of a PPTP call's limit (to its owner shard: both directions run
+    /// there); `None` lifts it. One direction per command keeps the command small
+    /// (queue slots are sized by the largest variant).
+    SetCallLimit {
         call_id: u16,
-        up: Option<TokenBucket>,
-        down: Option<TokenBucket>,
+        direction: Direction,
+        limit: Option<TokenBucket>,
     },
     /// A PPTP call on its owner shard (boxed: MPPE state comes later, the GRE state
     /// now).
@@ -436,7 +437,7 @@ impl Command {
             Command::SetSessionLimit { .. } => "SetSessionLimit",
             Command::SetRouteLimit { .. } => "SetRouteLimit",
             Command::SetRoute6Limit { .. } => "SetRoute6Limit",
-            Command::SetCallLimits { .. } => "SetCallLimits",
+            Command::SetCallLimit { .. } => "SetCallLimit",
             Command::InstallCall { .. } => "InstallCall",
             Command::RemoveCall { .. } => "RemoveCall",
             Command::SetCallIpv4 { .. } => "SetCallIpv4",
@@ -587,10 +588,16 @@ impl Tables {
                     .down = down;
                 Ok(())
             }
-            Command::SetCallLimits { call_id, up, down } => {
+            Command::SetCallLimit {
+                call_id,
+                direction,
+                limit,
+            } => {
                 let call = self.call_mut(call_id).ok_or(TableError::NotFound)?;
-                call.up = up;
-                call.down = down;
+                match direction {
+                    Direction::Up => call.up = limit,
+                    Direction::Down => call.down = limit,
+                }
                 Ok(())
             }
             Command::InstallCall { call_id, call } => {
@@ -813,6 +820,16 @@ mod tests {
             t.apply(Command::RemoveSession { key: (1, i) }).unwrap();
         }
         assert_eq!(t.sessions.capacity(), cap);
+    }
+
+    #[test]
+    fn commands_stay_small() {
+        // Queue slots are sized by the largest variant.
+        assert!(
+            core::mem::size_of::<Command>() <= 128,
+            "{}",
+            core::mem::size_of::<Command>()
+        );
     }
 
     #[test]

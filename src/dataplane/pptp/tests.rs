@@ -328,7 +328,7 @@ fn stateful_loss_asks_for_a_reset_once_then_resyncs_on_flushed() {
 
 #[test]
 fn call_limits_police_both_ways_and_keep_mppe_and_gre_in_step() {
-    use crate::dataplane::ratelimit::{Rate, TokenBucket};
+    use crate::dataplane::ratelimit::{Direction, Rate, TokenBucket};
     let t0 = Instant::now();
     let mut t = tables(true);
     let mut c = Counters::new();
@@ -340,17 +340,19 @@ fn call_limits_police_both_ways_and_keep_mppe_and_gre_in_step() {
     .unwrap();
     // 8 Mbit/s (a byte per microsecond), 6000-byte buckets.
     let rate = Rate::new(8_000_000, Some(6000));
-    t.apply(Command::SetCallLimits {
-        call_id: CALL,
-        up: Some(TokenBucket::new(rate, t0)),
-        down: Some(TokenBucket::new(rate, t0)),
-    })
-    .unwrap();
+    for direction in [Direction::Up, Direction::Down] {
+        t.apply(Command::SetCallLimit {
+            call_id: CALL,
+            direction,
+            limit: Some(TokenBucket::new(rate, t0)),
+        })
+        .unwrap();
+    }
     assert_eq!(
-        t.apply(Command::SetCallLimits {
+        t.apply(Command::SetCallLimit {
             call_id: CALL + 1,
-            up: None,
-            down: None
+            direction: Direction::Up,
+            limit: None
         }),
         Err(crate::dataplane::tables::TableError::NotFound)
     );
@@ -380,7 +382,7 @@ fn call_limits_police_both_ways_and_keep_mppe_and_gre_in_step() {
     // Download: the policed packet takes neither a GRE sequence number nor an MPPE
     // coherency count, so the client decrypts the next one in stateful mode.
     let reply = inner_ipv4(Ipv4Addr::new(10, 77, 0, 1), &[9; 980]);
-    let mut down = |t: &mut Tables, c: &mut Counters, at| {
+    let down = |t: &mut Tables, c: &mut Counters, at| {
         let mut buf = vec![0u8; 64 + reply.len()];
         buf[64..].copy_from_slice(&reply);
         let call = t.call_mut(CALL).unwrap();

@@ -1012,7 +1012,7 @@ fn upload_limit_polices_one_session_and_not_its_neighbour() {
             &ppp_frame(ppp::Protocol::Ipv4, false, false, inner),
         )
     };
-    let mut send = |t: &mut Tables, c: &mut Counters, at, session, inner: &[u8]| {
+    let send = |t: &mut Tables, c: &mut Counters, at, session, inner: &[u8]| {
         let mut pkt = frame(session, inner);
         l2tp_udp_input(t, c, at, &mut pkt, LAC)
     };

@@ -912,7 +912,7 @@ fn download_limit_is_shared_by_v4_and_v6_and_burns_no_sequence_number() {
     let v4 = ipv4_packet(SUBSCRIBER, &[1; 980]);
     let v6 = ipv6_packet(subscriber6(), &[1; 960]);
     assert_eq!((v4.len(), v6.len()), (1000, 1000));
-    let mut send_at = |t: &Tables, c: &mut Counters, at, ip: &[u8]| {
+    let send_at = |t: &Tables, c: &mut Counters, at, ip: &[u8]| {
         let (mut buf, range) = tun_buffer(ip, 0);
         tun_input(t, c, at, &mut buf, range)
     };
