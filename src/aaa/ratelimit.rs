@@ -79,18 +79,32 @@ pub enum Field {
     Burst,
 }
 
+impl core::fmt::Display for Field {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Field::Rate => "rate",
+            Field::BurstRate => "burst rate",
+            Field::BurstThreshold => "burst threshold",
+            Field::BurstTime => "burst time",
+            Field::Priority => "priority",
+            Field::MinRate => "minimum rate",
+            Field::Burst => "burst",
+        })
+    }
+}
+
 /// Why a rate-limit string was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RateLimitError {
     #[error("empty rate limit")]
     Empty,
-    #[error("{0:?}: not a number")]
+    #[error("{0}: not a number")]
     BadNumber(Field),
-    #[error("{0:?}: unknown unit suffix")]
+    #[error("{0}: unknown unit suffix")]
     BadSuffix(Field),
-    #[error("{0:?}: too large")]
+    #[error("{0}: too large")]
     Overflow(Field),
-    #[error("{0:?}: more than two values (one per direction)")]
+    #[error("{0}: more than two values (one per direction)")]
     TooManyValues(Field),
     #[error("more fields than the format has")]
     TooManyFields,
