@@ -62,6 +62,38 @@
 //! - **Epoch per bucket** (16 octets) rather than one global one: buckets are made by
 //!   the control thread with its own `now`, and no shared clock state is needed.
 //!
+//!
+//! # How the control thread applies a limit
+//!
+//! ```text
+//! // rate: from crate::aaa::ratelimit::RateLimit::up()/down() -> (bps, burst)
+//! let up = Rate::new(bps_up, burst_up);   let down = Rate::new(bps_down, burst_down);
+//! // L2TP session (tunnel, session) owned by shard k, subscriber at ipv4 (and /64):
+//! send(k, Command::SetSessionLimit { key, up: Some(TokenBucket::new(up, now)) });
+//! let bucket = Arc::new(SharedTokenBucket::new(down, now));     // one per session
+//! broadcast(|| Command::SetRouteLimit { ipv4, down: Some(Arc::clone(&bucket)) });
+//! broadcast(|| Command::SetRoute6Limit { prefix, down: Some(Arc::clone(&bucket)) });
+//! // PPTP call on shard k: one command per direction.
+//! send(k, Command::SetCallLimit { call_id, direction: Direction::Up, limit: Some(..) });
+//! send(k, Command::SetCallLimit { call_id, direction: Direction::Down, limit: Some(..) });
+//! // Lift: the same commands with None. A route installed (again) starts unlimited:
+//! // send the route limit after InstallRoute / InstallRoute6 (the queue is ordered).
+//! ```
+//!
+//! A change (CoA) installs fresh, full buckets; shards switch at their next batch
+//! boundary, so for that moment the download may spend from the old and the new
+//! bucket on different shards (a burst at most).
+//!
+//! # Cost
+//!
+//! `cargo bench --bench ratelimit` on the 2-core development VM (shared, load ≈ 3.5,
+//! so ±30 %): an admitted packet costs 5.5 ns through a [`TokenBucket`], 14.6 ns
+//! through a [`SharedTokenBucket`] used by one thread (the `lock cmpxchg`), and
+//! 25 ns when a second thread spends from the same bucket without pause. Whole
+//! nodes on a 1400-octet packet, plain L2TP: transmit 55 ns unlimited versus 51 ns
+//! limited, receive 39 ns versus 54 ns (the difference is within the machine's noise
+//! for transmit). An unlimited session pays one branch on `None`.
+//!
 //! Nothing here allocates, locks or reads a clock.
 #![forbid(unsafe_code)]
 
