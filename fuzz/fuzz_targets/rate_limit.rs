@@ -3,16 +3,19 @@
 //! refuse with a typed error or return a limit, never panic; what parses is then
 //! turned into the data plane's buckets (clamped, never overflowing) and spent.
 use libfuzzer_sys::fuzz_target;
-use shardvpn::aaa::ratelimit::{parse_config, parse_filter_id, parse_mikrotik};
+use shardvpn::aaa::ratelimit::{
+    parse_cisco_avpair, parse_config, parse_filter_id, parse_mikrotik,
+};
 use shardvpn::dataplane::ratelimit::{Rate, SharedTokenBucket, TokenBucket};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let limits = [
+    let limits: [Option<shardvpn::aaa::ratelimit::RateLimit>; 4] = [
         parse_mikrotik(&text).ok(),
         parse_filter_id(&text).ok(),
         parse_config(&text).ok().flatten(),
+        parse_cisco_avpair(&text).ok(),
     ];
     let now = Instant::now();
     for limit in limits.into_iter().flatten() {

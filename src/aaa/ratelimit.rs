@@ -32,6 +32,14 @@
 //!   accel-ppp's time-range form (`1,2000`) is refused
 //!   ([`RateLimitError::TimeRange`]); a Filter-Id that is not a rate at all (an ACL
 //!   name) is [`RateLimitError::BadNumber`], which the caller may simply ignore.
+//! - **`Cisco-AVPair`** (vendor 9, attribute 1), [`parse_cisco_avpair`]: the
+//!   interface-config form accel-ppp also reads, `lcp:interface-config#1=rate-limit
+//!   input 2000000 8000 8000 conform-action transmit exceed-action drop`: `input` is
+//!   the subscriber's upload (into our interface), `output` its download; bits per
+//!   second, then the normal burst in bytes (used as the bucket), then the maximum
+//!   burst (checked, ignored). One pair names one direction; the caller combines the
+//!   pairs of a reply with [`RateLimit::or`]. `access-group` (a per-ACL limit) is
+//!   refused ([`RateLimitError::AccessGroup`]): we limit the whole session only.
 //! - **Configuration** (`[ppp] rate_limit`, the default for every session),
 //!   [`parse_config`]: `UP[/DOWN] [UP_BURST[/DOWN_BURST]]`, upload first as in
 //!   MikroTik, rates in bits per second with the same suffixes, bursts in bytes with
@@ -64,6 +72,19 @@ impl RateLimit {
     /// The download rate and burst, if limited.
     pub fn down(&self) -> Option<(u64, Option<u64>)> {
         (self.down_bps != 0).then_some((self.down_bps, self.down_burst))
+    }
+
+    /// Each direction from `self` if limited there, else from `other` (to combine
+    /// the two one-direction `Cisco-AVPair`s of a reply).
+    pub fn or(self, other: RateLimit) -> RateLimit {
+        let (up_bps, up_burst) = self.up().unwrap_or((other.up_bps, other.up_burst));
+        let (down_bps, down_burst) = self.down().unwrap_or((other.down_bps, other.down_burst));
+        RateLimit {
+            up_bps,
+            down_bps,
+            up_burst,
+            down_burst,
+        }
     }
 }
 
@@ -114,6 +135,10 @@ pub enum RateLimitError {
     MinAboveRate,
     #[error("time-range rate limits (accel-ppp `id,rate`) are not supported")]
     TimeRange,
+    #[error("not a `rate-limit input|output BPS NORMAL MAX ...` interface command")]
+    NotRateLimit,
+    #[error("rate-limit access-group (per-ACL limits) is not supported")]
+    AccessGroup,
 }
 
 type Result<T> = core::result::Result<T, RateLimitError>;
@@ -297,6 +322,40 @@ pub fn parse_filter_id(text: &str) -> Result<RateLimit> {
         down_bps: down,
         up_burst: None,
         down_burst: None,
+    })
+}
+
+/// A `Cisco-AVPair` value carrying a `rate-limit` interface command (module docs);
+/// the result limits one direction.
+pub fn parse_cisco_avpair(text: &str) -> Result<RateLimit> {
+    // "lcp:interface-config#1=rate-limit ...": the command follows the first '='.
+    let command = text.split_once('=').map_or(text, |(_, c)| c);
+    let mut words = command.split_ascii_whitespace();
+    if words.next() != Some("rate-limit") {
+        return Err(RateLimitError::NotRateLimit);
+    }
+    let upload = match words.next() {
+        Some("input") => true,
+        Some("output") => false,
+        _ => return Err(RateLimitError::NotRateLimit),
+    };
+    let mut bps = words.next().ok_or(RateLimitError::NotRateLimit)?;
+    if bps == "access-group" {
+        return Err(RateLimitError::AccessGroup);
+    }
+    let rate = number(bps, 1, Field::Rate)?.0;
+    bps = words.next().ok_or(RateLimitError::NotRateLimit)?;
+    let burst = number(bps, 1, Field::Burst)?.0;
+    let max = words.next().ok_or(RateLimitError::NotRateLimit)?;
+    number(max, 1, Field::Burst)?;
+    // The actions (conform-action transmit exceed-action drop) are what we do anyway.
+    let (up_bps, down_bps) = if upload { (rate, 0) } else { (0, rate) };
+    let burst = (rate != 0).then_some(burst);
+    Ok(RateLimit {
+        up_bps,
+        down_bps,
+        up_burst: if upload { burst } else { None },
+        down_burst: if upload { None } else { burst },
     })
 }
 

@@ -185,10 +185,66 @@ fn truncations_of_a_full_value_never_panic() {
         let _ = parse_filter_id(&full[..end]);
         let _ = parse_config(&full[..end]);
     }
+    let cisco = "lcp:interface-config#1=rate-limit input 2000000 8000 8000 conform-action";
+    for end in 0..=cisco.len() {
+        let _ = parse_cisco_avpair(&cisco[..end]);
+    }
     // A long run of letters is refused without recursion or panic.
     let long = format!("1{}", "a".repeat(100_000));
     assert_eq!(
         parse_mikrotik(&long),
         Err(RateLimitError::BadNumber(Field::Rate))
     );
+}
+
+#[test]
+fn cisco_avpair_rate_limit_names_one_direction() {
+    let input = parse_cisco_avpair(
+        "lcp:interface-config#1=rate-limit input 2000000 8000 8000 conform-action transmit \
+         exceed-action drop",
+    )
+    .unwrap();
+    assert_eq!(input, limit(2_000_000, 0, Some(8000), None));
+    let output =
+        parse_cisco_avpair("lcp:interface-config=rate-limit output 10000000 1250000 2500000")
+            .unwrap();
+    assert_eq!(output, limit(0, 10_000_000, None, Some(1_250_000)));
+    assert_eq!(
+        input.or(output),
+        limit(2_000_000, 10_000_000, Some(8000), Some(1_250_000))
+    );
+    assert_eq!(input.or(output), output.or(input));
+    // Without the attribute prefix too.
+    assert_eq!(
+        parse_cisco_avpair("rate-limit input 64000 6000 6000"),
+        Ok(limit(64_000, 0, Some(6000), None))
+    );
+    use RateLimitError::*;
+    for (text, error) in [
+        ("", NotRateLimit),
+        ("ip:addr-pool=main", NotRateLimit),
+        ("lcp:interface-config=ip unnumbered lo0", NotRateLimit),
+        (
+            "lcp:interface-config=rate-limit sideways 1 2 3",
+            NotRateLimit,
+        ),
+        (
+            "lcp:interface-config=rate-limit input 2000000 8000",
+            NotRateLimit,
+        ),
+        (
+            "lcp:interface-config=rate-limit input access-group 1 2000000 8000 8000",
+            AccessGroup,
+        ),
+        (
+            "lcp:interface-config=rate-limit input fast 8000 8000",
+            BadNumber(Field::Rate),
+        ),
+        (
+            "lcp:interface-config=rate-limit input 2000000 8000 x",
+            BadNumber(Field::Burst),
+        ),
+    ] {
+        assert_eq!(parse_cisco_avpair(text), Err(error), "{text:?}");
+    }
 }
