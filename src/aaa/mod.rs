@@ -10,8 +10,8 @@
 //! - [`pool`]: IPv4 address pools from `[[pool]]` that never hand out an address
 //!   twice, with static addresses reserved for their owners;
 //! - [`ratelimit`]: per-subscriber rate limits as operators write them
-//!   (`Mikrotik-Rate-Limit`, accel-ppp's `Filter-Id`, `Cisco-AVPair` rate-limit, `[ppp] rate_limit`), parsed into
-//!   one [`ratelimit::RateLimit`];
+//!   (`Mikrotik-Rate-Limit`, accel-ppp's `Filter-Id`, a `Cisco-AVPair` rate-limit,
+//!   `[ppp] rate_limit`), parsed into one [`ratelimit::RateLimit`];
 //! - [`demo`]: the demo user of the out-of-the-box configuration, whose password is
 //!   generated at start and written to a root-only file.
 //!
