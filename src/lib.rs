@@ -14,6 +14,7 @@
 //!   programs the shards;
 //! - [`config`]: the TOML configuration with its embedded default, errors reported as
 //!   `FILE:LINE: key: message`;
+//! - [`mgmt`]: the management socket's protocol and client (`shardvpn ctl`);
 //! - [`aaa`]: the local users file, PAP / CHAP / MS-CHAPv2 verification, per-user
 //!   session limits, IPv4 address pools, and the demo user's generated credentials.
 
@@ -22,6 +23,7 @@ pub mod config;
 pub mod control;
 pub mod crypto;
 pub mod dataplane;
+pub mod mgmt;
 pub mod proto;
 pub mod runtime;
 pub mod wire;

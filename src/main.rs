@@ -6,14 +6,22 @@
 //!   a crash).
 //! - `shardvpn print-default-config`: the embedded default configuration, every key
 //!   documented; a starting point for `/etc/shardvpn/shardvpn.toml`.
-//! - `shardvpn run` (the daemon) and `shardvpn ctl ...` arrive with the runtime and the
-//!   management socket; see the placeholder in [`Command`].
+//! - `shardvpn run [--config FILE]`: the daemon.
+//! - `shardvpn ctl [--socket PATH | --config FILE] COMMAND`: talks to a running daemon
+//!   over its management socket (`[mgmt] socket`, or the one FILE names; protocol in
+//!   `shardvpn::mgmt`):
+//!   `show sessions|stats|pools [--json]`, `terminate --user NAME | --session ID |
+//!   --ip ADDR`, `reload`. Exit 0 on success, 1 when the daemon cannot be reached or
+//!   refuses, 2 when `reload` is refused for an invalid configuration or users file
+//!   (the messages are `check-config`'s).
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use shardvpn::config::{Config, DEFAULT_TOML};
+use clap::{ArgGroup, Parser, Subcommand};
+use shardvpn::config::{Config, DEFAULT_MGMT_SOCKET, DEFAULT_TOML};
+use shardvpn::mgmt::{self, Request};
 
 /// L2TP/IPsec, L2TP LNS and PPTP concentrator with a shard-per-core data plane.
 #[derive(Parser, Debug)]
@@ -40,6 +48,97 @@ enum Command {
     },
     /// Print the built-in default configuration, with every key documented.
     PrintDefaultConfig,
+    /// Talk to the running daemon: show sessions, stats and pools, terminate sessions,
+    /// reload the configuration and users file.
+    Ctl {
+        /// The daemon's management socket [default: /run/shardvpn/ctl.sock].
+        #[arg(long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
+        /// Take the socket's path from this configuration file's `[mgmt] socket`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlCommand {
+    /// Show sessions, counters or pools.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// End sessions cleanly (PPP Terminate, then CDN / Call-Disconnect-Notify).
+    #[command(group(ArgGroup::new("target").required(true).args(["user", "session", "ip"])))]
+    Terminate {
+        /// Every session of this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// The session with this ID (the ID column of `show sessions`).
+        #[arg(long)]
+        session: Option<u32>,
+        /// The session with this assigned address.
+        #[arg(long)]
+        ip: Option<Ipv4Addr>,
+    },
+    /// Re-read the configuration file and the users file; sessions keep running.
+    Reload,
+}
+
+#[derive(Subcommand, Debug)]
+enum ShowWhat {
+    /// Every session: user, protocol, peer, address, shard, uptime, counters.
+    Sessions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The control thread's and every shard's counters.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The address pools and their use.
+    Pools {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `shardvpn ctl`: one request, its response printed.
+fn ctl(socket: &std::path::Path, command: CtlCommand) -> ExitCode {
+    let (request, json) = match command {
+        CtlCommand::Show { what } => match what {
+            ShowWhat::Sessions { json } => (Request::ShowSessions, json),
+            ShowWhat::Stats { json } => (Request::ShowStats, json),
+            ShowWhat::Pools { json } => (Request::ShowPools, json),
+        },
+        CtlCommand::Terminate { user, session, ip } => {
+            (Request::Terminate { user, session, ip }, false)
+        }
+        CtlCommand::Reload => (Request::Reload, false),
+    };
+    let response = match mgmt::client::call(socket, &request) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("shardvpn ctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match mgmt::render(&request, &response, json) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            if request == Request::Reload {
+                ExitCode::from(EXIT_INVALID)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
 }
 
 /// Exit code for an invalid configuration (also clap's for a bad command line).
@@ -60,9 +159,29 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INVALID)
             }
         },
-        Command::Run { config } => {
-            let config = match config {
-                Some(file) => match Config::load(&file) {
+        Command::Ctl {
+            socket,
+            config,
+            command,
+        } => {
+            let socket = match (socket, config) {
+                (Some(socket), _) => socket,
+                (None, Some(file)) => match Config::load(&file) {
+                    Ok(c) => c.mgmt.socket,
+                    Err(errors) => {
+                        for error in &errors {
+                            eprintln!("{error}");
+                        }
+                        return ExitCode::from(EXIT_INVALID);
+                    }
+                },
+                (None, None) => PathBuf::from(DEFAULT_MGMT_SOCKET),
+            };
+            ctl(&socket, command)
+        }
+        Command::Run { config: path } => {
+            let config = match &path {
+                Some(file) => match Config::load(file) {
                     Ok(c) => c,
                     Err(errors) => {
                         for error in &errors {
@@ -73,7 +192,7 @@ fn main() -> ExitCode {
                 },
                 None => Config::embedded(),
             };
-            match shardvpn::control::daemon::run(config) {
+            match shardvpn::control::daemon::run(config, path) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("shardvpn: {e}");

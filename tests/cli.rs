@@ -1,4 +1,5 @@
-//! The `shardvpn` binary's configuration subcommands, run as a user would.
+//! The `shardvpn` binary's configuration subcommands and `ctl` (against a stand-in
+//! daemon), run as a user would.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -143,4 +144,99 @@ fn no_subcommand_prints_help_and_fails() {
     let stderr = stderr(&output);
     assert!(stderr.contains("check-config"), "{stderr}");
     assert!(stderr.contains("print-default-config"), "{stderr}");
+}
+
+#[test]
+fn ctl_without_a_daemon_says_so() {
+    let out = shardvpn(&[
+        "ctl",
+        "--socket",
+        "/nonexistent/shardvpn/ctl.sock",
+        "show",
+        "sessions",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "shardvpn ctl: is shardvpn running? (no socket at /nonexistent/shardvpn/ctl.sock)\n"
+    );
+}
+
+#[test]
+fn ctl_terminate_needs_one_target() {
+    let out = shardvpn(&["ctl", "terminate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = shardvpn(&["ctl", "terminate", "--user", "a", "--ip", "10.0.0.1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// A stand-in daemon: answers one connection's request line with `response`, and
+/// returns the request it read.
+fn fake_daemon(name: &str, response: &'static str) -> (PathBuf, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, Write};
+    let dir = std::env::temp_dir().join(format!("shardvpn-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ctl.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(&stream)
+            .read_line(&mut line)
+            .unwrap();
+        (&stream).write_all(response.as_bytes()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        line
+    });
+    (path, handle)
+}
+
+#[test]
+fn ctl_sends_the_request_and_prints_tables() {
+    let (path, daemon) = fake_daemon(
+        "pools",
+        "{\"ok\":true,\"result\":[{\"name\":\"default\",\"size\":254,\"used\":3,\
+         \"available\":250,\"reserved\":0,\"excluded\":1,\"exhausted\":0}]}\n",
+    );
+    let out = shardvpn(&["ctl", "--socket", path.to_str().unwrap(), "show", "pools"]);
+    assert_eq!(daemon.join().unwrap(), "{\"command\":\"show-pools\"}\n");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        "POOL     SIZE  USED  AVAILABLE  RESERVED  EXCLUDED  EXHAUSTED\n\
+         default  254   3     250        0         1         0\n"
+    );
+    let (path, daemon) = fake_daemon(
+        "terminate",
+        "{\"ok\":true,\"result\":{\"sessions\":[65538]}}\n",
+    );
+    let out = shardvpn(&[
+        "ctl",
+        "--socket",
+        path.to_str().unwrap(),
+        "terminate",
+        "--ip",
+        "10.200.0.2",
+    ]);
+    assert_eq!(
+        daemon.join().unwrap(),
+        "{\"command\":\"terminate\",\"ip\":\"10.200.0.2\"}\n"
+    );
+    assert_eq!(stdout(&out), "terminating 1 session(s): 65538\n");
+}
+
+#[test]
+fn ctl_reload_refused_prints_the_check_config_message() {
+    let (path, daemon) = fake_daemon(
+        "reload",
+        "{\"ok\":false,\"error\":\"/etc/shardvpn.toml:3: limits.max_sessions: must be between 1 and 16000000, not 0\"}\n",
+    );
+    let out = shardvpn(&["ctl", "--socket", path.to_str().unwrap(), "reload"]);
+    daemon.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "/etc/shardvpn.toml:3: limits.max_sessions: must be between 1 and 16000000, not 0\n"
+    );
 }

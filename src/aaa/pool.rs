@@ -73,7 +73,7 @@ impl PoolError {
 }
 
 /// A pool's numbers, for the metrics layer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PoolCounters {
     /// Usable addresses (ranges without CIDR network/broadcast), excluded ones
     /// included.

@@ -1,5 +1,6 @@
-//! `[aaa]`: where users come from (the local users file; RADIUS arrives later) and the
-//! demo user of the out-of-the-box configuration.
+//! `[aaa]`: where users come from (the local users file, or RADIUS with `[radius]`,
+//! optionally falling back to the file while every server is down) and the demo user
+//! of the out-of-the-box configuration.
 //!
 //! # The demo user, and why "no file" needs no special case
 //!
@@ -26,6 +27,9 @@ pub enum AaaBackend {
     /// The local users file (`crate::aaa::users`).
     #[default]
     Local,
+    /// The `[[radius.server]]`s (RFC 2865); with `fallback_local`, the users file
+    /// when every server is down (never after a Reject).
+    Radius,
 }
 
 /// Whether the demo user exists: see the module docs.
@@ -86,6 +90,9 @@ pub struct AaaConfig {
     /// The local users file (`crate::aaa::users` documents the format); empty = none.
     pub users_file: PathBuf,
     pub backend: AaaBackend,
+    /// With `backend = "radius"`: authenticate against the users file while no
+    /// RADIUS server answers.
+    pub fallback_local: bool,
     pub demo_user: DemoUser,
     /// Where the demo user's generated credentials are written (mode 0600).
     pub demo_credentials_file: PathBuf,
@@ -100,6 +107,7 @@ impl Default for AaaConfig {
         AaaConfig {
             users_file: PathBuf::new(),
             backend: AaaBackend::Local,
+            fallback_local: false,
             demo_user: DemoUser::Auto,
             demo_credentials_file: PathBuf::from(DEFAULT_DEMO_CREDENTIALS_FILE),
         }
@@ -136,6 +144,15 @@ impl AaaConfig {
     }
 
     pub(crate) fn validate(&self, v: &mut Validator<'_>) {
+        if self.fallback_local && self.backend != AaaBackend::Radius {
+            v.error(
+                "fallback_local",
+                "only means something with backend = \"radius\"",
+            );
+        }
+        if self.fallback_local && self.users_file().is_none() {
+            v.error("fallback_local", "needs a users_file to fall back to");
+        }
         if let Some(path) = self.users_file()
             && !path.is_absolute()
         {

@@ -9,7 +9,8 @@
 //! host name, tunnel secret, timers, window, hidden AVPs, allowed LACs), [`IkeConfig`]
 //! (`[ike]`: pre-shared keys, proposals, PFS, lifetimes, NAT-T, DPD, half-open limits),
 //! [`PptpSection`] (`[pptp]`: off by default; MPPE requirement and strength, limits),
-//! [`LimitsConfig`] (`[limits]`: admission control) and a list of [`PoolConfig`]
+//! [`LimitsConfig`] (`[limits]`: admission control), [`MgmtConfig`] (`[mgmt]`: the
+//! management socket) and a list of [`PoolConfig`]
 //! (`[[pool]]`: named IPv4 address pools). Every key has a default,
 //! so an empty file is a valid configuration, and every struct denies unknown keys, so a
 //! misspelt key is an error rather than a silently ignored line.
@@ -55,10 +56,12 @@ mod ike;
 mod l2tp;
 mod limits;
 mod listen;
+mod mgmt;
 mod net;
 mod pool;
 mod ppp;
 mod pptp;
+mod radius;
 mod validate;
 
 use std::path::Path;
@@ -80,12 +83,14 @@ pub use l2tp::{
 };
 pub use limits::{LimitsConfig, MAX_GLOBAL_SESSIONS, MAX_SESSIONS_PER_TUNNEL};
 pub use listen::ListenConfig;
+pub use mgmt::{DEFAULT_MGMT_SOCKET, MAX_SOCKET_PATH, MgmtConfig};
 pub use net::{AddressRange, IpNetwork, Secret};
 pub use pool::{MAX_POOL_NAME, MAX_POOL_SIZE, PoolConfig};
 pub use ppp::{
     AuthMethod, MAX_ECHO_FAILURES, MAX_ECHO_INTERVAL, MAX_NAME_SERVERS, PppConfig, ProxyLcp,
 };
 pub use pptp::{MppeRequirement, PptpSection};
+pub use radius::{DaeClient, RadiusConfig, RadiusServer};
 
 use error::{line_of, path_at, render_path, report_span};
 use validate::Validator;
@@ -108,7 +113,9 @@ pub struct Config {
     pub l2tp: L2tpConfig,
     pub ike: IkeConfig,
     pub pptp: PptpSection,
+    pub radius: RadiusConfig,
     pub limits: LimitsConfig,
+    pub mgmt: MgmtConfig,
     /// `[[pool]]`, in file order. Last, so that serialized TOML writes the plain
     /// tables before the array of tables.
     pub pool: Vec<PoolConfig>,
@@ -124,7 +131,9 @@ impl Default for Config {
             l2tp: L2tpConfig::default(),
             ike: IkeConfig::default(),
             pptp: PptpSection::default(),
+            radius: RadiusConfig::default(),
             limits: LimitsConfig::default(),
+            mgmt: MgmtConfig::default(),
             pool: vec![PoolConfig::default_pool()],
         }
     }
@@ -180,6 +189,7 @@ impl Config {
         };
         if let Some(base) = base {
             config.aaa.resolve_paths(base);
+            config.mgmt.resolve_paths(base);
         }
         let mut validator = Validator::new(Some((document.get_ref(), text)));
         config.check(&mut validator);
@@ -207,8 +217,16 @@ impl Config {
         let origin = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => {
+                // `c.toml`'s parent is "": the current directory.
                 let base = path
                     .parent()
+                    .map(|dir| {
+                        if dir.as_os_str().is_empty() {
+                            Path::new(".")
+                        } else {
+                            dir
+                        }
+                    })
                     .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()));
                 Config::parse_in(&text, &origin, base.as_deref())
             }
@@ -274,7 +292,12 @@ impl Config {
                 );
             }
         });
+        v.section("radius", |v| {
+            self.radius
+                .validate(v, self.aaa.backend == AaaBackend::Radius)
+        });
         v.section("limits", |v| self.limits.validate(v));
+        v.section("mgmt", |v| self.mgmt.validate(v));
         pool::validate_pools(&self.pool, v);
     }
 

@@ -430,9 +430,9 @@ fn unknown_key_names_its_path_and_line() {
          `ike_port`, `nat_t_port`, `l2tp_port`, `raw_esp`, `pptp_port`",
     );
     one_error(
-        "[dataplane]\n[radius]\nserver = \"x\"\n",
-        "t.toml:2: radius: unknown field `radius`, expected one of `dataplane`, `listen`, \
-         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `limits`, `pool`",
+        "[dataplane]\n[radios]\nserver = \"x\"\n",
+        "t.toml:2: radios: unknown field `radios`, expected one of `dataplane`, `listen`, \
+         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `radius`, `limits`, `mgmt`, `pool`",
     );
 }
 
@@ -695,8 +695,8 @@ fn idle_timeout_is_refused_until_supported() {
 #[test]
 fn aaa_rules() {
     one_error(
-        "[aaa]\nbackend = \"radius\"\n",
-        "t.toml:2: aaa.backend: unknown variant `radius`, expected `local`",
+        "[aaa]\nbackend = \"ldap\"\n",
+        "t.toml:2: aaa.backend: unknown variant `ldap`, expected `local` or `radius`",
     );
     one_error(
         "[aaa]\nusers_file = \"users\"\n",
@@ -1174,6 +1174,97 @@ fn pptp_defaults_and_rules() {
          mppe_strength = []\n",
     );
     assert_eq!(c.pptp.mppe, crate::config::MppeRequirement::None);
+}
+
+#[test]
+fn radius_rules() {
+    let c = Config::default();
+    assert_eq!(c.radius.nas_identifier, "shardvpn");
+    assert!(c.radius.server.is_empty());
+    let c = parses(
+        "[aaa]\nbackend = \"radius\"\n[radius]\ninterim_interval = 300\n\
+         dae_listen = \"127.0.0.1:3799\"\n[[radius.server]]\naddress = \"127.0.0.1\"\n\
+         secret = \"s3\"\n[[radius.dae_client]]\naddress = \"127.0.0.0/8\"\nsecret = \"d\"\n",
+    );
+    assert_eq!(c.aaa.backend, crate::config::AaaBackend::Radius);
+    let s = &c.radius.server[0];
+    assert_eq!(s.auth_addr(), Some("127.0.0.1:1812".parse().unwrap()));
+    assert_eq!(s.acct_addr(), Some("127.0.0.1:1813".parse().unwrap()));
+    assert_eq!(c.radius.dae_addr(), Some("127.0.0.1:3799".parse().unwrap()));
+    assert!(
+        !format!("{c:?}").contains("s3"),
+        "secrets stay out of Debug"
+    );
+    one_error(
+        "[aaa]\nbackend = \"radius\"\n",
+        "t.toml: radius.server: aaa.backend uses RADIUS: list a [[radius.server]] with an \
+         auth_port",
+    );
+    one_error(
+        "[[radius.server]]\naddress = \"10.0.0.1\"\n",
+        "t.toml:1: radius.server[0].secret: must not be empty",
+    );
+    one_error(
+        "[radius]\ninterim_interval = 30\n",
+        "t.toml:2: radius.interim_interval: must be 0 (none) or at least 60 seconds (RFC 2869 \
+         §5.16)",
+    );
+    one_error(
+        "[radius]\ndae_listen = \"127.0.0.1:3799\"\n",
+        "t.toml:2: radius.dae_listen: no [[radius.dae_client]] is listed: nobody could use \
+         the listener",
+    );
+    one_error(
+        "[aaa]\nfallback_local = true\nusers_file = \"/etc/u\"\n",
+        "t.toml:2: aaa.fallback_local: only means something with backend = \"radius\"",
+    );
+}
+// --- [mgmt] ----------------------------------------------------------------------------
+
+#[test]
+fn mgmt_socket_defaults_and_checks() {
+    let d = Config::default().mgmt;
+    assert!(d.enabled);
+    assert_eq!(d.socket, std::path::PathBuf::from(DEFAULT_MGMT_SOCKET));
+    let c = parses("[mgmt]\nsocket = \"/tmp/x/ctl.sock\"\n");
+    assert_eq!(c.mgmt.socket, std::path::PathBuf::from("/tmp/x/ctl.sock"));
+    one_error(
+        "[mgmt]\nsocket = \"\"\n",
+        "t.toml:2: mgmt.socket: must name a path (or set enabled = false for no management socket)",
+    );
+    one_error(
+        "[mgmt]\nsocket = \"ctl.sock\"\n",
+        "t.toml:2: mgmt.socket: must be an absolute path",
+    );
+    let long = format!("/{}", "a".repeat(MAX_SOCKET_PATH));
+    one_error(
+        &format!("[mgmt]\nsocket = \"{long}\"\n"),
+        "t.toml:2: mgmt.socket: is 108 bytes long; a Unix socket path holds at most 107",
+    );
+    // Disabled: the path is not checked.
+    assert!(
+        !parses("[mgmt]\nenabled = false\nsocket = \"\"\n")
+            .mgmt
+            .enabled
+    );
+    one_error(
+        "[mgmt]\nenable = true\n",
+        "t.toml:2: mgmt.enable: unknown field `enable`, expected `enabled` or `socket`",
+    );
+}
+
+#[test]
+fn mgmt_socket_relative_to_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("shardvpn-mgmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, "[mgmt]\nsocket = \"run/ctl.sock\"\n").unwrap();
+    let c = Config::load(&file).unwrap();
+    assert_eq!(
+        c.mgmt.socket,
+        std::path::absolute(&dir).unwrap().join("run/ctl.sock")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

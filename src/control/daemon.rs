@@ -4,8 +4,10 @@
 //! the mask, so SIGTERM reaches only the control thread's signalfd); AAA and pools
 //! are ready before the first packet; the TUN gets the PPP-side address and a route
 //! per pool so return traffic enters the data plane; then the ready line, which
-//! loadgen and service managers wait for.
+//! loadgen and service managers wait for. The management socket is bound before
+//! everything else, so that a second daemon stops before it disturbs the first.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::aaa::auth::LocalAuthenticator;
@@ -33,13 +35,32 @@ pub enum RunError {
     Startup(#[from] crate::runtime::listen::StartupError),
     #[error(transparent)]
     Netcfg(#[from] netcfg::NetcfgError),
+    #[error(transparent)]
+    Mgmt(#[from] crate::runtime::ctl_socket::CtlSocketError),
     #[error("control thread: {0}")]
     Control(std::io::Error),
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
-/// Runs the daemon until SIGTERM / SIGINT.
-pub fn run(mut config: Config) -> Result<(), RunError> {
+/// Runs the daemon until SIGTERM / SIGINT. `config_path` is the file `config` came
+/// from (`None`: the embedded default), re-read by `shardvpn ctl reload` and SIGHUP.
+pub fn run(mut config: Config, config_path: Option<PathBuf>) -> Result<(), RunError> {
+    // The RADIUS settings parse (and are checked) already; the daemon refuses to run
+    // with them rather than silently authenticating against the users file.
+    if config.aaa.backend == crate::config::AaaBackend::Radius {
+        return Err(RunError::Unsupported(
+            "aaa.backend = \"radius\" is not available in this build yet: use \"local\"",
+        ));
+    }
     let signals = Signals::block().map_err(RunError::Signals)?;
+    // First: a second daemon is refused before it touches ports, TUN or routes.
+    let ctl = if config.mgmt.enabled {
+        Some(crate::runtime::ctl_socket::bind(&config.mgmt.socket)?)
+    } else {
+        None
+    };
+    let file_config = config.clone();
     // No IPsec key configured: the demo credentials bring one (see aaa::demo).
     let demo_psk = config.aaa.demo_user_enabled()
         && config.ike.enabled
@@ -98,6 +119,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     }
     let shards = spec.shards;
     let mut lns = Lns::new(Arc::clone(&config), dp, auth, pools).map_err(RunError::Control)?;
+    lns.set_management(ctl, config_path, file_config);
     let pptp = match lns.pptp_addr() {
         Some(a) => format!(", PPTP on TCP {a}"),
         None => String::new(),

@@ -26,9 +26,11 @@
 //! passwords and proofs never.
 
 mod ipsec;
+mod mgmt;
 mod pptp;
 
 pub use ipsec::IkeCounters;
+use pptp::MppeKeying;
 pub use pptp::PptpCounters;
 
 use std::collections::{HashMap, HashSet};
@@ -44,7 +46,7 @@ use super::frames;
 use super::ids::{SessionIds, ShardLoad, TunnelIds};
 use super::program::Programmer;
 use super::timers::Timers;
-use crate::aaa::auth::{AuthError, Grant, LocalAuthenticator, LogSafeName, SessionTicket};
+use crate::aaa::auth::{LocalAuthenticator, LogSafeName, SessionTicket};
 use crate::aaa::pool::Pools;
 use crate::config::Config;
 use crate::dataplane::counters::PuntKind;
@@ -88,6 +90,8 @@ struct Sub {
     routed: bool,
     /// Counted in `starting` until the network phase or the end.
     starting: bool,
+    /// The authenticated user name (for `shardvpn ctl`; boxed: two words).
+    user: Option<Box<str>>,
 }
 
 impl Sub {
@@ -105,8 +109,29 @@ impl Sub {
             installed: true,
             routed: false,
             starting: true,
+            user: None,
         })
     }
+}
+
+/// The AAA verdict on one authentication, whichever backend gave it.
+enum AuthOutcome {
+    Accept(Box<Authorized>),
+    Reject { why: String },
+}
+
+/// What an accepted authentication grants the session.
+struct Authorized {
+    /// A fixed address for the subscriber (the users file, or Framed-IP-Address).
+    address: Option<Ipv4Addr>,
+    /// The per-user session slot (local users), given back when the session ends.
+    ticket: Option<SessionTicket>,
+    /// MS-CHAPv2's Authenticator Response for the Success packet.
+    authenticator_response: Option<[u8; 20]>,
+    /// How PPTP's MPPE gets its keys.
+    mppe: Option<MppeKeying>,
+    session_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
 
 /// One control connection from a LAC.
@@ -124,7 +149,7 @@ struct TunnelState {
 }
 
 /// Counters of the control thread (the metrics issue exports them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LnsCounters {
     pub tunnels_opened: u64,
     pub tunnels_closed: u64,
@@ -177,6 +202,8 @@ pub struct Lns {
     /// PPTP, when `pptp.enabled`.
     pptp: Option<pptp::PptpState>,
     pub pptp_counters: PptpCounters,
+    /// The management socket (`shardvpn ctl`), see `mgmt`.
+    mgmt: mgmt::Mgmt,
 }
 
 /// The RFC 2661 §4.4.2 CDN result codes we use.
@@ -245,6 +272,7 @@ impl Lns {
             pptp_counters: PptpCounters::default(),
             ppp_config: Arc::new(base_ppp),
             l2tp_config: l2tp_config(&config),
+            mgmt: mgmt::Mgmt::new(&config),
             config,
             prog: Programmer::new(map.shards()),
             load: ShardLoad::new(map),
@@ -311,6 +339,8 @@ impl Lns {
         if let Some(p) = &self.pptp {
             fds.extend(p.fds());
         }
+        // The management socket's fds change with its connections: re-listed each time.
+        let mgmt_index = fds.len();
         let mut backlog = false;
         loop {
             if stop() {
@@ -322,8 +352,11 @@ impl Lns {
             });
             // Punts left over from a bounded drain: do not sleep on them.
             let timeout = if backlog { Duration::ZERO } else { timeout };
+            fds.truncate(mgmt_index);
+            self.mgmt_fds(&mut fds);
             wait_readable(&fds, Some(timeout), &mut ready)?;
             let now = Instant::now();
+            self.mgmt_service(now, ready.get(mgmt_index..).unwrap_or_default());
             if ready[0] {
                 self.drain_socket(now, &mut buf);
             }
@@ -376,21 +409,6 @@ impl Lns {
 
     fn dp_wake_fd(&self) -> std::os::fd::RawFd {
         self.dp.inbox_fd()
-    }
-
-    fn reload(&mut self) {
-        match self.auth.reload() {
-            Ok(()) => {
-                self.pools
-                    .reserve_static(self.auth.users().static_addresses());
-                eprintln!("shardvpn: users file reloaded");
-            }
-            Err(errors) => {
-                for e in &errors {
-                    eprintln!("shardvpn: users file not reloaded: {e}");
-                }
-            }
-        }
     }
 
     fn drain_socket(&mut self, now: Instant, buf: &mut [u8]) {
@@ -474,6 +492,9 @@ impl Lns {
                     _ => self.on_ppp_frame(now, tunnel_id, session_id, packet.bytes()),
                 },
                 ToControl::PeerMoved { spi, peer, .. } => self.on_esp_peer_moved(spi, peer),
+                ToControl::Counters {
+                    token, sessions, ..
+                } => self.mgmt_counters(token, sessions),
                 ToControl::CommandFailed { shard, what, error } => {
                     self.counters.command_failures += 1;
                     eprintln!("shardvpn: shard {shard} refused {what}: {error}");
@@ -1006,74 +1027,118 @@ impl Lns {
             .map(|s| &mut **s)
     }
 
-    /// Decides an authentication attempt with the local backend.
+    /// An authentication request from PPP: decided by the configured backend, then
+    /// applied by [`Lns::finish_auth`].
     fn authenticate(&mut self, now: Instant, tid: u16, sid: u16, request: AuthRequest) {
-        let name = request.username.clone();
-        let mut master = None;
-        let result: Result<(Grant, Option<[u8; 20]>), AuthError> = match &request.proof {
-            AuthProof::Pap { password } => {
-                self.auth.pap(&name, password.expose()).map(|g| (g, None))
-            }
+        let outcome = self.local_auth(&request);
+        self.finish_auth(now, tid, sid, &request.username, outcome);
+    }
+
+    /// The users file's verdict.
+    fn local_auth(&mut self, request: &AuthRequest) -> AuthOutcome {
+        let name = &request.username;
+        let result = match &request.proof {
+            AuthProof::Pap { password } => self
+                .auth
+                .pap(name, password.expose())
+                .map(|g| (g, None, None)),
             AuthProof::ChapMd5 {
                 identifier,
                 challenge,
                 response,
             } => self
                 .auth
-                .chap_md5(&name, *identifier, challenge, response)
-                .map(|g| (g, None)),
+                .chap_md5(name, *identifier, challenge, response)
+                .map(|g| (g, None, None)),
             AuthProof::MsChapV2 {
                 authenticator_challenge,
                 peer_challenge,
                 nt_response,
             } => self
                 .auth
-                .mschapv2(&name, authenticator_challenge, peer_challenge, nt_response)
+                .mschapv2(name, authenticator_challenge, peer_challenge, nt_response)
                 .map(|(g, keys)| {
                     let response =
                         ppp::authenticator_response_bytes(keys.authenticator_response.as_bytes());
-                    master = Some(keys.master_key);
-                    (g, response)
+                    (g, response, Some(MppeKeying::Master(keys.master_key)))
                 }),
         };
-        if tid == PPTP_ROUTE_TUNNEL && result.is_ok() {
-            // The MPPE keys come from MS-CHAPv2; without it (PAP/CHAP allowed, MPPE
+        match result {
+            Ok((grant, authenticator_response, mppe)) => {
+                AuthOutcome::Accept(Box::new(Authorized {
+                    address: grant.identity.address,
+                    ticket: Some(grant.ticket),
+                    authenticator_response,
+                    mppe,
+                    session_timeout: None,
+                    idle_timeout: None,
+                }))
+            }
+            Err(error) => AuthOutcome::Reject {
+                why: error.to_string(),
+            },
+        }
+    }
+
+    /// Applies an AAA verdict to the session's PPP (and, for PPTP, keeps the MPPE
+    /// keying for when CCP opens).
+    fn finish_auth(&mut self, now: Instant, tid: u16, sid: u16, name: &[u8], outcome: AuthOutcome) {
+        let accepted = match outcome {
+            AuthOutcome::Accept(a) => a,
+            AuthOutcome::Reject { why } => {
+                self.counters.auth_failures += 1;
+                eprintln!(
+                    "shardvpn: authentication failed on tunnel {tid} session {sid} for {}: {why}",
+                    LogSafeName(name)
+                );
+                if let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) {
+                    let _ = ppp.auth_reject(now, "Authentication failed");
+                }
+                return;
+            }
+        };
+        let Authorized {
+            address,
+            ticket,
+            authenticator_response,
+            mppe,
+            session_timeout,
+            idle_timeout,
+        } = *accepted;
+        if tid == PPTP_ROUTE_TUNNEL {
+            // The MPPE keys come from MS-CHAPv2; without them (PAP/CHAP allowed, MPPE
             // optional) CCP is refused rather than negotiated without keys.
             let optional = self.config.pptp.mppe == crate::config::MppeRequirement::Optional;
             if let Some(c) = self.pptp.as_mut().and_then(|p| p.calls.get_mut(&sid)) {
-                if master.is_none()
+                if mppe.is_none()
                     && optional
                     && let Some(ppp) = c.sub.ppp.as_mut()
                 {
                     ppp.set_ccp_policy(ppp::CcpPolicy::Reject);
                 }
-                c.master = master;
+                c.mppe_keying = mppe;
             }
         }
-        if result.is_err() {
-            self.counters.auth_failures += 1;
-        }
         let Some(sub) = self.sub_mut(tid, sid) else {
+            if let Some(ticket) = ticket {
+                self.auth.end_session(ticket);
+            }
             return;
         };
+        sub.user = Some(String::from_utf8_lossy(name).into());
+        sub.static_address = address;
+        sub.ticket = ticket;
         let Some(ppp) = sub.ppp.as_mut() else {
             return;
         };
-        match result {
-            Ok((grant, response)) => {
-                sub.static_address = grant.identity.address;
-                sub.ticket = Some(grant.ticket);
-                if ppp.auth_accept(now, response).is_err() {
-                    ppp.close(now, CloseReason::AuthFailed);
-                }
-            }
-            Err(error) => {
-                eprintln!(
-                    "shardvpn: authentication failed on tunnel {tid} session {sid} for {}: {error}",
-                    LogSafeName(&name)
-                );
-                let _ = ppp.auth_reject(now, "Authentication failed");
-            }
+        if session_timeout.is_some() {
+            ppp.set_session_timeout(now, session_timeout);
+        }
+        if idle_timeout.is_some() {
+            ppp.set_idle_timeout(idle_timeout);
+        }
+        if ppp.auth_accept(now, authenticator_response).is_err() {
+            ppp.close(now, CloseReason::AuthFailed);
         }
     }
 

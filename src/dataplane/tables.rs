@@ -414,6 +414,26 @@ pub enum Command {
         protocol: u16,
         payload: Box<[u8]>,
     },
+    /// The management socket asks for every session's and call's counters: the
+    /// runtime answers with one `ToControl::Counters` carrying `token` (see
+    /// [`Tables::session_counters`]). Control traffic: the reply allocates.
+    ReportCounters {
+        token: u64,
+    },
+}
+
+/// One L2TP session's or PPTP call's traffic counters, as a shard reports them to
+/// the management socket. L2TP sessions have no per-session transmit counters (their
+/// return traffic is encapsulated by whichever shard's TUN queue it arrives on), so
+/// `tx` is `None` for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// `(tunnel, session)`, or `(PPTP_ROUTE_TUNNEL, call_id)` for a PPTP call.
+    pub key: SessionKey,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// `(packets, bytes)` sent to the subscriber, where counted.
+    pub tx: Option<(u64, u64)>,
 }
 
 impl Command {
@@ -444,6 +464,7 @@ impl Command {
             Command::SetCallMppe { .. } => "SetCallMppe",
             Command::ResetCallMppe { .. } => "ResetCallMppe",
             Command::SendCallFrame { .. } => "SendCallFrame",
+            Command::ReportCounters { .. } => "ReportCounters",
         }
     }
 }
@@ -620,7 +641,9 @@ impl Tables {
                 }
                 Ok(())
             }
-            Command::SendCallFrame { .. } => Err(TableError::NotATableChange),
+            Command::SendCallFrame { .. } | Command::ReportCounters { .. } => {
+                Err(TableError::NotATableChange)
+            }
         }
     }
 
@@ -636,6 +659,25 @@ impl Tables {
     #[inline]
     pub fn session_mut(&mut self, key: SessionKey) -> Option<&mut Session> {
         self.sessions.get_mut(&key)
+    }
+
+    /// Every session's and PPTP call's counters (for the management socket; not on
+    /// the packet path).
+    pub fn session_counters(&self) -> Vec<SessionCounters> {
+        let mut out = Vec::with_capacity(self.sessions.len() + self.calls.len());
+        out.extend(self.sessions.iter().map(|(key, s)| SessionCounters {
+            key: *key,
+            rx_packets: s.rx_packets,
+            rx_bytes: s.rx_bytes,
+            tx: None,
+        }));
+        out.extend(self.calls.iter().map(|(call_id, c)| SessionCounters {
+            key: (crate::dataplane::pptp::PPTP_ROUTE_TUNNEL, *call_id),
+            rx_packets: c.rx_packets,
+            rx_bytes: c.rx_bytes,
+            tx: Some((c.tx_packets, c.tx_bytes)),
+        }));
+        out
     }
 
     pub fn session(&self, key: SessionKey) -> Option<&Session> {

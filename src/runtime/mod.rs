@@ -11,8 +11,10 @@
 //! - [`uring`]: the startup check that io_uring is there with what we need.
 //! - [`netns`]: moving a thread into a network namespace (tests, loadgen).
 //! - [`rlimit`]: raising the open-file limit (loadgen's one socket per client).
+//! - [`ctl_socket`]: the management socket's listener (mode 0600, stale files).
 
 pub mod bufring;
+pub mod ctl_socket;
 pub mod engine;
 pub mod epoll;
 pub mod handoff;

@@ -196,6 +196,13 @@ pub enum ToControl {
         tunnel_id: u16,
         peer: SocketAddr,
     },
+    /// The answer to `Command::ReportCounters { token }`: every session and call on
+    /// `shard` with its counters.
+    Counters {
+        shard: u32,
+        token: u64,
+        sessions: Vec<crate::dataplane::tables::SessionCounters>,
+    },
     /// A command the shard could not apply.
     CommandFailed {
         shard: u32,

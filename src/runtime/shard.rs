@@ -82,7 +82,7 @@ pub struct ShardSpec {
 }
 
 /// Counters of the runtime itself (the packet nodes keep theirs in [`Counters`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RuntimeCounters {
     /// Loop iterations that handled at least one completion.
     pub batches: u64,
@@ -594,6 +594,17 @@ impl Shard {
                     payload,
                 } => {
                     self.send_call_frame(call_id, protocol, &payload);
+                    continue;
+                }
+                Command::ReportCounters { token } => {
+                    let sent = self.outbox.send(ToControl::Counters {
+                        shard: self.spec.index,
+                        token,
+                        sessions: self.tables.session_counters(),
+                    });
+                    if !sent {
+                        self.rt.outbox_full += 1;
+                    }
                     continue;
                 }
                 other => other,

@@ -16,6 +16,8 @@ use shardvpn::control::lns::{IkeCounters, Lns, LnsCounters};
 use shardvpn::runtime::engine::{Dataplane, DataplaneSpec};
 use shardvpn::runtime::netcfg;
 
+pub mod freeradius;
+
 #[path = "../../../tests/runtime_netns/mod.rs"]
 pub mod runtime_netns;
 pub use runtime_netns::{PAIR_A, PAIR_B, Pair, is_root};

@@ -80,7 +80,7 @@ impl Conn {
 }
 
 /// Counters of the IKE side (the metrics issue exports them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IkeCounters {
     pub phase1_up: u64,
     pub phase1_failed: u64,

@@ -77,8 +77,14 @@ pub(super) struct PptpConn {
 pub(super) struct PptpCallState {
     pub conn: u64,
     pub sub: Box<Sub>,
-    /// MS-CHAPv2's MPPE master key, kept from authentication until CCP opens.
-    pub master: Option<MasterKey>,
+    /// Where the MPPE keys come from, kept from authentication until CCP opens.
+    pub mppe_keying: Option<MppeKeying>,
+}
+
+/// The source of a call's MPPE keys (RFC 3079 §3).
+pub(super) enum MppeKeying {
+    /// Local MS-CHAPv2: the master key; both start keys are derived from it.
+    Master(MasterKey),
 }
 
 /// Everything PPTP on the control thread.
@@ -96,7 +102,7 @@ pub(super) struct PptpState {
 }
 
 /// Counters of PPTP on the control thread.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PptpCounters {
     pub connections_accepted: u64,
     pub connections_refused: u64,
@@ -487,7 +493,7 @@ impl Lns {
             PptpCallState {
                 conn: token,
                 sub: Sub::new(shard, peer_call_id, Some(ppp), now),
-                master: None,
+                mppe_keying: None,
             },
         );
         self.load.add(shard);
@@ -531,9 +537,13 @@ impl Lns {
         let Some(c) = p.calls.get_mut(&call_id) else {
             return;
         };
-        let keys = c.master.as_ref().and_then(|master| {
-            let send = get_asymmetric_start_key(master, tx.strength, true, Role::Server);
-            let recv = get_asymmetric_start_key(master, rx.strength, false, Role::Server);
+        let keys = c.mppe_keying.as_ref().and_then(|keying| {
+            let (send, recv) = match keying {
+                MppeKeying::Master(master) => (
+                    get_asymmetric_start_key(master, tx.strength, true, Role::Server),
+                    get_asymmetric_start_key(master, rx.strength, false, Role::Server),
+                ),
+            };
             Some(Mppe {
                 enc: MppeEncryptor::new(&send, tx.strength, tx.mode).ok()?,
                 dec: MppeDecryptor::new(&recv, rx.strength, rx.mode).ok()?,
@@ -687,6 +697,11 @@ impl Lns {
     }
 
     /// The address PPTP listens on (tests).
+    /// The client address of control connection `token` (for `shardvpn ctl`).
+    pub(super) fn pptp_peer(&self, token: u64) -> Option<SocketAddr> {
+        self.pptp.as_ref()?.conns.get(&token).map(|c| c.peer)
+    }
+
     pub fn pptp_addr(&self) -> Option<SocketAddr> {
         self.pptp.as_ref().and_then(PptpState::local_addr)
     }
