@@ -282,13 +282,15 @@ fn rx_sender(which: Which, inner: Vec<u8>, ns: String, stop: Arc<AtomicBool>) {
     let tables = client_tables(server);
     let mut counters = Counters::new();
     while !stop.load(Ordering::Relaxed) {
+        // One clock read per batch, as the shard does.
+        let now = std::time::Instant::now();
         for (buf, range) in bufs.iter_mut().zip(ranges.iter_mut()) {
             buf[TX_HEADROOM..TX_HEADROOM + inner.len()].copy_from_slice(&inner);
             *range = match which {
                 Which::Baseline => TX_HEADROOM..TX_HEADROOM + inner.len(),
                 Which::Ours => {
                     let ip = TX_HEADROOM..TX_HEADROOM + inner.len();
-                    match tx::tun_input(&tables, &mut counters, buf, ip) {
+                    match tx::tun_input(&tables, &mut counters, now, buf, ip) {
                         Tx::Send { range, .. } => range,
                         other => panic!("client encapsulation failed: {other:?}"),
                     }

@@ -116,11 +116,12 @@ fn main() {
                 let mut counters = Counters::new();
                 let ip = ip_packet(Ipv4Addr::new(10, 77, 0, 1), len);
                 let mut buf = vec![0u8; 64 + len];
+                let now = Instant::now();
                 b.iter(|| {
                     buf[64..].copy_from_slice(&ip);
                     let call = t.call_mut(CALL).unwrap();
                     let end = buf.len();
-                    black_box(encap(call, &mut counters, &mut buf, 64..end).unwrap());
+                    black_box(encap(call, &mut counters, now, &mut buf, 64..end).unwrap());
                 });
             });
             g.bench_with_input(BenchmarkId::new("rx", len), &len, |b, &len| {

@@ -428,7 +428,13 @@ mod full {
             let mut buf = vec![0u8; TX_HEADROOM + inner.len() + TX_TAILROOM];
             buf[TX_HEADROOM..TX_HEADROOM + inner.len()].copy_from_slice(inner);
             let ip = TX_HEADROOM..TX_HEADROOM + inner.len();
-            match tx::tun_input(&self.tables, &mut self.counters, &mut buf, ip) {
+            match tx::tun_input(
+                &self.tables,
+                &mut self.counters,
+                std::time::Instant::now(),
+                &mut buf,
+                ip,
+            ) {
                 Tx::Send { range, .. } => buf[range].to_vec(),
                 other => panic!("client encapsulation: {other:?}"),
             }
@@ -438,11 +444,18 @@ mod full {
         fn decapsulate(&mut self, datagram: &[u8], esp: bool) -> Vec<u8> {
             let mut buf = datagram.to_vec();
             let out = if esp {
-                rx::esp_udp_input(&mut self.tables, &mut self.counters, &mut buf, server())
+                rx::esp_udp_input(
+                    &mut self.tables,
+                    &mut self.counters,
+                    std::time::Instant::now(),
+                    &mut buf,
+                    server(),
+                )
             } else {
                 rx::l2tp_udp_input(
                     &mut self.tables,
                     &mut self.counters,
+                    std::time::Instant::now(),
                     &mut buf,
                     SocketAddr::from((PAIR_B, 1701)),
                 )
@@ -668,7 +681,12 @@ mod full {
                 Err(e) => panic!("raw recv: {e}"),
             }
         };
-        let out = rx::esp_raw_input(&mut client.tables, &mut client.counters, &mut got);
+        let out = rx::esp_raw_input(
+            &mut client.tables,
+            &mut client.counters,
+            std::time::Instant::now(),
+            &mut got,
+        );
         assert!(
             matches!(
                 out,

@@ -106,7 +106,7 @@ fuzz_target!(|data: &[u8]| {
     out[64..].copy_from_slice(rest);
     let end = out.len();
     if let Some(call) = t.call_mut(CALL)
-        && let Ok(r) = encap(call, &mut c, &mut out, 64..end)
+        && let Ok(r) = encap(call, &mut c, Instant::now(), &mut out, 64..end)
     {
         assert!(r.end <= end && gre::Packet::new_checked(&out[r]).is_ok());
     }

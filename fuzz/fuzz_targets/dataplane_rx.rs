@@ -58,15 +58,15 @@ fuzz_target!(|data: &[u8]| {
     let rx = match mode % 5 {
         0 => {
             buf = rest.to_vec();
-            esp_udp_input(&mut t, &mut c, &mut buf, from)
+            esp_udp_input(&mut t, &mut c, std::time::Instant::now(), &mut buf, from)
         }
         4 => {
             buf = rest.to_vec();
-            esp_raw_input(&mut t, &mut c, &mut buf)
+            esp_raw_input(&mut t, &mut c, std::time::Instant::now(), &mut buf)
         }
         1 => {
             buf = rest.to_vec();
-            l2tp_udp_input(&mut t, &mut c, &mut buf, from)
+            l2tp_udp_input(&mut t, &mut c, std::time::Instant::now(), &mut buf, from)
         }
         m => {
             // Mode 2: the fuzzer picks Next Header and the whole payload. Mode 3: a
@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
             buf[at..at + payload.len()].copy_from_slice(payload);
             tx.encode_trailer(&mut buf, payload.len(), nh).unwrap();
             tx.seal(1, &mut buf).unwrap();
-            esp_udp_input(&mut t, &mut c, &mut buf, from)
+            esp_udp_input(&mut t, &mut c, std::time::Instant::now(), &mut buf, from)
         }
     };
     if !matches!(rx, Rx::Drop(_)) {

@@ -120,7 +120,7 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = vec![0u8; headroom + ip.len() + tailroom];
     buf[headroom..headroom + ip.len()].copy_from_slice(&ip);
     let range = headroom..headroom + ip.len();
-    let tx = tun_input(&t, &mut c, &mut buf, range);
+    let tx = tun_input(&t, &mut c, std::time::Instant::now(), &mut buf, range);
     let Tx::Send { range, to, via } = tx else {
         return;
     };

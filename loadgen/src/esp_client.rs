@@ -319,7 +319,13 @@ mod tests {
                     "{esp}: one sequence counter per SA, from 1"
                 );
                 sent.push(pkt.clone());
-                let rx = esp_udp_input(&mut tables, &mut counters, &mut pkt, addr(CLIENT_NATT));
+                let rx = esp_udp_input(
+                    &mut tables,
+                    &mut counters,
+                    std::time::Instant::now(),
+                    &mut pkt,
+                    addr(CLIENT_NATT),
+                );
                 match rx {
                     Rx::Punt {
                         kind: PuntKind::L2tpControl,
@@ -338,7 +344,13 @@ mod tests {
             // A replayed packet is the shard's to refuse.
             let mut again = sent[1].clone();
             assert!(matches!(
-                esp_udp_input(&mut tables, &mut counters, &mut again, addr(CLIENT_NATT)),
+                esp_udp_input(
+                    &mut tables,
+                    &mut counters,
+                    std::time::Instant::now(),
+                    &mut again,
+                    addr(CLIENT_NATT)
+                ),
                 Rx::Drop(_)
             ));
         }

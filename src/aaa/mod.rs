@@ -9,6 +9,9 @@
 //!   bundles them with counters;
 //! - [`pool`]: IPv4 address pools from `[[pool]]` that never hand out an address
 //!   twice, with static addresses reserved for their owners;
+//! - [`ratelimit`]: per-subscriber rate limits as operators write them
+//!   (`Mikrotik-Rate-Limit`, accel-ppp's `Filter-Id`, a `Cisco-AVPair` rate-limit,
+//!   `[ppp] rate_limit`), parsed into one [`ratelimit::RateLimit`];
 //! - [`demo`]: the demo user of the out-of-the-box configuration, whose password is
 //!   generated at start and written to a root-only file.
 //!
@@ -40,6 +43,7 @@
 pub mod auth;
 pub mod demo;
 pub mod pool;
+pub mod ratelimit;
 pub mod users;
 
 pub use auth::{

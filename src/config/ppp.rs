@@ -11,6 +11,10 @@
 //! - `dns` defaults to two public resolvers run by different operators (Cloudflare
 //!   1.1.1.1 and Quad9 9.9.9.9), so that one outage or policy does not take name
 //!   resolution down; an ISP sets its own.
+//! - `rate_limit` is a string in `crate::aaa::ratelimit`'s configuration grammar
+//!   (`"UP[/DOWN] [UP_BURST[/DOWN_BURST]]"`, upload first, bits per second with
+//!   k/M/G), checked here with that parser; empty (the default) means no default
+//!   limit. A limit from RADIUS (or CoA) replaces it for the session.
 //! - `mru` is not tied to `dataplane.tun_mtu`: the kernel accepts a TUN write larger
 //!   than the device MTU, and an operator lowering one should not have to lower both.
 
@@ -84,6 +88,9 @@ pub struct PppConfig {
     /// Our IPCP address (the concentrator's PPP-side address).
     pub local_address: Ipv4Addr,
     pub proxy_lcp: ProxyLcp,
+    /// The default per-session rate limit (`crate::aaa::ratelimit::parse_config`);
+    /// empty: none.
+    pub rate_limit: String,
 }
 
 impl Default for PppConfig {
@@ -100,6 +107,7 @@ impl Default for PppConfig {
             ipv6: true,
             local_address: Ipv4Addr::new(10, 200, 0, 1),
             proxy_lcp: ProxyLcp::Accept,
+            rate_limit: String::new(),
         }
     }
 }
@@ -169,6 +177,22 @@ impl PppConfig {
         if let Some(why) = not_a_host_address(self.local_address) {
             v.error("local_address", format!("{} {why}", self.local_address));
         }
+        if let Err(e) = crate::aaa::ratelimit::parse_config(&self.rate_limit) {
+            v.error(
+                "rate_limit",
+                format!(
+                    "{e}: expected \"UP[/DOWN] [UP_BURST[/DOWN_BURST]]\", rates in bit/s \
+                     with k/M/G (e.g. \"10M/20M\"), or \"\" for none"
+                ),
+            );
+        }
+    }
+
+    /// The default rate limit, if one is configured (validated at load).
+    pub fn default_rate_limit(&self) -> Option<crate::aaa::ratelimit::RateLimit> {
+        crate::aaa::ratelimit::parse_config(&self.rate_limit)
+            .ok()
+            .flatten()
     }
 }
 

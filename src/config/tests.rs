@@ -633,6 +633,8 @@ fn new_sections_defaults() {
     assert!(p.ipv6);
     assert_eq!(p.local_address.to_string(), "10.200.0.1");
     assert_eq!(p.proxy_lcp, ProxyLcp::Accept);
+    assert_eq!(p.rate_limit, "");
+    assert_eq!(p.default_rate_limit(), None);
     let l = &config.l2tp;
     assert!(l.enabled);
     assert_eq!(l.hostname, "shardvpn");
@@ -1263,4 +1265,19 @@ fn mgmt_socket_relative_to_the_config_file() {
         std::path::absolute(&dir).unwrap().join("run/ctl.sock")
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ppp_rate_limit_is_parsed_and_checked() {
+    let config = parses("[ppp]\nrate_limit = \"10M/20M 125k\"\n");
+    let limit = config.ppp.default_rate_limit().unwrap();
+    assert_eq!((limit.up_bps, limit.down_bps), (10_000_000, 20_000_000));
+    assert_eq!(
+        (limit.up_burst, limit.down_burst),
+        (Some(125_000), Some(125_000))
+    );
+    let errors = errors("[ppp]\nrate_limit = \"10 Mbit\"\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("ppp.rate_limit"), "{errors:?}");
+    assert!(errors[0].starts_with("t.toml:2: "), "{errors:?}");
 }

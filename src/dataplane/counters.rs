@@ -79,6 +79,8 @@ pub enum DropReason {
     /// PPTP: a GRE packet at or before the highest sequence number received
     /// (duplicate or out of order, RFC 2637 §4.3).
     GreStale,
+    /// Above the session's upload rate limit: policed (see [`super::ratelimit`]).
+    RateLimited,
 }
 
 /// Index space of the layers a drop can name; others share the last slot.
@@ -108,7 +110,7 @@ const fn replay_slot(e: ReplayError) -> usize {
 
 impl DropReason {
     /// Number of distinct counters.
-    pub const COUNT: usize = 15 + 3 + LAYER_SLOTS;
+    pub const COUNT: usize = 15 + 3 + LAYER_SLOTS + 1;
 
     /// The counter slot of this reason.
     pub const fn index(self) -> usize {
@@ -130,6 +132,7 @@ impl DropReason {
             DropReason::GreStale => 14,
             DropReason::Replay(e) => 15 + replay_slot(e),
             DropReason::BadHeader(l) => 18 + layer_slot(l),
+            DropReason::RateLimited => 18 + LAYER_SLOTS,
         }
     }
 
@@ -220,11 +223,13 @@ pub enum TxDrop {
     Handoff,
     /// PPTP: no call on the owner shard for the route.
     NoCall,
+    /// Above the session's download rate limit: policed (see [`super::ratelimit`]).
+    RateLimited,
 }
 
 impl TxDrop {
     /// Number of distinct counters.
-    pub const COUNT: usize = 9 + LAYER_SLOTS;
+    pub const COUNT: usize = 9 + LAYER_SLOTS + 1;
 
     /// The counter slot of this reason.
     pub const fn index(self) -> usize {
@@ -239,6 +244,7 @@ impl TxDrop {
             TxDrop::Handoff => 7,
             TxDrop::NoCall => 8,
             TxDrop::BadHeader(l) => 9 + layer_slot(l),
+            TxDrop::RateLimited => 9 + LAYER_SLOTS,
         }
     }
 }
@@ -376,6 +382,7 @@ mod tests {
             DropReason::Unencrypted,
             DropReason::Mppe,
             DropReason::GreStale,
+            DropReason::RateLimited,
             DropReason::Replay(ReplayError::Zero),
             DropReason::Replay(ReplayError::Duplicate),
             DropReason::Replay(ReplayError::TooOld),
@@ -416,6 +423,7 @@ mod tests {
             TxDrop::Unencrypted,
             TxDrop::Handoff,
             TxDrop::NoCall,
+            TxDrop::RateLimited,
         ];
         for l in [
             Layer::UdpEncap,

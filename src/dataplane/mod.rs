@@ -14,12 +14,15 @@
 //!   TUN, control traffic punted (RFC 4303 §3.4, RFC 3948, RFC 2661 §3.1, RFC 1661).
 //! - [`pptp`]: PPTP data on the call's owner shard: raw GRE → PPP → MPPE → IP for
 //!   TUN, and IP → MPPE → PPP → GRE (RFC 2637 §4, RFC 3078).
+//! - [`ratelimit`]: per-subscriber policing: token buckets per session and direction,
+//!   owned by a shard or shared lock-free by all of them for L2TP download.
 //! - [`tx`]: the transmit node: IP from TUN → route → PPP → L2TP → (UDP → ESP) in
 //!   place, for UDP/1701, UDP/4500 or raw ESP (RFC 1662, RFC 2661, RFC 4303, RFC 3948).
 #![forbid(unsafe_code)]
 
 pub mod counters;
 pub mod pptp;
+pub mod ratelimit;
 pub mod rx;
 pub mod steering;
 pub mod tables;

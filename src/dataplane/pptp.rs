@@ -33,6 +33,14 @@
 //!   reads from its TUN queue is handed to the owner (the runtime's handoff rings);
 //!   routes name the call with [`PPTP_ROUTE_TUNNEL`] in place of a tunnel ID, which L2TP
 //!   never uses (RFC 2661 §3.1 reserves tunnel ID 0).
+//! - **Rate limits**: both of a call's buckets ([`PptpCall::up`], [`PptpCall::down`])
+//!   are plain [`TokenBucket`]s, since both directions run on the owner shard: no
+//!   atomics. Upload is checked last before TUN (after MPPE, so a stateful decryptor
+//!   stays in sync with the client's key schedule whatever is dropped); download in
+//!   [`encap`] before MPPE and GRE advance. The cost: a packet read on another shard
+//!   is handed over before it is policed (a shared route bucket, checked in
+//!   [`super::tx::tun_input`] before the handoff, would drop earlier but pay a
+//!   contended atomic per packet; the handoff ring bounds the waste either way).
 //! - **Required MPPE**: a call installed with `mppe_required` drops IP both ways until
 //!   MPPE keys are installed ([`DropReason::Unencrypted`], [`TxDrop::Unencrypted`]): no
 //!   subscriber packet ever crosses unencrypted, whatever order IPCP and CCP open in.
@@ -51,6 +59,7 @@ use core::ops::Range;
 use std::time::Instant;
 
 use super::counters::{Counters, DropReason, PuntKind, RxProto, TxDrop, TxProto};
+use super::ratelimit::TokenBucket;
 use super::rx::Rx;
 use super::tables::Tables;
 use crate::crypto::ppp::mppe::{MppeDecryptor, MppeEncryptor, MppeError};
@@ -85,6 +94,11 @@ pub struct PptpCall {
     pub mppe: Option<Box<Mppe>>,
     /// Already in the shard's list of calls that owe an acknowledgment.
     pub ack_listed: bool,
+    /// The upload (client → network) limit; `None`: unlimited.
+    pub up: Option<TokenBucket>,
+    /// The download (network → client) limit, checked in [`encap`] on this, the
+    /// owner shard (no atomics needed); `None`: unlimited.
+    pub down: Option<TokenBucket>,
     pub rx_packets: u64,
     pub rx_bytes: u64,
     pub tx_packets: u64,
@@ -114,6 +128,8 @@ impl PptpCall {
             mppe_required,
             mppe: None,
             ack_listed: false,
+            up: None,
+            down: None,
             rx_packets: 0,
             rx_bytes: 0,
             tx_packets: 0,
@@ -211,9 +227,9 @@ pub fn gre_input(
         }
     };
     let result = match protocol {
-        ppp::Protocol::CompressedDatagram => decrypt(call, counters, packet, info, call_id),
+        ppp::Protocol::CompressedDatagram => decrypt(call, counters, now, packet, info, call_id),
         ppp::Protocol::Ipv4 if call.mppe_required => dropped(counters, DropReason::Unencrypted),
-        ppp::Protocol::Ipv4 => ipv4_to_tun(call, counters, packet, info, call_id),
+        ppp::Protocol::Ipv4 => ipv4_to_tun(call, counters, now, packet, info, call_id),
         ppp::Protocol::Lcp => punt(counters, PuntKind::Lcp, ppp_range, call_id),
         ppp::Protocol::Pap | ppp::Protocol::Chap => {
             punt(counters, PuntKind::Auth, ppp_range, call_id)
@@ -233,6 +249,7 @@ pub fn gre_input(
 fn decrypt(
     call: &mut PptpCall,
     counters: &mut Counters,
+    now: Instant,
     packet: &mut [u8],
     info: Range<usize>,
     call_id: u16,
@@ -270,6 +287,7 @@ fn decrypt(
     ipv4_to_tun(
         call,
         counters,
+        now,
         packet,
         start + skip..start + plain_len,
         call_id,
@@ -279,6 +297,7 @@ fn decrypt(
 fn ipv4_to_tun(
     call: &mut PptpCall,
     counters: &mut Counters,
+    now: Instant,
     packet: &[u8],
     range: Range<usize>,
     call_id: u16,
@@ -297,6 +316,11 @@ fn ipv4_to_tun(
         return dropped(counters, DropReason::Spoofed);
     }
     let len = usize::from(ip.total_len());
+    if let Some(up) = call.up.as_mut()
+        && !up.admit(now, len)
+    {
+        return dropped(counters, DropReason::RateLimited);
+    }
     call.rx_packets = call.rx_packets.wrapping_add(1);
     call.rx_bytes = call.rx_bytes.wrapping_add(len as u64);
     counters.rx(RxProto::Ipv4, len);
@@ -341,10 +365,14 @@ fn write_gre(
 
 /// The transmit node for an IP packet `buf[ip]` (IPv4 only: IPv6CP is not run over
 /// PPTP) routed to `call`; `buf` holds [`PPTP_HEADROOM`] octets before `ip.start`.
-/// Returns the GRE packet's range (the kernel writes the IPv4 header).
+/// Returns the GRE packet's range (the kernel writes the IPv4 header). `now` is the
+/// shard's batch time, for the call's download limit, which is checked after every
+/// other reason to drop and before MPPE and GRE take their next key and sequence
+/// number (a policed packet advances neither).
 pub fn encap(
     call: &mut PptpCall,
     counters: &mut Counters,
+    now: Instant,
     buf: &mut [u8],
     ip: Range<usize>,
 ) -> Result<Range<usize>, TxDrop> {
@@ -356,7 +384,17 @@ pub fn encap(
         counters.tx_drop(TxDrop::TooBig);
         return Err(TxDrop::TooBig);
     }
+    if call.mppe.is_none() && call.mppe_required {
+        counters.tx_drop(TxDrop::Unencrypted);
+        return Err(TxDrop::Unencrypted);
+    }
     let ip_len = ip.len();
+    if let Some(down) = call.down.as_mut()
+        && !down.admit(now, ip_len)
+    {
+        counters.tx_drop(TxDrop::RateLimited);
+        return Err(TxDrop::RateLimited);
+    }
     let ppp_start = match call.mppe.as_mut() {
         Some(mppe) => {
             // Protocol field, then MPPE header + RC4 over protocol and packet.
@@ -374,10 +412,6 @@ pub fn encap(
                 false,
             );
             start
-        }
-        None if call.mppe_required => {
-            counters.tx_drop(TxDrop::Unencrypted);
-            return Err(TxDrop::Unencrypted);
         }
         None => {
             let start = ip.start - 4;

@@ -50,6 +50,11 @@
 //!   dropped ([`DropReason::NcpClosed`], RFC 1661 §3.4 "silently discarded").
 //! - **Inner IP**: the length fields are checked and the output range is trimmed to the
 //!   IP total length; the IPv4 header checksum is left to the kernel's TUN input.
+//! - **Rate limit**: a session's upload bucket ([`super::ratelimit`]) is the last check
+//!   before TUN, after decryption, replay commit and anti-spoofing, so only packets
+//!   that would be delivered spend tokens; a packet over the rate is dropped as
+//!   [`DropReason::RateLimited`]. `now` is the shard's batch time (nothing here reads
+//!   a clock).
 //! - L2TP data sequence numbers (S bit) are ignored: RFC 2661 §5.4 makes in-order
 //!   delivery optional for the receiver and PPP tolerates reordering.
 //! - **Output**: the instruction holds *ranges* into the caller's buffer rather than
@@ -67,6 +72,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 use core::ops::Range;
+use std::time::Instant;
 
 use super::counters::{Counters, DropReason, Event, PuntKind, RxProto};
 use super::tables::{SessionKey, Tables};
@@ -169,6 +175,7 @@ fn crypto_drop(e: CryptoError) -> DropReason {
 pub fn esp_udp_input(
     tables: &mut Tables,
     counters: &mut Counters,
+    now: Instant,
     datagram: &mut [u8],
     from: SocketAddr,
 ) -> Rx {
@@ -194,14 +201,19 @@ pub fn esp_udp_input(
         );
     }
     counters.rx(RxProto::EspUdp, len);
-    esp_node(tables, counters, datagram, 0..len, from)
+    esp_node(tables, counters, now, datagram, 0..len, from)
 }
 
 /// The raw ESP node: `packet` is what a raw IPv4 socket for protocol 50 reads, from
 /// the IPv4 header on. The header is checked (version, IHL, Total Length within the
 /// packet; bytes past Total Length are ignored) and the ESP packet behind it is
 /// decrypted in place; returned ranges index `packet`.
-pub fn esp_raw_input(tables: &mut Tables, counters: &mut Counters, packet: &mut [u8]) -> Rx {
+pub fn esp_raw_input(
+    tables: &mut Tables,
+    counters: &mut Counters,
+    now: Instant,
+    packet: &mut [u8],
+) -> Rx {
     counters.rx(RxProto::EspRaw, packet.len());
     let (range, src) = match ipv4::Packet::new_checked(&packet[..]) {
         Ok(ip) if ip.next_header() == IpProtocol::Esp => {
@@ -213,6 +225,7 @@ pub fn esp_raw_input(tables: &mut Tables, counters: &mut Counters, packet: &mut 
     esp_node(
         tables,
         counters,
+        now,
         packet,
         range,
         SocketAddr::new(IpAddr::V4(src), 0),
@@ -224,6 +237,7 @@ pub fn esp_raw_input(tables: &mut Tables, counters: &mut Counters, packet: &mut 
 fn esp_node(
     tables: &mut Tables,
     counters: &mut Counters,
+    now: Instant,
     buf: &mut [u8],
     range: Range<usize>,
     from: SocketAddr,
@@ -298,6 +312,7 @@ fn esp_node(
     l2tp_node(
         tables,
         counters,
+        now,
         buf,
         l2tp_range,
         Carrier::Esp {
@@ -313,6 +328,7 @@ fn esp_node(
 pub fn l2tp_udp_input(
     tables: &mut Tables,
     counters: &mut Counters,
+    now: Instant,
     datagram: &mut [u8],
     from: SocketAddr,
 ) -> Rx {
@@ -320,6 +336,7 @@ pub fn l2tp_udp_input(
     l2tp_node(
         tables,
         counters,
+        now,
         datagram,
         0..datagram.len(),
         Carrier::Plain(from),
@@ -345,6 +362,7 @@ enum Carrier {
 fn l2tp_node(
     tables: &mut Tables,
     counters: &mut Counters,
+    now: Instant,
     buf: &[u8],
     range: Range<usize>,
     carrier: Carrier,
@@ -414,7 +432,7 @@ fn l2tp_node(
                 return dropped(counters, DropReason::Spoofed);
             }
             let len = usize::from(ip.total_len());
-            return to_tun(counters, session, RxProto::Ipv4, info_start, len, key);
+            return to_tun(counters, session, now, RxProto::Ipv4, info_start, len, key);
         }
         ppp::Protocol::Ipv6 => {
             let ip = match ipv6::Packet::new_checked(info) {
@@ -428,7 +446,7 @@ fn l2tp_node(
                 return dropped(counters, DropReason::Spoofed);
             }
             let len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
-            return to_tun(counters, session, RxProto::Ipv6, info_start, len, key);
+            return to_tun(counters, session, now, RxProto::Ipv6, info_start, len, key);
         }
         ppp::Protocol::Lcp => PuntKind::Lcp,
         ppp::Protocol::Pap | ppp::Protocol::Chap => PuntKind::Auth,
@@ -440,14 +458,22 @@ fn l2tp_node(
     punt(counters, kind, ppp_range, key, spi, inner_port)
 }
 
+/// The last step before TUN: the session's upload limit (after every check, so that
+/// only packets that would be delivered spend tokens), then the counters.
 fn to_tun(
     counters: &mut Counters,
     session: &mut super::tables::Session,
+    now: Instant,
     proto: RxProto,
     start: usize,
     len: usize,
     key: SessionKey,
 ) -> Rx {
+    if let Some(up) = session.up.as_mut()
+        && !up.admit(now, len)
+    {
+        return dropped(counters, DropReason::RateLimited);
+    }
     session.rx_packets = session.rx_packets.wrapping_add(1);
     session.rx_bytes = session.rx_bytes.wrapping_add(len as u64);
     counters.rx(proto, len);
@@ -468,6 +494,7 @@ fn to_tun(
 pub fn process_batch(
     tables: &mut Tables,
     counters: &mut Counters,
+    now: Instant,
     input: Input,
     packets: &mut [&mut [u8]],
     sources: &[SocketAddr],
@@ -477,14 +504,14 @@ pub fn process_batch(
     for (i, (packet, slot)) in packets.iter_mut().zip(out.iter_mut()).enumerate() {
         *slot = match input {
             Input::EspUdp => match sources.get(i) {
-                Some(&from) => esp_udp_input(tables, counters, packet, from),
+                Some(&from) => esp_udp_input(tables, counters, now, packet, from),
                 None => break,
             },
             Input::L2tpUdp => match sources.get(i) {
-                Some(&from) => l2tp_udp_input(tables, counters, packet, from),
+                Some(&from) => l2tp_udp_input(tables, counters, now, packet, from),
                 None => break,
             },
-            Input::EspRaw => esp_raw_input(tables, counters, packet),
+            Input::EspRaw => esp_raw_input(tables, counters, now, packet),
         };
         n += 1;
     }

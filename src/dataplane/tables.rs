@@ -17,6 +17,17 @@
 //! - routes: subscriber IPv4 address, or IPv6 /64 prefix, to ([`Route`]) the tunnel and
 //!   the peer's session ID.
 //!
+//! Rate limits ([`super::ratelimit`]): an L2TP session's upload bucket sits in its
+//! [`Session`] on the owner shard ([`Command::SetSessionLimit`]); its download bucket
+//! is one [`SharedTokenBucket`] behind an `Arc` in the replicated route entries of the
+//! subscriber's IPv4 address and IPv6 prefix ([`Command::SetRouteLimit`],
+//! [`Command::SetRoute6Limit`], broadcast with the *same* `Arc` so that both address
+//! families spend one budget). The bucket is kept beside [`Route`], not in it, so that
+//! `Route` stays a small `Copy` value; an entry costs 8 more octets for the pointer.
+//! A route installed anew starts unlimited: the control thread sends the limit after
+//! the route (the queue is ordered). A PPTP call keeps both of its buckets in its
+//! [`PptpCall`] on the owner shard ([`Command::SetCallLimit`]).
+//!
 //! Only the shard touches its tables; the control thread sends [`Command`]s on the
 //! shard's queue and the shard calls [`Tables::apply`] between batches.
 //!
@@ -70,6 +81,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::pptp::{Mppe, PptpCall};
+use super::ratelimit::{Direction, SharedTokenBucket, TokenBucket};
 use crate::crypto::esp::{AnyTransform, Esn, Transform};
 use crate::proto::esp::ReplayWindow;
 
@@ -202,6 +214,15 @@ pub struct Route {
     pub session: SessionKey,
 }
 
+/// A route and the download limit of the subscriber it leads to (replicated).
+#[derive(Debug, Clone)]
+pub struct RouteEntry {
+    pub route: Route,
+    /// The download (network → subscriber) limit, shared by every shard; `None`:
+    /// unlimited.
+    pub down: Option<Arc<SharedTokenBucket>>,
+}
+
 /// An authenticated peer move seen by this shard, for the control thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerMove {
@@ -241,6 +262,8 @@ pub struct Session {
     /// §5: the interface identifier is negotiated for link-local use).
     pub ipv6_prefix: Option<[u8; 8]>,
     pub flags: SessionFlags,
+    /// The upload (subscriber → network) limit; `None`: unlimited.
+    pub up: Option<TokenBucket>,
     pub rx_packets: u64,
     pub rx_bytes: u64,
 }
@@ -252,6 +275,7 @@ impl Session {
             ipv4,
             ipv6_prefix: None,
             flags,
+            up: None,
             rx_packets: 0,
             rx_bytes: 0,
         }
@@ -334,6 +358,32 @@ pub enum Command {
     RemoveRoute6 {
         prefix: [u8; 8],
     },
+    /// An L2TP session's upload limit (to its owner shard); `None` lifts it. The
+    /// bucket is made by the control thread (`TokenBucket::new(rate, now)`).
+    SetSessionLimit {
+        key: SessionKey,
+        up: Option<TokenBucket>,
+    },
+    /// The download limit of the subscriber at `ipv4` (broadcast to every shard, the
+    /// same `Arc` to all, and to the subscriber's IPv6 route too); `None` lifts it.
+    /// The old `Arc` is dropped on the shard, between batches.
+    SetRouteLimit {
+        ipv4: Ipv4Addr,
+        down: Option<Arc<SharedTokenBucket>>,
+    },
+    /// [`Command::SetRouteLimit`] for the route of an IPv6 /64.
+    SetRoute6Limit {
+        prefix: [u8; 8],
+        down: Option<Arc<SharedTokenBucket>>,
+    },
+    /// One direction of a PPTP call's limit (to its owner shard: both directions run
+    /// there); `None` lifts it. One direction per command keeps the command small
+    /// (queue slots are sized by the largest variant).
+    SetCallLimit {
+        call_id: u16,
+        direction: Direction,
+        limit: Option<TokenBucket>,
+    },
     /// A PPTP call on its owner shard (boxed: MPPE state comes later, the GRE state
     /// now).
     InstallCall {
@@ -413,6 +463,10 @@ impl Command {
             Command::RemoveRoute { .. } => "RemoveRoute",
             Command::InstallRoute6 { .. } => "InstallRoute6",
             Command::RemoveRoute6 { .. } => "RemoveRoute6",
+            Command::SetSessionLimit { .. } => "SetSessionLimit",
+            Command::SetRouteLimit { .. } => "SetRouteLimit",
+            Command::SetRoute6Limit { .. } => "SetRoute6Limit",
+            Command::SetCallLimit { .. } => "SetCallLimit",
             Command::InstallCall { .. } => "InstallCall",
             Command::RemoveCall { .. } => "RemoveCall",
             Command::SetCallIpv4 { .. } => "SetCallIpv4",
@@ -446,8 +500,8 @@ pub struct Tables {
     sas: HashMap<u32, Box<InboundSa>>,
     sessions: HashMap<SessionKey, Session>,
     tunnels: HashMap<u16, TunnelTx>,
-    routes4: HashMap<Ipv4Addr, Route>,
-    routes6: HashMap<[u8; 8], Route>,
+    routes4: HashMap<Ipv4Addr, RouteEntry>,
+    routes6: HashMap<[u8; 8], RouteEntry>,
     /// PPTP calls by our Call ID (boxed like the SAs: MPPE state is large).
     calls: HashMap<u16, Box<PptpCall>>,
     /// Calls that received data they have not acknowledged yet (RFC 2637 §4.3), each
@@ -538,13 +592,45 @@ impl Tables {
                 }
             }
             Command::InstallRoute { ipv4, route } => {
-                insert_bounded(&mut self.routes4, cap.routes, ipv4, route)
+                let entry = RouteEntry { route, down: None };
+                insert_bounded(&mut self.routes4, cap.routes, ipv4, entry)
             }
             Command::RemoveRoute { ipv4 } => remove(&mut self.routes4, &ipv4),
             Command::InstallRoute6 { prefix, route } => {
-                insert_bounded(&mut self.routes6, cap.routes, prefix, route)
+                let entry = RouteEntry { route, down: None };
+                insert_bounded(&mut self.routes6, cap.routes, prefix, entry)
             }
             Command::RemoveRoute6 { prefix } => remove(&mut self.routes6, &prefix),
+            Command::SetSessionLimit { key, up } => {
+                self.sessions.get_mut(&key).ok_or(TableError::NotFound)?.up = up;
+                Ok(())
+            }
+            Command::SetRouteLimit { ipv4, down } => {
+                self.routes4
+                    .get_mut(&ipv4)
+                    .ok_or(TableError::NotFound)?
+                    .down = down;
+                Ok(())
+            }
+            Command::SetRoute6Limit { prefix, down } => {
+                self.routes6
+                    .get_mut(&prefix)
+                    .ok_or(TableError::NotFound)?
+                    .down = down;
+                Ok(())
+            }
+            Command::SetCallLimit {
+                call_id,
+                direction,
+                limit,
+            } => {
+                let call = self.call_mut(call_id).ok_or(TableError::NotFound)?;
+                match direction {
+                    Direction::Up => call.up = limit,
+                    Direction::Down => call.down = limit,
+                }
+                Ok(())
+            }
             Command::InstallCall { call_id, call } => {
                 insert_bounded(&mut self.calls, cap.sessions.min(1 << 16), call_id, call)
             }
@@ -648,12 +734,24 @@ impl Tables {
 
     #[inline]
     pub fn route4(&self, dst: Ipv4Addr) -> Option<&Route> {
-        self.routes4.get(&dst)
+        self.route4_entry(dst).map(|e| &e.route)
     }
 
     /// The route for an IPv6 destination: by its /64.
     #[inline]
     pub fn route6(&self, dst: Ipv6Addr) -> Option<&Route> {
+        self.route6_entry(dst).map(|e| &e.route)
+    }
+
+    /// The route and download limit for an IPv4 destination.
+    #[inline]
+    pub fn route4_entry(&self, dst: Ipv4Addr) -> Option<&RouteEntry> {
+        self.routes4.get(&dst)
+    }
+
+    /// The route and download limit for an IPv6 destination: by its /64.
+    #[inline]
+    pub fn route6_entry(&self, dst: Ipv6Addr) -> Option<&RouteEntry> {
         let o = dst.octets();
         let mut prefix = [0u8; 8];
         prefix.copy_from_slice(&o[..8]);
@@ -807,6 +905,16 @@ mod tests {
             t.apply(Command::RemoveSession { key: (1, i) }).unwrap();
         }
         assert_eq!(t.sessions.capacity(), cap);
+    }
+
+    #[test]
+    fn commands_stay_small() {
+        // Queue slots are sized by the largest variant.
+        assert!(
+            core::mem::size_of::<Command>() <= 128,
+            "{}",
+            core::mem::size_of::<Command>()
+        );
     }
 
     #[test]

@@ -58,6 +58,14 @@
 //!   UDP Length above 65535) is dropped ([`TxDrop::TooBig`]).
 //! - **PPTP**: a route with [`super::pptp::PPTP_ROUTE_TUNNEL`] names a PPTP call, whose
 //!   transmit state has a single owner ([`Tx::Call`], see [`super::pptp`]).
+//! - **Rate limit**: the route entry's download bucket ([`RouteEntry::down`], a
+//!   [`super::ratelimit::SharedTokenBucket`] shared lock-free by every shard, since any
+//!   shard may transmit for the session) is checked once the route and tunnel are
+//!   found and *before* any encapsulation, so a policed packet
+//!   ([`TxDrop::RateLimited`]) never takes an ESP sequence number. A PPTP call's
+//!   download limit lives in the call on its owner ([`super::pptp::encap`]); a route
+//!   limit on a PPTP route, if the control thread sets one, is applied here, before
+//!   the handoff to the owner.
 //! - **Which shard**: any. Tunnels and routes are replicated on every shard and the
 //!   outbound SA's counter is shared (see the [`super::tables`] docs), so the shard
 //!   that read the packet from its TUN queue sends it without a hand-over.
@@ -67,10 +75,11 @@
 
 use core::net::{IpAddr, SocketAddr};
 use core::ops::Range;
+use std::time::Instant;
 
 pub use super::counters::TxDrop;
 use super::counters::{Counters, TxProto};
-use super::tables::{Encap, EspEncap, OutboundSa, Route, Tables, TunnelTx};
+use super::tables::{Encap, EspEncap, OutboundSa, Route, RouteEntry, Tables, TunnelTx};
 use crate::crypto::esp::{ESP_HEADER_LEN, Transform};
 use crate::wire::ipv4::Protocol as IpProtocol;
 use crate::wire::{Layer, ipv4, ipv6, l2tp, ppp, udp};
@@ -136,8 +145,15 @@ fn dropped(counters: &mut Counters, reason: TxDrop) -> Tx {
 
 /// The TUN input node: encapsulates `buf[ip]` in place and says where to send it. See
 /// the module docs. `buf` should hold [`TX_HEADROOM`] octets before `ip.start` and
-/// [`TX_TAILROOM`] after the packet; what it does not need may be absent.
-pub fn tun_input(tables: &Tables, counters: &mut Counters, buf: &mut [u8], ip: Range<usize>) -> Tx {
+/// [`TX_TAILROOM`] after the packet; what it does not need may be absent. `now` is the
+/// shard's batch time, for the rate limit.
+pub fn tun_input(
+    tables: &Tables,
+    counters: &mut Counters,
+    now: Instant,
+    buf: &mut [u8],
+    ip: Range<usize>,
+) -> Tx {
     let Some(bytes) = buf.get(ip.clone()) else {
         return dropped(counters, TxDrop::NoRoom);
     };
@@ -147,7 +163,7 @@ pub fn tun_input(tables: &Tables, counters: &mut Counters, buf: &mut [u8], ip: R
                 return dropped(counters, TxDrop::BadHeader(Layer::Ipv6));
             };
             let len = ipv6::HEADER_LEN + usize::from(packet.payload_len());
-            (tables.route6(packet.dst_addr()), len, TxProto::Ipv6)
+            (tables.route6_entry(packet.dst_addr()), len, TxProto::Ipv6)
         }
         // Version 4, and anything else (an IPv4 view refuses it) counted as IPv4.
         _ => {
@@ -155,21 +171,30 @@ pub fn tun_input(tables: &Tables, counters: &mut Counters, buf: &mut [u8], ip: R
                 return dropped(counters, TxDrop::BadHeader(Layer::Ipv4));
             };
             let len = usize::from(packet.total_len());
-            (tables.route4(packet.dst_addr()), len, TxProto::Ipv4)
+            (tables.route4_entry(packet.dst_addr()), len, TxProto::Ipv4)
         }
     };
-    let Some(route) = route else {
+    let Some(RouteEntry { route, down }) = route else {
         return dropped(counters, TxDrop::NoRoute);
     };
-    if route.tunnel == super::pptp::PPTP_ROUTE_TUNNEL {
+    let tunnel = match route.tunnel {
+        super::pptp::PPTP_ROUTE_TUNNEL => None,
+        id => match tables.tunnel(id) {
+            Some(t) => Some(t),
+            None => return dropped(counters, TxDrop::NoTunnel),
+        },
+    };
+    if let Some(down) = down.as_deref()
+        && !down.admit(now, ip_len)
+    {
+        return dropped(counters, TxDrop::RateLimited);
+    }
+    let Some(tunnel) = tunnel else {
         // Counted where it is encapsulated.
         return Tx::Call {
             call_id: route.session.1,
             range: ip.start..ip.start + ip_len,
         };
-    }
-    let Some(tunnel) = tables.tunnel(route.tunnel) else {
-        return dropped(counters, TxDrop::NoTunnel);
     };
     // new_checked guarantees ip_len <= bytes.len(), so this cannot overflow.
     let ip = ip.start..ip.start + ip_len;

@@ -802,13 +802,23 @@ impl Shard {
             (Mode::Full, src) => {
                 let buf = &mut self.rx_ring.slot_mut(r.bid)[r.offset..end];
                 match src {
-                    Src::NatT => {
-                        rx::esp_udp_input(&mut self.tables, &mut self.counters, buf, r.from)
+                    Src::NatT => rx::esp_udp_input(
+                        &mut self.tables,
+                        &mut self.counters,
+                        self.now,
+                        buf,
+                        r.from,
+                    ),
+                    Src::L2tp => rx::l2tp_udp_input(
+                        &mut self.tables,
+                        &mut self.counters,
+                        self.now,
+                        buf,
+                        r.from,
+                    ),
+                    Src::RawEsp => {
+                        rx::esp_raw_input(&mut self.tables, &mut self.counters, self.now, buf)
                     }
-                    Src::L2tp => {
-                        rx::l2tp_udp_input(&mut self.tables, &mut self.counters, buf, r.from)
-                    }
-                    Src::RawEsp => rx::esp_raw_input(&mut self.tables, &mut self.counters, buf),
                     Src::RawGre => {
                         pptp::gre_input(&mut self.tables, &mut self.counters, self.now, buf)
                     }
@@ -886,6 +896,7 @@ impl Shard {
                 tx::tun_input(
                     &self.tables,
                     &mut self.counters,
+                    self.now,
                     slot,
                     r.offset..r.offset + r.len,
                 )
@@ -953,7 +964,7 @@ impl Shard {
         };
         let peer = call.peer;
         let buf = self.tun_ring.slot_mut(bid);
-        let Ok(gre) = pptp::encap(call, &mut self.counters, buf, range) else {
+        let Ok(gre) = pptp::encap(call, &mut self.counters, self.now, buf, range) else {
             self.tun_ring.recycle(bid);
             return Ok(());
         };
@@ -1016,7 +1027,7 @@ impl Shard {
             };
             let peer = call.peer;
             let ip = slot.start..slot.end;
-            match pptp::encap(call, &mut self.counters, &mut slot.data, ip) {
+            match pptp::encap(call, &mut self.counters, self.now, &mut slot.data, ip) {
                 Ok(gre) => self.send_slot(slot, gre, peer),
                 Err(_) => self.handoff.give_back(slot),
             }

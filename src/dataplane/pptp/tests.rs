@@ -155,7 +155,7 @@ fn encrypted_receive_in_both_header_forms_and_transmit_round_trip() {
     buf[64..].copy_from_slice(&reply);
     let call = t.call_mut(CALL).unwrap();
     let end = buf.len();
-    let range = encap(call, &mut c, &mut buf, 64..end).unwrap();
+    let range = encap(call, &mut c, now, &mut buf, 64..end).unwrap();
     let g = gre::Repr::parse_bytes(&buf[range]).unwrap();
     assert_eq!(g.call_id, PEER_CALL);
     assert_eq!(g.sequence_number, Some(0));
@@ -202,7 +202,7 @@ fn required_mppe_drops_plain_ip_both_ways_and_optional_passes_it() {
     buf[64..].copy_from_slice(&ip);
     let call = t.call_mut(CALL).unwrap();
     assert_eq!(
-        encap(call, &mut c, &mut buf, 64..64 + ip.len()),
+        encap(call, &mut c, now, &mut buf, 64..64 + ip.len()),
         Err(TxDrop::Unencrypted)
     );
 
@@ -211,7 +211,7 @@ fn required_mppe_drops_plain_ip_both_ways_and_optional_passes_it() {
     let rx = gre_input(&mut t, &mut c, now, &mut pkt);
     assert_eq!(tun_bytes(&rx, &mut pkt), &ip[..]);
     let call = t.call_mut(CALL).unwrap();
-    let range = encap(call, &mut c, &mut buf, 64..64 + ip.len()).unwrap();
+    let range = encap(call, &mut c, now, &mut buf, 64..64 + ip.len()).unwrap();
     let g = gre::Repr::parse_bytes(&buf[range]).unwrap();
     assert_eq!(g.payload[..4], [0xff, 0x03, 0x00, 0x21]);
 }
@@ -324,4 +324,86 @@ fn stateful_loss_asks_for_a_reset_once_then_resyncs_on_flushed() {
     let f = mppe_frame(&mut cenc, &ip, false);
     let rx = send(&mut t, &mut c, f);
     assert!(matches!(rx, Rx::ToTun { .. }), "{rx:?}");
+}
+
+#[test]
+fn call_limits_police_both_ways_and_keep_mppe_and_gre_in_step() {
+    use crate::dataplane::ratelimit::{Direction, Rate, TokenBucket};
+    let t0 = Instant::now();
+    let mut t = tables(true);
+    let mut c = Counters::new();
+    let (server, mut cenc, mut cdec) = keys(Mode::Stateful);
+    t.apply(Command::SetCallMppe {
+        call_id: CALL,
+        mppe: Some(server),
+    })
+    .unwrap();
+    // 8 Mbit/s (a byte per microsecond), 6000-byte buckets.
+    let rate = Rate::new(8_000_000, Some(6000));
+    for direction in [Direction::Up, Direction::Down] {
+        t.apply(Command::SetCallLimit {
+            call_id: CALL,
+            direction,
+            limit: Some(TokenBucket::new(rate, t0)),
+        })
+        .unwrap();
+    }
+    assert_eq!(
+        t.apply(Command::SetCallLimit {
+            call_id: CALL + 1,
+            direction: Direction::Up,
+            limit: None
+        }),
+        Err(crate::dataplane::tables::TableError::NotFound)
+    );
+
+    // Upload: six 1000-byte packets fit, the seventh is policed, and after a refill
+    // the next one still decrypts (the stateful decryptor saw the policed one).
+    let ip = inner_ipv4(SUBSCRIBER, &[7; 980]);
+    assert_eq!(ip.len(), 1000);
+    let mut up = |t: &mut Tables, c: &mut Counters, seq: u32, at| {
+        let mut pkt = gre_packet(
+            CLIENT,
+            CALL,
+            Some(seq),
+            None,
+            &mppe_frame(&mut cenc, &ip, false),
+        );
+        gre_input(t, c, at, &mut pkt)
+    };
+    for seq in 0..6 {
+        assert!(matches!(up(&mut t, &mut c, seq, t0), Rx::ToTun { .. }));
+    }
+    assert_eq!(up(&mut t, &mut c, 6, t0), Rx::Drop(DropReason::RateLimited));
+    let later = t0 + Duration::from_millis(1);
+    assert!(matches!(up(&mut t, &mut c, 7, later), Rx::ToTun { .. }));
+    assert_eq!(c.drops_for(DropReason::RateLimited), 1);
+
+    // Download: the policed packet takes neither a GRE sequence number nor an MPPE
+    // coherency count, so the client decrypts the next one in stateful mode.
+    let reply = inner_ipv4(Ipv4Addr::new(10, 77, 0, 1), &[9; 980]);
+    let down = |t: &mut Tables, c: &mut Counters, at| {
+        let mut buf = vec![0u8; 64 + reply.len()];
+        buf[64..].copy_from_slice(&reply);
+        let call = t.call_mut(CALL).unwrap();
+        let end = buf.len();
+        encap(call, c, at, &mut buf, 64..end).map(|r| buf[r].to_vec())
+    };
+    let mut sent = Vec::new();
+    for _ in 0..6 {
+        sent.push(down(&mut t, &mut c, later).unwrap());
+    }
+    assert_eq!(down(&mut t, &mut c, later), Err(TxDrop::RateLimited));
+    sent.push(down(&mut t, &mut c, later + Duration::from_millis(1)).unwrap());
+    for (i, g) in sent.iter().enumerate() {
+        let g = gre::Repr::parse_bytes(g).unwrap();
+        assert_eq!(g.sequence_number, Some(i as u32));
+        let mut frame = g.payload.to_vec();
+        let plain = cdec.decrypt(&mut frame[4..]).unwrap();
+        assert_eq!(&plain[2..], &reply[..]);
+    }
+    assert_eq!(c.tx_drops_for(TxDrop::RateLimited), 1);
+    let call = t.call(CALL).unwrap();
+    assert_eq!(call.down.as_ref().unwrap().dropped(), (1, 1000));
+    assert_eq!(call.tx_packets, 7);
 }

@@ -31,6 +31,11 @@ const PEER: SocketAddr =
 const LAC: SocketAddr =
     SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)), 1701);
 
+/// The batch time the nodes are given; no test here sets a rate limit it would spend.
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 fn transform(suite: Suite, esn: Esn) -> AnyTransform {
     match suite {
         Suite::AesGcm16 { .. } => AnyTransform::new(suite, esn, &GCM_KEY, &[]).unwrap(),
@@ -153,7 +158,7 @@ fn data_packet(seq: u64, tunnel: u16, session: u16, inner: &[u8]) -> Vec<u8> {
 }
 
 fn run(t: &mut Tables, c: &mut Counters, mut pkt: Vec<u8>) -> (Rx, Vec<u8>) {
-    let rx = esp_udp_input(t, c, &mut pkt, PEER);
+    let rx = esp_udp_input(t, c, now(), &mut pkt, PEER);
     let bytes = rx.slice(&mut pkt).map(|s| s.to_vec()).unwrap_or_default();
     (rx, bytes)
 }
@@ -240,6 +245,7 @@ fn duplicate_within_one_batch_yields_one_packet() {
         process_batch(
             &mut t,
             &mut c,
+            now(),
             Input::EspUdp,
             &mut packets,
             &[PEER, PEER],
@@ -283,7 +289,7 @@ fn truncation_at_every_length_is_a_drop() {
         let mut t = tables();
         let mut c = Counters::new();
         let mut pkt = full[..n].to_vec();
-        let rx = esp_udp_input(&mut t, &mut c, &mut pkt, PEER);
+        let rx = esp_udp_input(&mut t, &mut c, now(), &mut pkt, PEER);
         assert!(matches!(rx, Rx::Drop(_)), "len {n}: {rx:?}");
         let mut plain = l2tp_data(
             TUNNEL,
@@ -296,7 +302,7 @@ fn truncation_at_every_length_is_a_drop() {
             ),
         );
         let m = n.min(plain.len() - 1);
-        let rx = l2tp_udp_input(&mut t, &mut c, &mut plain[..m], LAC);
+        let rx = l2tp_udp_input(&mut t, &mut c, now(), &mut plain[..m], LAC);
         assert!(
             matches!(rx, Rx::Drop(_) | Rx::Punt { .. }),
             "plain len {m}: {rx:?}"
@@ -363,7 +369,7 @@ fn esp_carried_control_is_punted_with_its_inner_port() {
     assert_eq!(bytes, ctl);
     // Plain L2TP: no inner port (the outer source is `from`).
     let mut plain = l2tp_control(0);
-    let rx = l2tp_udp_input(&mut t, &mut c, &mut plain, LAC);
+    let rx = l2tp_udp_input(&mut t, &mut c, now(), &mut plain, LAC);
     assert!(
         matches!(
             rx,
@@ -378,7 +384,7 @@ fn esp_carried_control_is_punted_with_its_inner_port() {
     // IKE behind the non-ESP marker: says it came on the NAT-T port.
     let mut ike = NON_ESP_MARKER.to_vec();
     ike.extend_from_slice(&[0; ISAKMP_HEADER_LEN]);
-    let rx = esp_udp_input(&mut t, &mut c, &mut ike, PEER);
+    let rx = esp_udp_input(&mut t, &mut c, now(), &mut ike, PEER);
     assert!(
         matches!(
             rx,
@@ -590,11 +596,11 @@ fn plain_l2tp_path() {
         SESSION,
         &ppp_frame(ppp::Protocol::Ipv4, true, true, &inner),
     );
-    let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt, LAC);
+    let rx = l2tp_udp_input(&mut t, &mut c, now(), &mut pkt, LAC);
     assert!(matches!(rx, Rx::ToTun { .. }), "{rx:?}");
     assert_eq!(rx.slice(&mut pkt).unwrap(), &inner[..]);
     let mut ctl = l2tp_control(0);
-    let rx = l2tp_udp_input(&mut t, &mut c, &mut ctl, LAC);
+    let rx = l2tp_udp_input(&mut t, &mut c, now(), &mut ctl, LAC);
     assert!(
         matches!(
             rx,
@@ -609,7 +615,7 @@ fn plain_l2tp_path() {
 
     // A session whose tunnel requires IPsec is not reachable in the clear.
     let mut t = tables_with(GCM, Esn::Disabled, SessionFlags { requires_esp: true });
-    let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt, LAC);
+    let rx = l2tp_udp_input(&mut t, &mut c, now(), &mut pkt, LAC);
     assert_eq!(rx, Rx::Drop(DropReason::Unprotected));
     assert_eq!(c.rx_packets_for(RxProto::L2tpUdp), 3);
 }
@@ -725,7 +731,7 @@ fn raw_esp_comes_out_as_the_inner_ipv4() {
     let mut c = Counters::new();
     let inner = inner_ipv4(SUBSCRIBER, b"raw esp");
     let mut pkt = raw_esp(RAW_PEER, &data_packet(1, TUNNEL, SESSION, &inner));
-    let rx = esp_raw_input(&mut t, &mut c, &mut pkt);
+    let rx = esp_raw_input(&mut t, &mut c, now(), &mut pkt);
     assert!(
         matches!(
             rx,
@@ -751,7 +757,7 @@ fn raw_esp_comes_out_as_the_inner_ipv4() {
     let total = opt.len() as u16;
     opt[2..4].copy_from_slice(&total.to_be_bytes());
     opt.extend_from_slice(&[0xee; 3]);
-    let rx = esp_raw_input(&mut t, &mut c, &mut opt);
+    let rx = esp_raw_input(&mut t, &mut c, now(), &mut opt);
     assert_eq!(rx.slice(&mut opt).unwrap(), &inner[..]);
 
     // Through the batch entry point (no sources needed).
@@ -759,7 +765,15 @@ fn raw_esp_comes_out_as_the_inner_ipv4() {
     let mut packets: [&mut [u8]; 1] = [&mut a];
     let mut out = [Rx::Drop(DropReason::QueueFull)];
     assert_eq!(
-        process_batch(&mut t, &mut c, Input::EspRaw, &mut packets, &[], &mut out),
+        process_batch(
+            &mut t,
+            &mut c,
+            now(),
+            Input::EspRaw,
+            &mut packets,
+            &[],
+            &mut out
+        ),
         1
     );
     assert!(matches!(out[0], Rx::ToTun { .. }), "{:?}", out[0]);
@@ -775,7 +789,7 @@ fn raw_esp_bad_ip_headers_are_dropped() {
         let mut c = Counters::new();
         let mut pkt = good[..n].to_vec();
         assert_eq!(
-            esp_raw_input(&mut t, &mut c, &mut pkt),
+            esp_raw_input(&mut t, &mut c, now(), &mut pkt),
             Rx::Drop(DropReason::BadHeader(Layer::Ipv4)),
             "len {n}"
         );
@@ -796,7 +810,7 @@ fn raw_esp_bad_ip_headers_are_dropped() {
             pkt[at] = value;
         }
         assert_eq!(
-            esp_raw_input(&mut t, &mut c, &mut pkt),
+            esp_raw_input(&mut t, &mut c, now(), &mut pkt),
             Rx::Drop(DropReason::BadHeader(Layer::Ipv4)),
             "{case:?}"
         );
@@ -805,13 +819,13 @@ fn raw_esp_bad_ip_headers_are_dropped() {
     let mut pkt = good.clone();
     pkt[9] = 17;
     assert_eq!(
-        esp_raw_input(&mut t, &mut c, &mut pkt),
+        esp_raw_input(&mut t, &mut c, now(), &mut pkt),
         Rx::Drop(DropReason::UnexpectedPayload)
     );
     // The original still goes through: nothing above touched the window.
     let mut pkt = good;
     assert!(matches!(
-        esp_raw_input(&mut t, &mut c, &mut pkt),
+        esp_raw_input(&mut t, &mut c, now(), &mut pkt),
         Rx::ToTun { .. }
     ));
 }
@@ -827,14 +841,14 @@ fn authenticated_newest_packet_moves_the_peer() {
     let inner = inner_ipv4(SUBSCRIBER, b"m");
     let mut pkt = data_packet(1, TUNNEL, SESSION, &inner);
     assert!(matches!(
-        esp_udp_input(&mut t, &mut c, &mut pkt, PEER),
+        esp_udp_input(&mut t, &mut c, now(), &mut pkt, PEER),
         Rx::ToTun { .. }
     ));
     assert_eq!(t.take_peer_moves().count(), 0);
 
     let mut pkt = data_packet(2, TUNNEL, SESSION, &inner);
     assert!(matches!(
-        esp_udp_input(&mut t, &mut c, &mut pkt, moved()),
+        esp_udp_input(&mut t, &mut c, now(), &mut pkt, moved()),
         Rx::ToTun { .. }
     ));
     assert_eq!(t.sa(SPI).unwrap().peer, moved());
@@ -850,14 +864,14 @@ fn authenticated_newest_packet_moves_the_peer() {
     // Drained: nothing left; more packets from the new address move nothing.
     assert_eq!(t.take_peer_moves().count(), 0);
     let mut pkt = data_packet(3, TUNNEL, SESSION, &inner);
-    esp_udp_input(&mut t, &mut c, &mut pkt, moved());
+    esp_udp_input(&mut t, &mut c, now(), &mut pkt, moved());
     assert_eq!(t.take_peer_moves().count(), 0);
     // An authenticated packet whose payload is refused still moves it (it is the
     // SA's traffic): back to the old address.
     let tx = transform(GCM, Esn::Disabled);
     let mut pkt = seal(&tx, SPI, 4, &inner, 4);
     assert_eq!(
-        esp_udp_input(&mut t, &mut c, &mut pkt, PEER),
+        esp_udp_input(&mut t, &mut c, now(), &mut pkt, PEER),
         Rx::Drop(DropReason::UnexpectedPayload)
     );
     assert_eq!(t.sa(SPI).unwrap().peer, PEER);
@@ -872,7 +886,7 @@ fn forged_replayed_or_older_packets_do_not_move_the_peer() {
     let five = data_packet(5, TUNNEL, SESSION, &inner);
     let mut pkt = five.clone();
     assert!(matches!(
-        esp_udp_input(&mut t, &mut c, &mut pkt, PEER),
+        esp_udp_input(&mut t, &mut c, now(), &mut pkt, PEER),
         Rx::ToTun { .. }
     ));
 
@@ -881,26 +895,26 @@ fn forged_replayed_or_older_packets_do_not_move_the_peer() {
     let last = forged.len() - 1;
     forged[last] ^= 0x80;
     assert_eq!(
-        esp_udp_input(&mut t, &mut c, &mut forged, moved()),
+        esp_udp_input(&mut t, &mut c, now(), &mut forged, moved()),
         Rx::Drop(DropReason::AuthFailed)
     );
     // Replayed: a genuine packet already received, from a new address.
     let mut replayed = five;
     assert_eq!(
-        esp_udp_input(&mut t, &mut c, &mut replayed, moved()),
+        esp_udp_input(&mut t, &mut c, now(), &mut replayed, moved()),
         Rx::Drop(DropReason::Replay(ReplayError::Duplicate))
     );
     // Unknown SPI.
     let tx = transform(GCM, Esn::Disabled);
     let mut other = seal(&tx, SPI + 1, 7, &udp_1701(&l2tp_control(TUNNEL)), 17);
     assert_eq!(
-        esp_udp_input(&mut t, &mut c, &mut other, moved()),
+        esp_udp_input(&mut t, &mut c, now(), &mut other, moved()),
         Rx::Drop(DropReason::NoSa)
     );
     // Genuine, inside the window, but older than the newest: delivered, no move.
     let mut older = data_packet(3, TUNNEL, SESSION, &inner);
     assert!(matches!(
-        esp_udp_input(&mut t, &mut c, &mut older, moved()),
+        esp_udp_input(&mut t, &mut c, now(), &mut older, moved()),
         Rx::ToTun { .. }
     ));
     assert_eq!(t.sa(SPI).unwrap().peer, PEER);
@@ -917,14 +931,14 @@ fn peer_move_list_is_bounded_and_retried() {
     // The SA flips between addresses: each newest packet from a new one is a move.
     for i in 0..PEER_MOVES_CAPACITY {
         let mut pkt = data_packet(i as u64 + 1, TUNNEL, SESSION, &inner);
-        esp_udp_input(&mut t, &mut c, &mut pkt, addr(i));
+        esp_udp_input(&mut t, &mut c, now(), &mut pkt, addr(i));
     }
     assert_eq!(c.events_for(Event::PeerMove), PEER_MOVES_CAPACITY as u64);
     let full_at = PEER_MOVES_CAPACITY as u64 + 1;
     let mut pkt = data_packet(full_at, TUNNEL, SESSION, &inner);
     // Still delivered; the move is counted as lost and the SA keeps its peer.
     assert!(matches!(
-        esp_udp_input(&mut t, &mut c, &mut pkt, moved()),
+        esp_udp_input(&mut t, &mut c, now(), &mut pkt, moved()),
         Rx::ToTun { .. }
     ));
     assert_eq!(c.events_for(Event::PeerMoveOverflow), 1);
@@ -934,7 +948,7 @@ fn peer_move_list_is_bounded_and_retried() {
     assert_eq!(moves[3].peer, addr(3));
     // After the drain the next packet from the new address records the move.
     let mut pkt = data_packet(full_at + 1, TUNNEL, SESSION, &inner);
-    esp_udp_input(&mut t, &mut c, &mut pkt, moved());
+    esp_udp_input(&mut t, &mut c, now(), &mut pkt, moved());
     assert_eq!(t.sa(SPI).unwrap().peer, moved());
     assert_eq!(t.take_peer_moves().count(), 1);
 }
@@ -950,13 +964,109 @@ fn plain_l2tp_from_another_address_is_dropped() {
         "203.0.113.5:1701".parse().unwrap(),
     ] {
         let mut pkt = l2tp_data(TUNNEL, SESSION, &frame);
-        let rx = l2tp_udp_input(&mut t, &mut c, &mut pkt, from);
+        let rx = l2tp_udp_input(&mut t, &mut c, now(), &mut pkt, from);
         assert_eq!(rx, Rx::Drop(DropReason::WrongPeer), "{from}");
     }
     assert_eq!(c.drops_for(DropReason::WrongPeer), 2);
     let mut pkt = l2tp_data(TUNNEL, SESSION, &frame);
     assert!(matches!(
-        l2tp_udp_input(&mut t, &mut c, &mut pkt, LAC),
+        l2tp_udp_input(&mut t, &mut c, now(), &mut pkt, LAC),
         Rx::ToTun { .. }
     ));
+}
+
+#[test]
+fn upload_limit_polices_one_session_and_not_its_neighbour() {
+    use crate::dataplane::ratelimit::{Rate, TokenBucket};
+    use std::time::Duration;
+    let t0 = std::time::Instant::now();
+    let mut t = tables();
+    let mut c = Counters::new();
+    // A second, unlimited session in the same tunnel, on the same shard.
+    let other_ip = Ipv4Addr::new(10, 9, 0, 3);
+    t.apply(Command::InstallSession {
+        key: (TUNNEL, SESSION + 1),
+        session: Session::new(2, Some(other_ip), SessionFlags::default()),
+    })
+    .unwrap();
+    // 8 Mbit/s: one byte per microsecond; a 6000-byte bucket.
+    let rate = Rate::new(8_000_000, Some(6000));
+    t.apply(Command::SetSessionLimit {
+        key: (TUNNEL, SESSION),
+        up: Some(TokenBucket::new(rate, t0)),
+    })
+    .unwrap();
+    assert_eq!(
+        t.apply(Command::SetSessionLimit {
+            key: (TUNNEL, 999),
+            up: None
+        }),
+        Err(crate::dataplane::tables::TableError::NotFound)
+    );
+    let inner = inner_ipv4(SUBSCRIBER, &[0x5a; 980]);
+    assert_eq!(inner.len(), 1000);
+    let frame = |session, inner: &[u8]| {
+        l2tp_data(
+            TUNNEL,
+            session,
+            &ppp_frame(ppp::Protocol::Ipv4, false, false, inner),
+        )
+    };
+    let send = |t: &mut Tables, c: &mut Counters, at, session, inner: &[u8]| {
+        let mut pkt = frame(session, inner);
+        l2tp_udp_input(t, c, at, &mut pkt, LAC)
+    };
+    for _ in 0..6 {
+        assert!(matches!(
+            send(&mut t, &mut c, t0, SESSION, &inner),
+            Rx::ToTun { .. }
+        ));
+    }
+    assert_eq!(
+        send(&mut t, &mut c, t0, SESSION, &inner),
+        Rx::Drop(DropReason::RateLimited)
+    );
+    assert_eq!(c.drops_for(DropReason::RateLimited), 1);
+    let s = t.session((TUNNEL, SESSION)).unwrap();
+    assert_eq!((s.rx_packets, s.rx_bytes), (6, 6000));
+    assert_eq!(s.up.as_ref().unwrap().dropped(), (1, 1000));
+    // The neighbour is not limited.
+    let other = inner_ipv4(other_ip, &[0x5a; 980]);
+    for _ in 0..100 {
+        assert!(matches!(
+            send(&mut t, &mut c, t0, SESSION + 1, &other),
+            Rx::ToTun { .. }
+        ));
+    }
+    // 999 µs refill 999 bytes; 1000 µs refill one packet.
+    let at = t0 + Duration::from_micros(999);
+    assert_eq!(
+        send(&mut t, &mut c, at, SESSION, &inner),
+        Rx::Drop(DropReason::RateLimited)
+    );
+    let at = t0 + Duration::from_micros(1000);
+    assert!(matches!(
+        send(&mut t, &mut c, at, SESSION, &inner),
+        Rx::ToTun { .. }
+    ));
+    // Over ESP the policed packet still authenticated and moved the window.
+    let mut pkt = data_packet(1, TUNNEL, SESSION, &inner);
+    assert_eq!(
+        esp_udp_input(&mut t, &mut c, at, &mut pkt, PEER),
+        Rx::Drop(DropReason::RateLimited)
+    );
+    assert_eq!(t.sa(SPI).unwrap().replay.highest(), 1);
+    // Lifted: everything passes.
+    t.apply(Command::SetSessionLimit {
+        key: (TUNNEL, SESSION),
+        up: None,
+    })
+    .unwrap();
+    for _ in 0..20 {
+        assert!(matches!(
+            send(&mut t, &mut c, at, SESSION, &inner),
+            Rx::ToTun { .. }
+        ));
+    }
+    assert_eq!(c.drops_for(DropReason::RateLimited), 3);
 }

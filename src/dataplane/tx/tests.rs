@@ -26,6 +26,11 @@ const REMOTE4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const LOCAL4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const CLIENT_PORT: u16 = 1701;
 
+/// The batch time the nodes are given; no test here sets a rate limit it would spend.
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 fn subscriber6() -> Ipv6Addr {
     "2001:db8:0:9::2".parse().unwrap()
 }
@@ -163,7 +168,7 @@ fn tun_buffer(ip: &[u8], junk: usize) -> (Vec<u8>, Range<usize>) {
 
 fn send(tables: &Tables, counters: &mut Counters, ip: &[u8]) -> (Tx, Vec<u8>) {
     let (mut buf, range) = tun_buffer(ip, 3);
-    let tx = tun_input(tables, counters, &mut buf, range);
+    let tx = tun_input(tables, counters, now(), &mut buf, range);
     let bytes = tx.slice(&buf).map(<[u8]>::to_vec).unwrap_or_default();
     (tx, bytes)
 }
@@ -365,12 +370,12 @@ fn tx_output_fed_to_a_mirrored_rx_is_the_original_packet() {
                 let (tx, mut bytes) = send(&server, &mut sc, ip);
                 assert!(matches!(tx, Tx::Send { .. }), "{tx:?}");
                 let rx = match encap {
-                    "udp" => rx::esp_udp_input(&mut client, &mut cc, &mut bytes, from),
+                    "udp" => rx::esp_udp_input(&mut client, &mut cc, now(), &mut bytes, from),
                     "raw" => {
                         bytes = raw_ipv4(LOCAL4, &bytes);
-                        rx::esp_raw_input(&mut client, &mut cc, &mut bytes)
+                        rx::esp_raw_input(&mut client, &mut cc, now(), &mut bytes)
                     }
-                    _ => rx::l2tp_udp_input(&mut client, &mut cc, &mut bytes, from),
+                    _ => rx::l2tp_udp_input(&mut client, &mut cc, now(), &mut bytes, from),
                 };
                 assert!(
                     matches!(rx, Rx::ToTun { proto: p, session: (PEER_TUNNEL, PEER_SESSION), .. } if p == proto),
@@ -472,13 +477,13 @@ fn no_route_no_tunnel_and_bad_headers_are_counted_drops() {
     let v4 = ipv4_packet(SUBSCRIBER, b"truncate me");
     for n in 0..v4.len() {
         let (mut buf, _) = tun_buffer(&v4, 0);
-        let tx = tun_input(&t, &mut c, &mut buf, TX_HEADROOM..TX_HEADROOM + n);
+        let tx = tun_input(&t, &mut c, now(), &mut buf, TX_HEADROOM..TX_HEADROOM + n);
         assert_eq!(tx, Tx::Drop(TxDrop::BadHeader(Layer::Ipv4)), "len {n}");
     }
     let v6 = ipv6_packet(subscriber6(), b"truncate me");
     for n in 1..v6.len() {
         let (mut buf, _) = tun_buffer(&v6, 0);
-        let tx = tun_input(&t, &mut c, &mut buf, TX_HEADROOM..TX_HEADROOM + n);
+        let tx = tun_input(&t, &mut c, now(), &mut buf, TX_HEADROOM..TX_HEADROOM + n);
         assert_eq!(tx, Tx::Drop(TxDrop::BadHeader(Layer::Ipv6)), "len {n}");
     }
     // Garbage: version 5, IHL 4, Total Length below the header.
@@ -494,7 +499,7 @@ fn no_route_no_tunnel_and_bad_headers_are_counted_drops() {
     let (mut buf, _) = tun_buffer(&v4, 0);
     let len = buf.len();
     assert_eq!(
-        tun_input(&t, &mut c, &mut buf, len - 4..len + 4),
+        tun_input(&t, &mut c, now(), &mut buf, len - 4..len + 4),
         Tx::Drop(TxDrop::NoRoom)
     );
     // None of that took a sequence number.
@@ -522,14 +527,14 @@ fn missing_head_or_tailroom_is_a_drop() {
         buf[front - 1..front - 1 + ip.len()].copy_from_slice(&ip);
         let range = front - 1..front - 1 + ip.len();
         assert_eq!(
-            tun_input(&t, &mut c, &mut buf, range),
+            tun_input(&t, &mut c, now(), &mut buf, range),
             Tx::Drop(TxDrop::NoRoom)
         );
         let mut buf = vec![0; total - 1];
         buf[front..front + ip.len()].copy_from_slice(&ip);
         let range = front..front + ip.len();
         assert_eq!(
-            tun_input(&t, &mut c, &mut buf, range.clone()),
+            tun_input(&t, &mut c, now(), &mut buf, range.clone()),
             Tx::Drop(TxDrop::NoRoom)
         );
         assert_eq!(c.tx_drops_for(TxDrop::NoRoom), 2);
@@ -541,7 +546,7 @@ fn missing_head_or_tailroom_is_a_drop() {
         // Exactly enough: sent, filling the buffer.
         let mut buf = vec![0; total];
         buf[front..front + ip.len()].copy_from_slice(&ip);
-        let tx = tun_input(&t, &mut c, &mut buf, range);
+        let tx = tun_input(&t, &mut c, now(), &mut buf, range);
         assert!(
             matches!(&tx, Tx::Send { range, .. } if *range == (0..total)),
             "{tx:?}"
@@ -555,14 +560,14 @@ fn missing_head_or_tailroom_is_a_drop() {
     buf[9..].copy_from_slice(&ip);
     let range = 9..buf.len();
     assert_eq!(
-        tun_input(&t, &mut c, &mut buf, range),
+        tun_input(&t, &mut c, now(), &mut buf, range),
         Tx::Drop(TxDrop::NoRoom)
     );
     let mut buf = vec![0; 10 + ip.len()];
     buf[10..].copy_from_slice(&ip);
     let range = 10..buf.len();
     assert!(matches!(
-        tun_input(&t, &mut c, &mut buf, range),
+        tun_input(&t, &mut c, now(), &mut buf, range),
         Tx::Send { .. }
     ));
 }
@@ -799,7 +804,7 @@ fn control_path_seal_is_opened_and_punted_by_the_rx_path() {
             .unwrap();
             assert_eq!(esp[..4], SPI.to_be_bytes());
             assert_eq!(esp[4..8], expected_seq.to_be_bytes(), "{suite:?}");
-            let rx = rx::esp_udp_input(&mut client, &mut cc, &mut esp, from);
+            let rx = rx::esp_udp_input(&mut client, &mut cc, now(), &mut esp, from);
             assert!(
                 matches!(
                     rx,
@@ -860,4 +865,124 @@ fn control_path_seal_is_opened_and_punted_by_the_rx_path() {
         &vec![0; 65_535],
     );
     assert_eq!(r, Err(TxDrop::TooBig));
+}
+
+#[test]
+fn download_limit_is_shared_by_v4_and_v6_and_burns_no_sequence_number() {
+    use crate::dataplane::ratelimit::{Rate, SharedTokenBucket};
+    use std::time::Duration;
+    let t0 = std::time::Instant::now();
+    let sa = outbound(GCM128, Esn::Disabled, SPI);
+    let mut t = server(
+        Encap::EspUdp(esp_encap(Arc::clone(&sa), IpAddr::V4(LOCAL4))),
+        peer4(),
+    );
+    // A neighbour on the same tunnel, unlimited.
+    let other = Ipv4Addr::new(10, 9, 0, 3);
+    t.apply(Command::InstallRoute {
+        ipv4: other,
+        route: Route {
+            tunnel: LOCAL_TUNNEL,
+            peer_session_id: PEER_SESSION + 1,
+            session: (LOCAL_TUNNEL, LOCAL_SESSION + 1),
+        },
+    })
+    .unwrap();
+    // 8 Mbit/s (a byte per microsecond), 6000-byte bucket; one bucket for both
+    // address families, as the control thread would broadcast it.
+    let down = Arc::new(SharedTokenBucket::new(Rate::new(8_000_000, Some(6000)), t0));
+    t.apply(Command::SetRouteLimit {
+        ipv4: SUBSCRIBER,
+        down: Some(Arc::clone(&down)),
+    })
+    .unwrap();
+    t.apply(Command::SetRoute6Limit {
+        prefix: PREFIX,
+        down: Some(Arc::clone(&down)),
+    })
+    .unwrap();
+    assert_eq!(
+        t.apply(Command::SetRouteLimit {
+            ipv4: Ipv4Addr::new(10, 9, 9, 9),
+            down: None
+        }),
+        Err(TableError::NotFound)
+    );
+    let mut c = Counters::new();
+    let v4 = ipv4_packet(SUBSCRIBER, &[1; 980]);
+    let v6 = ipv6_packet(subscriber6(), &[1; 960]);
+    assert_eq!((v4.len(), v6.len()), (1000, 1000));
+    let send_at = |t: &Tables, c: &mut Counters, at, ip: &[u8]| {
+        let (mut buf, range) = tun_buffer(ip, 0);
+        tun_input(t, c, at, &mut buf, range)
+    };
+    for ip in [&v4, &v6, &v4, &v6, &v4, &v6] {
+        assert!(matches!(send_at(&t, &mut c, t0, ip), Tx::Send { .. }));
+    }
+    assert_eq!(sa.seq.load(Ordering::Relaxed), 6);
+    for ip in [&v4, &v6] {
+        assert_eq!(send_at(&t, &mut c, t0, ip), Tx::Drop(TxDrop::RateLimited));
+    }
+    // The policed packets took no sequence number.
+    assert_eq!(sa.seq.load(Ordering::Relaxed), 6);
+    assert_eq!(c.tx_drops_for(TxDrop::RateLimited), 2);
+    assert_eq!(down.dropped(), (2, 2000));
+    // The neighbour is not limited.
+    let o = ipv4_packet(other, &[1; 980]);
+    for _ in 0..50 {
+        assert!(matches!(send_at(&t, &mut c, t0, &o), Tx::Send { .. }));
+    }
+    // Refilled after 1000 µs.
+    let at = t0 + Duration::from_micros(1000);
+    assert!(matches!(send_at(&t, &mut c, at, &v4), Tx::Send { .. }));
+    assert_eq!(send_at(&t, &mut c, at, &v6), Tx::Drop(TxDrop::RateLimited));
+    // Lifted; a route installed anew starts unlimited.
+    t.apply(Command::SetRouteLimit {
+        ipv4: SUBSCRIBER,
+        down: None,
+    })
+    .unwrap();
+    assert!(matches!(send_at(&t, &mut c, at, &v4), Tx::Send { .. }));
+    t.apply(Command::RemoveRoute6 { prefix: PREFIX }).unwrap();
+    t.apply(Command::InstallRoute6 {
+        prefix: PREFIX,
+        route: *t.route4(SUBSCRIBER).unwrap(),
+    })
+    .unwrap();
+    assert!(matches!(send_at(&t, &mut c, at, &v6), Tx::Send { .. }));
+}
+
+#[test]
+fn download_limit_on_a_pptp_route_applies_before_the_handoff() {
+    use crate::dataplane::ratelimit::{Rate, SharedTokenBucket};
+    let t0 = std::time::Instant::now();
+    let mut t = Tables::new(caps());
+    t.apply(Command::InstallRoute {
+        ipv4: SUBSCRIBER,
+        route: Route {
+            tunnel: crate::dataplane::pptp::PPTP_ROUTE_TUNNEL,
+            peer_session_id: 0,
+            session: (crate::dataplane::pptp::PPTP_ROUTE_TUNNEL, 5),
+        },
+    })
+    .unwrap();
+    let down = Arc::new(SharedTokenBucket::new(Rate::new(8_000_000, Some(6000)), t0));
+    t.apply(Command::SetRouteLimit {
+        ipv4: SUBSCRIBER,
+        down: Some(down),
+    })
+    .unwrap();
+    let mut c = Counters::new();
+    let ip = ipv4_packet(SUBSCRIBER, &[1; 980]);
+    let mut results = Vec::new();
+    for _ in 0..7 {
+        let (mut buf, range) = tun_buffer(&ip, 0);
+        results.push(tun_input(&t, &mut c, t0, &mut buf, range));
+    }
+    assert!(
+        results[..6]
+            .iter()
+            .all(|r| matches!(r, Tx::Call { call_id: 5, .. }))
+    );
+    assert_eq!(results[6], Tx::Drop(TxDrop::RateLimited));
 }
