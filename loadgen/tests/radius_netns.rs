@@ -341,6 +341,22 @@ fn coa_and_disconnect_from_radclient() {
         "User-Name = \"alice\"\nSession-Timeout = 2\n",
     );
     assert!(ok && out.contains("CoA-ACK"), "{out}");
+    // CoA: a rate limit (MikroTik's form, as operators' RADIUS servers send it).
+    let (ok, out) = radius.radclient(
+        "127.0.0.1:3799",
+        "coa",
+        "daesecret",
+        "User-Name = \"fixed\"\nMikrotik-Rate-Limit = \"1M/2M\"\n",
+    );
+    assert!(ok && out.contains("CoA-ACK"), "{out}");
+    // One that does not parse is refused, not acknowledged.
+    let (_, out) = radius.radclient(
+        "127.0.0.1:3799",
+        "coa",
+        "daesecret",
+        "User-Name = \"fixed\"\nMikrotik-Rate-Limit = \"fast please\"\n",
+    );
+    assert!(out.contains("CoA-NAK"), "{out}");
     // Disconnect by address: fixed's session ends now.
     let (ok, out) = radius.radclient(
         "127.0.0.1:3799",

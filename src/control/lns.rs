@@ -29,6 +29,7 @@ mod ipsec;
 mod mgmt;
 mod pptp;
 mod radius;
+mod ratelimit;
 
 pub use ipsec::IkeCounters;
 use pptp::MppeKeying;
@@ -101,6 +102,8 @@ struct Sub {
     acct: Option<Box<radius::AcctState>>,
     /// Why PPP ended, for Acct-Terminate-Cause.
     close_reason: Option<CloseReason>,
+    /// The session's rate limit (RADIUS, CoA or `[ppp] rate_limit`).
+    rate: Option<crate::aaa::ratelimit::RateLimit>,
 }
 
 impl Sub {
@@ -121,6 +124,7 @@ impl Sub {
             user: None,
             acct: None,
             close_reason: None,
+            rate: None,
         })
     }
 }
@@ -146,6 +150,8 @@ struct Authorized {
     /// RADIUS: Class values to echo in accounting, and Acct-Interim-Interval.
     class: Vec<Vec<u8>>,
     interim: Option<Duration>,
+    /// RADIUS's rate limit (else `[ppp] rate_limit` applies).
+    rate: Option<crate::aaa::ratelimit::RateLimit>,
 }
 
 /// One control connection from a LAC.
@@ -1005,6 +1011,8 @@ impl Lns {
                 };
                 self.prog
                     .broadcast(&self.dp, || Command::InstallRoute { ipv4: peer, route });
+                // After the route: a route installed anew starts unlimited.
+                self.apply_rate_limit(now, tid, sid);
                 false
             }
             PppEvent::Ipv4Down => {
@@ -1142,6 +1150,7 @@ impl Lns {
                     idle_timeout: None,
                     class: Vec::new(),
                     interim: None,
+                    rate: None,
                 }))
             }
             Err(error) => AuthOutcome::Reject {
@@ -1176,7 +1185,9 @@ impl Lns {
             idle_timeout,
             class,
             interim,
+            rate,
         } = *accepted;
+        let rate = rate.or_else(|| self.config.ppp.default_rate_limit());
         let acct = self.acct_state(tid, sid, class, interim);
         if tid == PPTP_ROUTE_TUNNEL {
             // The MPPE keys come from MS-CHAPv2; without them (PAP/CHAP allowed, MPPE
@@ -1200,6 +1211,7 @@ impl Lns {
         };
         sub.user = Some(String::from_utf8_lossy(name).into());
         sub.acct = acct;
+        sub.rate = rate;
         sub.static_address = address;
         sub.ticket = ticket;
         let Some(ppp) = sub.ppp.as_mut() else {

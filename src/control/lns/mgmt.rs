@@ -109,10 +109,9 @@ fn session_key(id: u32) -> SessionKey {
     ((id >> 16) as u16, id as u16)
 }
 
-/// The session's rate limit, for `show sessions`. Hook for issue 7 item 4 (rate
-/// limits): none exist yet.
-fn session_rate_limit(_sub: &Sub) -> Option<String> {
-    None
+/// The session's rate limit, for `show sessions`.
+fn session_rate_limit(sub: &Sub) -> Option<String> {
+    super::ratelimit::session_rate(sub)
 }
 
 impl Lns {

@@ -397,17 +397,32 @@ impl Lns {
             }
             DaeKind::Coa => {
                 let c = &request.changes;
-                // Rate limits are not applied by this build: refuse rather than
-                // acknowledge a change that did not happen.
-                if !c.rate_limits.is_empty() || !c.filter_ids.is_empty() {
-                    return Err(ErrorCause::UnsupportedAttribute);
-                }
-                let Some(timeout) = c.session_timeout else {
-                    return Err(ErrorCause::MissingAttribute);
+                let rate = if c.rate_limits.is_empty() && c.filter_ids.is_empty() {
+                    None
+                } else {
+                    match super::ratelimit::from_radius(&c.rate_limits, &c.filter_ids) {
+                        Ok(Some(rate)) => Some(rate),
+                        // Nothing usable: refuse rather than acknowledge a change that
+                        // did not happen.
+                        Ok(None) | Err(_) => return Err(ErrorCause::InvalidAttributeValue),
+                    }
                 };
+                if c.session_timeout.is_none() && rate.is_none() {
+                    return Err(ErrorCause::MissingAttribute);
+                }
                 for (tid, sid) in sessions {
-                    if let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) {
-                        ppp.set_session_timeout(now, secs(Some(timeout)));
+                    if let Some(sub) = self.sub_mut(tid, sid) {
+                        if let Some(timeout) = c.session_timeout
+                            && let Some(ppp) = sub.ppp.as_mut()
+                        {
+                            ppp.set_session_timeout(now, secs(Some(timeout)));
+                        }
+                        if rate.is_some() {
+                            sub.rate = rate;
+                        }
+                    }
+                    if rate.is_some() {
+                        self.apply_rate_limit(now, tid, sid);
                     }
                     self.service_ppp(now, tid, sid);
                 }
@@ -476,6 +491,13 @@ impl Lns {
                     interim: secs(info.acct_interim_interval)
                         .map(|d| d.max(Duration::from_secs(60))),
                     class: info.class.clone(),
+                    rate: match super::ratelimit::from_radius(&info.rate_limits, &info.filter_ids) {
+                        Ok(rate) => rate,
+                        Err(e) => {
+                            eprintln!("shardvpn: RADIUS rate limit ignored: {e}");
+                            None
+                        }
+                    },
                 }));
                 (id, Some(outcome))
             }
