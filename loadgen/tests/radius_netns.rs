@@ -55,6 +55,10 @@ alice Cleartext-Password := "wonderland"
       Session-Timeout = 3600
 fixed Cleartext-Password := "wonderland"
       Framed-IP-Address = 10.200.9.9
+pooled Cleartext-Password := "wonderland"
+      Framed-Pool = "test", MS-Primary-DNS-Server = 192.0.2.53
+nopool Cleartext-Password := "wonderland"
+      Framed-Pool = "missing"
 "#;
 
 fn options(sessions: usize, user: &str, password: &str, auth: AuthMethod) -> Options {
@@ -130,9 +134,27 @@ fn pap_chap_and_mschapv2_through_freeradius() {
     });
     assert_eq!(report.sessions_established, 1, "{report:?}");
     assert!(report.traffic.received > 0, "{report:?}");
+    // Framed-Pool: a configured pool works, an unknown one leaves the session
+    // without an address (it fails; the log names the pool).
+    let report = pair.a.run(move || {
+        l2tp_mode::run(
+            options(1, "pooled", "wonderland", AuthMethod::MsChapV2),
+            &|| None,
+        )
+        .expect("loadgen")
+    });
+    assert_eq!(report.sessions_established, 1, "{report:?}");
+    let report = pair.a.run(move || {
+        l2tp_mode::run(
+            options(1, "nopool", "wonderland", AuthMethod::MsChapV2),
+            &|| None,
+        )
+        .expect("loadgen")
+    });
+    assert_eq!(report.sessions_established, 0, "{report:?}");
     let left = server.stop(Duration::from_millis(500));
     assert_eq!(left.counters.auth_failures, 5, "{left:?}");
-    assert_eq!(left.counters.sessions_established, 61);
+    assert_eq!(left.counters.sessions_established, 62);
     assert_eq!(left.sessions, 0);
     assert_eq!(left.addresses, 0);
 }

@@ -104,6 +104,15 @@ struct Sub {
     close_reason: Option<CloseReason>,
     /// The session's rate limit (RADIUS, CoA or `[ppp] rate_limit`).
     rate: Option<crate::aaa::ratelimit::RateLimit>,
+    /// RADIUS's Framed-Pool and DNS servers, if it gave any (boxed: rare).
+    radius_ipcp: Option<Box<RadiusIpcp>>,
+}
+
+/// What RADIUS says about a session's addressing (RFC 2869 §5.15, RFC 2548).
+#[derive(Debug, Default)]
+struct RadiusIpcp {
+    pool: Option<Box<str>>,
+    dns: [Option<Ipv4Addr>; 2],
 }
 
 impl Sub {
@@ -125,6 +134,7 @@ impl Sub {
             acct: None,
             close_reason: None,
             rate: None,
+            radius_ipcp: None,
         })
     }
 }
@@ -152,6 +162,8 @@ struct Authorized {
     interim: Option<Duration>,
     /// RADIUS's rate limit (else `[ppp] rate_limit` applies).
     rate: Option<crate::aaa::ratelimit::RateLimit>,
+    /// RADIUS's Framed-Pool and DNS servers.
+    ipcp: Option<Box<RadiusIpcp>>,
 }
 
 /// One control connection from a LAC.
@@ -1151,6 +1163,7 @@ impl Lns {
                     class: Vec::new(),
                     interim: None,
                     rate: None,
+                    ipcp: None,
                 }))
             }
             Err(error) => AuthOutcome::Reject {
@@ -1186,6 +1199,7 @@ impl Lns {
             class,
             interim,
             rate,
+            ipcp,
         } = *accepted;
         let rate = rate.or_else(|| self.config.ppp.default_rate_limit());
         let acct = self.acct_state(tid, sid, class, interim);
@@ -1212,6 +1226,7 @@ impl Lns {
         sub.user = Some(String::from_utf8_lossy(name).into());
         sub.acct = acct;
         sub.rate = rate;
+        sub.radius_ipcp = ipcp;
         sub.static_address = address;
         sub.ticket = ticket;
         let Some(ppp) = sub.ppp.as_mut() else {
@@ -1230,13 +1245,49 @@ impl Lns {
 
     /// IPCP needs an address: the user's static one, else one from the pools.
     fn assign_address(&mut self, now: Instant, tid: u16, sid: u16) {
-        let static_address = self.sub_mut(tid, sid).and_then(|s| s.static_address);
-        let allocated = match static_address {
-            Some(addr) => self.pools.allocate_specific(addr).map(|_| addr),
-            None => self.pools.allocate(None).map(|(_, addr)| addr),
+        let Some(sub) = self.sub_mut(tid, sid) else {
+            return;
         };
+        let static_address = sub.static_address;
+        let (pool_name, radius_dns) = match sub.radius_ipcp.as_deref() {
+            Some(r) => (r.pool.clone(), r.dns),
+            None => (None, [None; 2]),
+        };
+        // Framed-Pool (RFC 2869 §5.15) names the pool; an unknown one is an error
+        // of the RADIUS setup, logged, and the session gets no address.
+        let pool = match pool_name.as_deref() {
+            Some(name) => match self.pools.id_of(name) {
+                Some(id) => Some(id),
+                None => {
+                    eprintln!("shardvpn: RADIUS Framed-Pool {name:?} is not a configured [[pool]]");
+                    if let Some(ppp) = self.sub_mut(tid, sid).and_then(|s| s.ppp.as_mut()) {
+                        ppp.close(now, CloseReason::NoAddress);
+                    }
+                    return;
+                }
+            },
+            None => None,
+        };
+        let allocated = match static_address {
+            Some(addr) => self.pools.allocate_specific(addr).map(|id| (id, addr)),
+            None => self.pools.allocate(pool).map(|(id, addr)| (Some(id), addr)),
+        };
+        // DNS: RADIUS's (MS-Primary/Secondary-DNS-Server), else the pool's, else
+        // `ppp.dns`.
+        let pool_config = allocated
+            .as_ref()
+            .ok()
+            .and_then(|(id, _)| *id)
+            .and_then(|id| self.pools.get(id))
+            .and_then(|p| self.config.pool_named(p.name()));
+        let configured = self.config.dns_for(pool_config);
+        let dns = if radius_dns.iter().any(Option::is_some) {
+            radius_dns
+        } else {
+            [configured.first().copied(), configured.get(1).copied()]
+        };
+        let allocated = allocated.map(|(_, addr)| addr);
         let ppp_cfg = &self.config.ppp;
-        let dns = [ppp_cfg.dns.first().copied(), ppp_cfg.dns.get(1).copied()];
         let nbns = [ppp_cfg.nbns.first().copied(), ppp_cfg.nbns.get(1).copied()];
         let local = ppp_cfg.local_address;
         if allocated.is_err() {

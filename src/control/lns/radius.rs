@@ -485,12 +485,27 @@ impl Lns {
                     authenticator_response,
                     mppe,
                     session_timeout: secs(info.session_timeout),
-                    idle_timeout: secs(info.idle_timeout),
+                    // Idle-Timeout needs the data plane's activity, which PPP does not
+                    // see yet (`ppp.idle_timeout` is refused for the same reason):
+                    // applying it would end busy sessions.
+                    idle_timeout: None,
                     // RFC 2869 §5.16 asks for 600 s at least; a server that asks for
                     // less gets 60 (the floor of `radius.interim_interval`).
                     interim: secs(info.acct_interim_interval)
                         .map(|d| d.max(Duration::from_secs(60))),
                     class: info.class.clone(),
+                    ipcp: (info.framed_pool.is_some()
+                        || info.primary_dns.is_some()
+                        || info.secondary_dns.is_some())
+                    .then(|| {
+                        Box::new(super::RadiusIpcp {
+                            pool: info
+                                .framed_pool
+                                .as_deref()
+                                .map(|p| String::from_utf8_lossy(p).into()),
+                            dns: [info.primary_dns, info.secondary_dns],
+                        })
+                    }),
                     rate: match super::ratelimit::from_radius(&info.rate_limits, &info.filter_ids) {
                         Ok(rate) => rate,
                         Err(e) => {
