@@ -52,9 +52,9 @@ pub(super) fn describe(limit: &RateLimit) -> String {
     let one = |bps: u64| {
         if bps == 0 {
             "-".to_owned()
-        } else if bps % 1_000_000 == 0 {
+        } else if bps.is_multiple_of(1_000_000) {
             format!("{}M", bps / 1_000_000)
-        } else if bps % 1_000 == 0 {
+        } else if bps.is_multiple_of(1_000) {
             format!("{}k", bps / 1_000)
         } else {
             bps.to_string()
