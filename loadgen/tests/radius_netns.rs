@@ -478,3 +478,68 @@ fn ten_thousand_sessions_authenticated_by_freeradius() {
     assert_eq!(report.sessions_established, 10_000, "{report:?}");
     assert_eq!(left.sessions, 0);
 }
+
+#[test]
+fn accounting_survives_a_radius_outage() {
+    if !is_root() || !FreeRadius::available() {
+        println!("radius_netns: skipped, needs root and FreeRADIUS");
+        return;
+    }
+    let pair = Pair::create("outage");
+    let clients = [RadiusClient {
+        name: "shardvpn",
+        ipaddr: "127.0.0.1",
+        secret: "radsecret",
+    }];
+    let first = FreeRadius::start(&pair.b.name, &clients, USERS);
+    let config = ACCT_CONFIG
+        .replace(
+            "interim_interval = 10",
+            "interim_interval = 0\ndead_time = 1",
+        )
+        .replace("svrad1", "svrad3");
+    let server = Server::start(&pair, Box::leak(config.into_boxed_str()), 5000);
+    let ns = pair.a.name.clone();
+    let run = std::thread::spawn(move || {
+        shardvpn::runtime::netns::enter_path(format!("/var/run/netns/{ns}")).expect("setns");
+        let mut o = options(5, "alice", "wonderland", AuthMethod::MsChapV2);
+        o.traffic_pps = 20;
+        o.duration = Duration::from_secs(4);
+        l2tp_mode::run(o, &|| None).expect("loadgen")
+    });
+    // Sessions up and started; then the server goes away while they end.
+    std::thread::sleep(Duration::from_secs(3));
+    let starts = first
+        .detail_records()
+        .iter()
+        .filter(|r| {
+            r.iter()
+                .any(|(k, v)| k == "Acct-Status-Type" && v == "Start")
+        })
+        .count();
+    drop(first);
+    let report = run.join().expect("loadgen thread");
+    assert_eq!(report.sessions_established, 5, "{report:?}");
+    assert_eq!(starts, 5);
+    // Back after the sessions ended: every Stop arrives, none lost.
+    std::thread::sleep(Duration::from_secs(2));
+    let second = FreeRadius::start(&pair.b.name, &clients, USERS);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let stops = loop {
+        let stops = second
+            .detail_records()
+            .iter()
+            .filter(|r| {
+                r.iter()
+                    .any(|(k, v)| k == "Acct-Status-Type" && v == "Stop")
+            })
+            .count();
+        if stops >= 5 || std::time::Instant::now() > deadline {
+            break stops;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(stops, 5, "{}", second.output());
+    let left = server.stop(Duration::from_millis(500));
+    assert_eq!(left.sessions, 0);
+}
