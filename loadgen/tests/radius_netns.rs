@@ -280,6 +280,18 @@ fn accounting_start_interim_stop_in_freeradius_detail_file() {
         report.traffic.sent,
         report.traffic.received
     );
+    // What they were sent: the echo replies (as large as the requests).
+    let output: u64 = stops
+        .iter()
+        .map(|r| get(r, "Acct-Output-Octets").parse::<u64>().unwrap_or(0))
+        .sum();
+    assert!(
+        output >= report.traffic.received * PING_IP_LEN
+            && output <= report.traffic.sent * PING_IP_LEN,
+        "output octets {output}, pings sent {} received {}",
+        report.traffic.sent,
+        report.traffic.received
+    );
 }
 
 const DAE_CONFIG: &str = r#"

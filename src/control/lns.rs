@@ -106,6 +106,8 @@ struct Sub {
     rate: Option<crate::aaa::ratelimit::RateLimit>,
     /// RADIUS's Framed-Pool and DNS servers, if it gave any (boxed: rare).
     radius_ipcp: Option<Box<RadiusIpcp>>,
+    /// L2TP: what the shards sent to the subscriber (PPTP counts in the call).
+    tx: Option<Arc<crate::dataplane::tables::SessionTx>>,
 }
 
 /// What RADIUS says about a session's addressing (RFC 2869 §5.15, RFC 2548).
@@ -135,6 +137,7 @@ impl Sub {
             close_reason: None,
             rate: None,
             radius_ipcp: None,
+            tx: None,
         })
     }
 }
@@ -1023,6 +1026,16 @@ impl Lns {
                 };
                 self.prog
                     .broadcast(&self.dp, || Command::InstallRoute { ipv4: peer, route });
+                // L2TP's transmit counters live beside the route (any shard sends).
+                if tid != PPTP_ROUTE_TUNNEL
+                    && let Some(sub) = self.sub_mut(tid, sid)
+                {
+                    let tx = Arc::clone(sub.tx.get_or_insert_with(Default::default));
+                    self.prog.broadcast(&self.dp, || Command::SetRouteCounters {
+                        ipv4: peer,
+                        tx: Some(Arc::clone(&tx)),
+                    });
+                }
                 // After the route: a route installed anew starts unlimited.
                 self.apply_rate_limit(now, tid, sid);
                 false

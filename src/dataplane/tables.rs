@@ -221,6 +221,35 @@ pub struct RouteEntry {
     /// The download (network → subscriber) limit, shared by every shard; `None`:
     /// unlimited.
     pub down: Option<Arc<SharedTokenBucket>>,
+    /// The subscriber's transmit counters, shared by every shard (L2TP: whichever
+    /// shard reads the packet from TUN sends it); `None`: not counted here (PPTP
+    /// counts in the call on its owner).
+    pub tx: Option<Arc<SessionTx>>,
+}
+
+/// What was sent to one L2TP subscriber (IP octets and packets), for accounting and
+/// `shardvpn ctl`. Relaxed atomics: every shard that transmits for the subscriber
+/// adds to them, nothing is published through them, and readers want totals.
+#[derive(Debug, Default)]
+pub struct SessionTx {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl SessionTx {
+    #[inline]
+    pub fn add(&self, bytes: usize) {
+        self.packets.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// (packets, bytes) so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.packets.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// An authenticated peer move seen by this shard, for the control thread.
@@ -371,6 +400,12 @@ pub enum Command {
         ipv4: Ipv4Addr,
         down: Option<Arc<SharedTokenBucket>>,
     },
+    /// The transmit counters of the subscriber at `ipv4` (broadcast, the same `Arc`
+    /// to every shard, after the route).
+    SetRouteCounters {
+        ipv4: Ipv4Addr,
+        tx: Option<Arc<SessionTx>>,
+    },
     /// [`Command::SetRouteLimit`] for the route of an IPv6 /64.
     SetRoute6Limit {
         prefix: [u8; 8],
@@ -465,6 +500,7 @@ impl Command {
             Command::RemoveRoute6 { .. } => "RemoveRoute6",
             Command::SetSessionLimit { .. } => "SetSessionLimit",
             Command::SetRouteLimit { .. } => "SetRouteLimit",
+            Command::SetRouteCounters { .. } => "SetRouteCounters",
             Command::SetRoute6Limit { .. } => "SetRoute6Limit",
             Command::SetCallLimit { .. } => "SetCallLimit",
             Command::InstallCall { .. } => "InstallCall",
@@ -592,17 +628,29 @@ impl Tables {
                 }
             }
             Command::InstallRoute { ipv4, route } => {
-                let entry = RouteEntry { route, down: None };
+                let entry = RouteEntry {
+                    route,
+                    down: None,
+                    tx: None,
+                };
                 insert_bounded(&mut self.routes4, cap.routes, ipv4, entry)
             }
             Command::RemoveRoute { ipv4 } => remove(&mut self.routes4, &ipv4),
             Command::InstallRoute6 { prefix, route } => {
-                let entry = RouteEntry { route, down: None };
+                let entry = RouteEntry {
+                    route,
+                    down: None,
+                    tx: None,
+                };
                 insert_bounded(&mut self.routes6, cap.routes, prefix, entry)
             }
             Command::RemoveRoute6 { prefix } => remove(&mut self.routes6, &prefix),
             Command::SetSessionLimit { key, up } => {
                 self.sessions.get_mut(&key).ok_or(TableError::NotFound)?.up = up;
+                Ok(())
+            }
+            Command::SetRouteCounters { ipv4, tx } => {
+                self.routes4.get_mut(&ipv4).ok_or(TableError::NotFound)?.tx = tx;
                 Ok(())
             }
             Command::SetRouteLimit { ipv4, down } => {

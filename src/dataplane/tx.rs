@@ -174,7 +174,12 @@ pub fn tun_input(
             (tables.route4_entry(packet.dst_addr()), len, TxProto::Ipv4)
         }
     };
-    let Some(RouteEntry { route, down }) = route else {
+    let Some(RouteEntry {
+        route,
+        down,
+        tx: session_tx,
+    }) = route
+    else {
         return dropped(counters, TxDrop::NoRoute);
     };
     let tunnel = match route.tunnel {
@@ -209,6 +214,9 @@ pub fn tun_input(
     };
     if matches!(tx, Tx::Send { .. }) {
         counters.tx(inner, ip_len);
+        if let Some(c) = session_tx.as_deref() {
+            c.add(ip_len);
+        }
     }
     tx
 }

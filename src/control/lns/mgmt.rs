@@ -295,8 +295,12 @@ impl Lns {
                 uptime_secs: now.saturating_duration_since(sub.accepted).as_secs(),
                 rx_packets: c.map(|c| c.rx_packets),
                 rx_bytes: c.map(|c| c.rx_bytes),
-                tx_packets: c.and_then(|c| c.tx.map(|t| t.0)),
-                tx_bytes: c.and_then(|c| c.tx.map(|t| t.1)),
+                tx_packets: c
+                    .and_then(|c| c.tx.map(|t| t.0))
+                    .or_else(|| sub.tx.as_ref().map(|t| t.get().0)),
+                tx_bytes: c
+                    .and_then(|c| c.tx.map(|t| t.1))
+                    .or_else(|| sub.tx.as_ref().map(|t| t.get().1)),
                 rate_limit: session_rate_limit(sub),
             }
         };

@@ -702,6 +702,11 @@ impl Lns {
         let now = Instant::now();
         let mut record = Self::acct_record(sub, a, AcctStatusType::Stop);
         record.session_time = session_time(now, started);
+        // L2TP's transmit side is counted beside its routes, not on the shard.
+        if let Some((packets, bytes)) = sub.tx.as_ref().map(|t| t.get()) {
+            record.output_octets = bytes;
+            record.output_packets = u32::try_from(packets).unwrap_or(u32::MAX);
+        }
         record.terminate_cause = Some(terminate_cause(sub.close_reason, self.shutting_down));
         let Some(token) = self.acct_token(AcctWait::Stop(Box::new(record))) else {
             return Some(remove);
@@ -752,6 +757,10 @@ impl Lns {
                 };
                 let mut record = Self::acct_record(sub, a, AcctStatusType::InterimUpdate);
                 record.session_time = a.started.map_or(0, |t| session_time(now, t));
+                if let Some((packets, bytes)) = sub.tx.as_ref().map(|t| t.get()) {
+                    record.output_octets = bytes;
+                    record.output_packets = u32::try_from(packets).unwrap_or(u32::MAX);
+                }
                 fill(&mut record);
                 self.acct_send(now, record);
             }
