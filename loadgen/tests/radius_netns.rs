@@ -59,6 +59,10 @@ pooled Cleartext-Password := "wonderland"
       Framed-Pool = "test", MS-Primary-DNS-Server = 192.0.2.53
 nopool Cleartext-Password := "wonderland"
       Framed-Pool = "missing"
+busy Cleartext-Password := "wonderland"
+      Idle-Timeout = 2
+quiet Cleartext-Password := "wonderland"
+      Idle-Timeout = 2
 "#;
 
 fn options(sessions: usize, user: &str, password: &str, auth: AuthMethod) -> Options {
@@ -554,4 +558,82 @@ fn accounting_survives_a_radius_outage() {
     assert_eq!(stops, 5, "{}", second.output());
     let left = server.stop(Duration::from_millis(500));
     assert_eq!(left.sessions, 0);
+}
+
+#[test]
+fn idle_timeout_ends_quiet_sessions_and_spares_busy_ones() {
+    if !is_root() || !FreeRadius::available() {
+        println!("radius_netns: skipped, needs root and FreeRADIUS");
+        return;
+    }
+    let pair = Pair::create("idle");
+    let radius = FreeRadius::start(
+        &pair.b.name,
+        &[RadiusClient {
+            name: "shardvpn",
+            ipaddr: "127.0.0.1",
+            secret: "radsecret",
+        }],
+        USERS,
+    );
+    let config = ACCT_CONFIG
+        .replace("interim_interval = 10", "interim_interval = 0")
+        .replace("svrad1", "svrad4");
+    let server = Server::start(&pair, Box::leak(config.into_boxed_str()), 5000);
+    // busy: 2 sessions pinged every 100 ms each; quiet: 6 sessions pinged every 6 s
+    // each. Both have a RADIUS Idle-Timeout of 2 s.
+    let runs: Vec<_> = [("busy", 2usize, 20u64), ("quiet", 6, 1)]
+        .into_iter()
+        .map(|(user, n, pps)| {
+            let ns = pair.a.name.clone();
+            std::thread::spawn(move || {
+                shardvpn::runtime::netns::enter_path(format!("/var/run/netns/{ns}"))
+                    .expect("setns");
+                let mut o = options(n, user, "wonderland", AuthMethod::MsChapV2);
+                o.traffic_pps = pps;
+                o.duration = Duration::from_secs(8);
+                l2tp_mode::run(o, &|| None).expect("loadgen")
+            })
+        })
+        .collect();
+    let reports: Vec<_> = runs
+        .into_iter()
+        .map(|r| r.join().expect("loadgen"))
+        .collect();
+    let busy = &reports[0];
+    assert_eq!(busy.sessions_established, 2, "{busy:?}");
+    assert_eq!(busy.traffic.received, busy.traffic.sent, "{busy:?}");
+    assert!(busy.teardown_clean, "{busy:?}");
+    let left = server.stop(Duration::from_millis(1500));
+    assert_eq!(left.sessions, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let records = radius.detail_records();
+    let causes = |user: &str| -> Vec<String> {
+        records
+            .iter()
+            .filter(|r| {
+                r.iter()
+                    .any(|(k, v)| k == "Acct-Status-Type" && v == "Stop")
+            })
+            .filter(|r| r.iter().any(|(k, v)| k == "User-Name" && v == user))
+            .filter_map(|r| {
+                r.iter()
+                    .find(|(k, _)| k == "Acct-Terminate-Cause")
+                    .map(|(_, v)| v.clone())
+            })
+            .collect()
+    };
+    assert_eq!(causes("busy"), ["User-Request", "User-Request"]);
+    // The quiet sessions pinged in the last ~2 s before loadgen hangs up are still
+    // within their timeout then; the others were ended for idling.
+    let quiet = causes("quiet");
+    assert_eq!(quiet.len(), 6, "{quiet:?}");
+    let idle = quiet.iter().filter(|c| *c == "Idle-Timeout").count();
+    assert!(idle >= 4, "{quiet:?}");
+    assert!(
+        quiet
+            .iter()
+            .all(|c| c == "Idle-Timeout" || c == "User-Request"),
+        "{quiet:?}"
+    );
 }

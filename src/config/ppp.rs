@@ -129,15 +129,6 @@ pub(crate) fn not_a_host_address(address: Ipv4Addr) -> Option<&'static str> {
 
 impl PppConfig {
     pub(crate) fn validate(&self, v: &mut Validator<'_>) {
-        if self.idle_timeout != 0 {
-            // Traffic bypasses the control thread; it needs the shards' per-session
-            // counters to see activity, which it does not read yet. Refusing beats
-            // cutting off busy subscribers.
-            v.error(
-                "idle_timeout",
-                "is not supported yet (the control thread cannot see data traffic); set 0",
-            );
-        }
         if self.auth.is_empty() {
             v.error(
                 "auth",

@@ -684,12 +684,9 @@ fn relative_paths_in_a_file_are_relative_to_its_directory() {
 }
 
 #[test]
-fn idle_timeout_is_refused_until_supported() {
-    one_error(
-        "[ppp]\nidle_timeout = 600\n",
-        "t.toml:2: ppp.idle_timeout: is not supported yet (the control thread cannot see \
-         data traffic); set 0",
-    );
+fn idle_timeout_is_accepted() {
+    let c = parses("[ppp]\nidle_timeout = 600\n");
+    assert_eq!(c.ppp.idle_timeout, 600);
 }
 
 #[test]

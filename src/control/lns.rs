@@ -76,6 +76,8 @@ enum Key {
     Radius,
     /// A session's next Interim-Update.
     Interim(u16, u16),
+    /// A session's next look at its counters for the idle timeout.
+    Idle(u16, u16),
 }
 
 /// One call (L2TP session + PPP) on the LNS.
@@ -108,6 +110,10 @@ struct Sub {
     radius_ipcp: Option<Box<RadiusIpcp>>,
     /// L2TP: what the shards sent to the subscriber (PPTP counts in the call).
     tx: Option<Arc<crate::dataplane::tables::SessionTx>>,
+    /// Idle timeout: how often the counters are looked at, and the packet total
+    /// seen last (traffic bypasses PPP, so activity is read from the counters).
+    idle_check: Option<Duration>,
+    seen_packets: u64,
 }
 
 /// What RADIUS says about a session's addressing (RFC 2869 §5.15, RFC 2548).
@@ -138,6 +144,8 @@ impl Sub {
             rate: None,
             radius_ipcp: None,
             tx: None,
+            idle_check: None,
+            seen_packets: 0,
         })
     }
 }
@@ -241,6 +249,8 @@ pub struct Lns {
     radius: Option<radius::RadiusState>,
     /// Set by `shutdown`: sessions end with Acct-Terminate-Cause NAS-Reboot.
     shutting_down: bool,
+    /// Counter requests to the shards in flight (accounting, idle timeouts).
+    counter_waits: radius::CounterWaits,
     /// The management socket (`shardvpn ctl`), see `mgmt`.
     mgmt: mgmt::Mgmt,
 }
@@ -314,6 +324,7 @@ impl Lns {
         Ok(Lns {
             radius,
             shutting_down: false,
+            counter_waits: radius::CounterWaits::default(),
             pptp,
             pptp_counters: PptpCounters::default(),
             ppp_config: Arc::new(base_ppp),
@@ -1038,6 +1049,7 @@ impl Lns {
                 }
                 // After the route: a route installed anew starts unlimited.
                 self.apply_rate_limit(now, tid, sid);
+                self.idle_start(now, tid, sid);
                 false
             }
             PppEvent::Ipv4Down => {
@@ -1230,6 +1242,7 @@ impl Lns {
                 c.mppe_keying = mppe;
             }
         }
+        let config_idle = self.ppp_config.idle_timeout;
         let Some(sub) = self.sub_mut(tid, sid) else {
             if let Some(ticket) = ticket {
                 self.auth.end_session(ticket);
@@ -1251,6 +1264,11 @@ impl Lns {
         if idle_timeout.is_some() {
             ppp.set_idle_timeout(idle_timeout);
         }
+        // The timeout in force (RADIUS's, else `ppp.idle_timeout`) decides how often
+        // activity is sampled: four times per timeout, at most every 30 s.
+        sub.idle_check = idle_timeout
+            .or(config_idle)
+            .map(|t| (t / 4).clamp(Duration::from_secs(1), Duration::from_secs(30)));
         if ppp.auth_accept(now, authenticator_response).is_err() {
             ppp.close(now, CloseReason::AuthFailed);
         }
@@ -1427,6 +1445,7 @@ impl Lns {
                 Key::Pptp(token) => self.pptp_timer(now, token),
                 Key::Radius => self.radius_timer(now),
                 Key::Interim(tid, sid) => self.acct_interim(now, tid, sid),
+                Key::Idle(tid, sid) => self.idle_check(now, tid, sid),
                 Key::Session(tid, sid) => {
                     let iccn_timeout = self.iccn_timeout;
                     let Some(sub) = self.sub_mut(tid, sid) else {

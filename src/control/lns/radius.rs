@@ -62,6 +62,13 @@ pub(super) struct AcctState {
     framed_ip: Option<Ipv4Addr>,
 }
 
+/// Counter requests sent to the shards (accounting, idle timeouts), by token.
+#[derive(Default)]
+pub(super) struct CounterWaits {
+    waiting: HashMap<u64, AcctWait>,
+    next_token: u64,
+}
+
 /// What a counters answer from a shard is for.
 enum AcctWait {
     Interim {
@@ -70,6 +77,12 @@ enum AcctWait {
         accepted: Instant,
     },
     Stop(Box<AcctRecord>),
+    /// Counters for the idle timeout, not for RADIUS.
+    Idle {
+        tid: u16,
+        sid: u16,
+        accepted: Instant,
+    },
 }
 
 /// One authentication waiting for RADIUS.
@@ -96,8 +109,6 @@ pub(super) struct RadiusState {
     acct_prefix: String,
     acct_next: u64,
     /// Counter requests sent to the shards, by token.
-    acct_waiting: HashMap<u64, AcctWait>,
-    next_token: u64,
     dae: Option<Dae>,
 }
 
@@ -176,8 +187,6 @@ impl RadiusState {
             interim_default: secs(Some(config.radius.interim_interval)),
             acct_prefix: format!("{since_epoch:08X}{:04X}", u16::from_be_bytes(tag)),
             acct_next: 1,
-            acct_waiting: HashMap::new(),
-            next_token: 1,
             dae: match config.radius.dae_addr() {
                 Some(addr) => {
                     let socket = UdpSocket::bind(addr).map_err(|e| {
@@ -258,7 +267,9 @@ impl Lns {
             user_name: request.username.clone(),
             proof: Proof::from_ppp(&request.proof),
             peer_address: peer,
-            called_station_id: None,
+            // The address the subscriber dialled, when we bind a specific one.
+            called_station_id: (!self.config.listen.address.is_unspecified())
+                .then(|| self.config.listen.address.to_string().into_bytes()),
             nas_port: Some(u32::from(tid) << 16 | u32::from(sid)),
             acct_session_id: None,
         };
@@ -485,10 +496,7 @@ impl Lns {
                     authenticator_response,
                     mppe,
                     session_timeout: secs(info.session_timeout),
-                    // Idle-Timeout needs the data plane's activity, which PPP does not
-                    // see yet (`ppp.idle_timeout` is refused for the same reason):
-                    // applying it would end busy sessions.
-                    idle_timeout: None,
+                    idle_timeout: secs(info.idle_timeout),
                     // RFC 2869 §5.16 asks for 600 s at least; a server that asks for
                     // less gets 60 (the floor of `radius.interim_interval`).
                     interim: secs(info.acct_interim_interval)
@@ -653,10 +661,10 @@ impl Lns {
     }
 
     fn acct_token(&mut self, wait: AcctWait) -> Option<u64> {
-        let r = self.radius.as_mut()?;
-        let token = ACCT_TOKEN | r.next_token;
-        r.next_token = (r.next_token + 1) & !ACCT_TOKEN;
-        r.acct_waiting.insert(token, wait);
+        let w = &mut self.counter_waits;
+        let token = ACCT_TOKEN | w.next_token;
+        w.next_token = (w.next_token + 1) & !ACCT_TOKEN;
+        w.waiting.insert(token, wait);
         Some(token)
     }
 
@@ -682,6 +690,37 @@ impl Lns {
             },
         );
         self.timers.schedule(now + every, Key::Interim(tid, sid));
+    }
+
+    /// IPCP is up: start sampling the counters if the session has an idle timeout.
+    pub(super) fn idle_start(&mut self, now: Instant, tid: u16, sid: u16) {
+        if let Some(every) = self.sub_mut(tid, sid).and_then(|s| s.idle_check) {
+            self.timers.schedule(now + every, Key::Idle(tid, sid));
+        }
+    }
+
+    /// Asks the owning shard for the session's counters (the answer notes activity
+    /// in PPP, whose idle timer does the rest) and schedules the next look.
+    pub(super) fn idle_check(&mut self, now: Instant, tid: u16, sid: u16) {
+        let Some((shard, accepted, every)) = self
+            .sub_mut(tid, sid)
+            .and_then(|s| Some((s.shard, s.accepted, s.idle_check?)))
+        else {
+            return;
+        };
+        let Some(token) = self.acct_token(AcctWait::Idle { tid, sid, accepted }) else {
+            return;
+        };
+        self.prog.send(
+            &self.dp,
+            shard,
+            Command::ReportSession {
+                key: (tid, sid),
+                token,
+                remove: false,
+            },
+        );
+        self.timers.schedule(now + every, Key::Idle(tid, sid));
     }
 
     /// The session ends: its Stop record waits for the shard's final counters, which
@@ -725,11 +764,7 @@ impl Lns {
         token: u64,
         sessions: Vec<SessionCounters>,
     ) {
-        let Some(wait) = self
-            .radius
-            .as_mut()
-            .and_then(|r| r.acct_waiting.remove(&token))
-        else {
+        let Some(wait) = self.counter_waits.waiting.remove(&token) else {
             return;
         };
         let c = sessions.first().copied();
@@ -744,6 +779,21 @@ impl Lns {
             }
         };
         match wait {
+            AcctWait::Idle { tid, sid, accepted } => {
+                let shard_tx = c.and_then(|c| c.tx).map_or(0, |t| t.0);
+                let Some(sub) = self.sub_mut(tid, sid).filter(|s| s.accepted == accepted) else {
+                    return;
+                };
+                let total = c.map_or(0, |c| c.rx_packets)
+                    + shard_tx
+                    + sub.tx.as_ref().map_or(0, |t| t.get().0);
+                if total != sub.seen_packets {
+                    sub.seen_packets = total;
+                    if let Some(ppp) = sub.ppp.as_mut() {
+                        ppp.note_activity(now);
+                    }
+                }
+            }
             AcctWait::Stop(mut record) => {
                 fill(&mut record);
                 self.acct_send(now, *record);
@@ -780,7 +830,12 @@ impl Lns {
             let now = Instant::now();
             self.dp.clear_inbox_wake();
             self.drain_shards(now);
-            let waiting = self.radius.as_ref().map_or(0, |r| r.acct_waiting.len());
+            let waiting = self
+                .counter_waits
+                .waiting
+                .values()
+                .filter(|w| matches!(w, AcctWait::Stop(_)))
+                .count();
             if waiting == 0 && !off_sent {
                 off_sent = true;
                 let off = AcctRecord::new(AcctStatusType::AccountingOff, b"", b"");
