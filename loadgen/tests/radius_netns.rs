@@ -11,7 +11,7 @@ use loadgen::l2tp_mode::{self, Options};
 use shardvpn::proto::ppp::AuthMethod;
 
 mod support;
-use support::freeradius::{FreeRadius, RadiusClient};
+use support::freeradius::{FreeRadius, RadiusClient, attribute};
 use support::{PAIR_A, PAIR_B, Pair, Server, is_root};
 
 const CONFIG: &str = r#"
@@ -65,6 +65,20 @@ quiet Cleartext-Password := "wonderland"
       Idle-Timeout = 2
 "#;
 
+/// FreeRADIUS in the daemon's namespace, with the daemon (127.0.0.1) as its client
+/// and [`USERS`].
+fn start_radius(pair: &Pair) -> FreeRadius {
+    FreeRadius::start(
+        &pair.b.name,
+        &[RadiusClient {
+            name: "shardvpn",
+            ipaddr: "127.0.0.1",
+            secret: "radsecret",
+        }],
+        USERS,
+    )
+}
+
 fn options(sessions: usize, user: &str, password: &str, auth: AuthMethod) -> Options {
     Options {
         server: (PAIR_B, 1701).into(),
@@ -97,15 +111,7 @@ fn pap_chap_and_mschapv2_through_freeradius() {
         return;
     }
     let pair = Pair::create("rad");
-    let radius = FreeRadius::start(
-        &pair.b.name,
-        &[RadiusClient {
-            name: "shardvpn",
-            ipaddr: "127.0.0.1",
-            secret: "radsecret",
-        }],
-        USERS,
-    );
+    let radius = start_radius(&pair);
     let server = Server::start(&pair, CONFIG, 5000);
     for auth in [AuthMethod::MsChapV2, AuthMethod::ChapMd5, AuthMethod::Pap] {
         let report = pair.a.run(move || {
@@ -209,15 +215,7 @@ fn accounting_start_interim_stop_in_freeradius_detail_file() {
         return;
     }
     let pair = Pair::create("acct");
-    let radius = FreeRadius::start(
-        &pair.b.name,
-        &[RadiusClient {
-            name: "shardvpn",
-            ipaddr: "127.0.0.1",
-            secret: "radsecret",
-        }],
-        USERS,
-    );
+    let radius = start_radius(&pair);
     let server = Server::start(&pair, ACCT_CONFIG, 5000);
     let report = pair.a.run(move || {
         let mut o = options(5, "alice", "wonderland", AuthMethod::MsChapV2);
@@ -233,22 +231,11 @@ fn accounting_start_interim_stop_in_freeradius_detail_file() {
     // Give FreeRADIUS a moment to write the last records (Accounting-Off).
     std::thread::sleep(Duration::from_millis(500));
     let records = radius.detail_records();
-    let status = |r: &Vec<(String, String)>| {
-        r.iter()
-            .find(|(k, _)| k == "Acct-Status-Type")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let get = |r: &Vec<(String, String)>, key: &str| {
-        r.iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let get = |r: &Vec<(String, String)>, key: &str| attribute(r, key);
     let of = |s: &str| {
         records
             .iter()
-            .filter(|r| status(r) == s)
+            .filter(|r| attribute(r, "Acct-Status-Type") == s)
             .collect::<Vec<_>>()
     };
     let (starts, interims, stops) = (of("Start"), of("Interim-Update"), of("Stop"));
@@ -345,15 +332,7 @@ fn coa_and_disconnect_from_radclient() {
         return;
     }
     let pair = Pair::create("dae");
-    let radius = FreeRadius::start(
-        &pair.b.name,
-        &[RadiusClient {
-            name: "shardvpn",
-            ipaddr: "127.0.0.1",
-            secret: "radsecret",
-        }],
-        USERS,
-    );
+    let radius = start_radius(&pair);
     let server = Server::start(&pair, DAE_CONFIG, 5000);
     // Two subscribers with traffic for 8 s: alice (2 sessions) and fixed (10.200.9.9).
     let runs: Vec<_> = [("alice", 2usize), ("fixed", 1)]
@@ -429,25 +408,8 @@ fn coa_and_disconnect_from_radclient() {
     let left = server.stop(Duration::from_millis(1500));
     assert_eq!(left.sessions, 0);
     std::thread::sleep(Duration::from_millis(300));
-    let records = radius.detail_records();
-    let stops: Vec<_> = records
-        .iter()
-        .filter(|r| {
-            r.iter()
-                .any(|(k, v)| k == "Acct-Status-Type" && v == "Stop")
-        })
-        .collect();
-    let cause_of = |user: &str| -> Vec<String> {
-        stops
-            .iter()
-            .filter(|r| r.iter().any(|(k, v)| k == "User-Name" && v == user))
-            .filter_map(|r| {
-                r.iter()
-                    .find(|(k, _)| k == "Acct-Terminate-Cause")
-                    .map(|(_, v)| v.clone())
-            })
-            .collect()
-    };
+    let cause_of = |user: &str| radius.stop_causes(user);
+    let stops = radius.records_with_status("Stop");
     assert_eq!(
         cause_of("alice"),
         ["Session-Timeout", "Session-Timeout"],
@@ -468,15 +430,7 @@ fn ten_thousand_sessions_authenticated_by_freeradius() {
         return;
     }
     let pair = Pair::create("rad10k");
-    let _radius = FreeRadius::start(
-        &pair.b.name,
-        &[RadiusClient {
-            name: "shardvpn",
-            ipaddr: "127.0.0.1",
-            secret: "radsecret",
-        }],
-        USERS,
-    );
+    let _radius = start_radius(&pair);
     let config = ACCT_CONFIG
         .replace("10.200.0.0/20", "10.200.0.0/18")
         .replace("interim_interval = 10", "interim_interval = 0");
@@ -502,12 +456,7 @@ fn accounting_survives_a_radius_outage() {
         return;
     }
     let pair = Pair::create("outage");
-    let clients = [RadiusClient {
-        name: "shardvpn",
-        ipaddr: "127.0.0.1",
-        secret: "radsecret",
-    }];
-    let first = FreeRadius::start(&pair.b.name, &clients, USERS);
+    let first = start_radius(&pair);
     let config = ACCT_CONFIG
         .replace(
             "interim_interval = 10",
@@ -525,31 +474,17 @@ fn accounting_survives_a_radius_outage() {
     });
     // Sessions up and started; then the server goes away while they end.
     std::thread::sleep(Duration::from_secs(3));
-    let starts = first
-        .detail_records()
-        .iter()
-        .filter(|r| {
-            r.iter()
-                .any(|(k, v)| k == "Acct-Status-Type" && v == "Start")
-        })
-        .count();
+    let starts = first.records_with_status("Start").len();
     drop(first);
     let report = run.join().expect("loadgen thread");
     assert_eq!(report.sessions_established, 5, "{report:?}");
     assert_eq!(starts, 5);
     // Back after the sessions ended: every Stop arrives, none lost.
     std::thread::sleep(Duration::from_secs(2));
-    let second = FreeRadius::start(&pair.b.name, &clients, USERS);
+    let second = start_radius(&pair);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let stops = loop {
-        let stops = second
-            .detail_records()
-            .iter()
-            .filter(|r| {
-                r.iter()
-                    .any(|(k, v)| k == "Acct-Status-Type" && v == "Stop")
-            })
-            .count();
+        let stops = second.records_with_status("Stop").len();
         if stops >= 5 || std::time::Instant::now() > deadline {
             break stops;
         }
@@ -567,15 +502,7 @@ fn idle_timeout_ends_quiet_sessions_and_spares_busy_ones() {
         return;
     }
     let pair = Pair::create("idle");
-    let radius = FreeRadius::start(
-        &pair.b.name,
-        &[RadiusClient {
-            name: "shardvpn",
-            ipaddr: "127.0.0.1",
-            secret: "radsecret",
-        }],
-        USERS,
-    );
+    let radius = start_radius(&pair);
     let config = ACCT_CONFIG
         .replace("interim_interval = 10", "interim_interval = 0")
         .replace("svrad1", "svrad4");
@@ -607,22 +534,7 @@ fn idle_timeout_ends_quiet_sessions_and_spares_busy_ones() {
     let left = server.stop(Duration::from_millis(1500));
     assert_eq!(left.sessions, 0);
     std::thread::sleep(Duration::from_millis(300));
-    let records = radius.detail_records();
-    let causes = |user: &str| -> Vec<String> {
-        records
-            .iter()
-            .filter(|r| {
-                r.iter()
-                    .any(|(k, v)| k == "Acct-Status-Type" && v == "Stop")
-            })
-            .filter(|r| r.iter().any(|(k, v)| k == "User-Name" && v == user))
-            .filter_map(|r| {
-                r.iter()
-                    .find(|(k, _)| k == "Acct-Terminate-Cause")
-                    .map(|(_, v)| v.clone())
-            })
-            .collect()
-    };
+    let causes = |user: &str| radius.stop_causes(user);
     assert_eq!(causes("busy"), ["User-Request", "User-Request"]);
     // The quiet sessions pinged in the last ~2 s before loadgen hangs up are still
     // within their timeout then; the others were ended for idling.

@@ -152,6 +152,23 @@ impl FreeRadius {
         records
     }
 
+    /// The detail records whose Acct-Status-Type is `status` (Start, Stop, ...).
+    pub fn records_with_status(&self, status: &str) -> Vec<Vec<(String, String)>> {
+        self.detail_records()
+            .into_iter()
+            .filter(|r| attribute(r, "Acct-Status-Type") == status)
+            .collect()
+    }
+
+    /// The Acct-Terminate-Cause of every Stop record of `user`, in order.
+    pub fn stop_causes(&self, user: &str) -> Vec<String> {
+        self.records_with_status("Stop")
+            .iter()
+            .filter(|r| attribute(r, "User-Name") == user)
+            .map(|r| attribute(r, "Acct-Terminate-Cause"))
+            .collect()
+    }
+
     /// Sends one request with `radclient` from inside the namespace: `kind` is `coa`,
     /// `disconnect`, `auth` or `acct`; `attributes` one per line. Returns radclient's
     /// output and whether it got an ACK.
@@ -197,6 +214,15 @@ impl FreeRadius {
         );
         (out.status.success(), text)
     }
+}
+
+/// One attribute of a detail record (empty if absent).
+pub fn attribute(record: &[(String, String)], key: &str) -> String {
+    record
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
