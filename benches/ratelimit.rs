@@ -94,7 +94,7 @@ fn tables(limited: bool, now: Instant) -> Tables {
     if limited {
         t.apply(Command::SetSessionLimit {
             key: (TUNNEL, SESSION),
-            up: Some(TokenBucket::new(fast(), now)),
+            up: Some(Box::new(TokenBucket::new(fast(), now))),
         })
         .unwrap();
         t.apply(Command::SetRouteLimit {

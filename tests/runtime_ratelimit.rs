@@ -212,7 +212,7 @@ fn limited_session_stays_within_ten_percent_and_its_neighbour_is_unaffected() {
     ] {
         let mut s = Session::new(1, Some(addr), SessionFlags::default());
         if limited {
-            s.up = Some(TokenBucket::new(rate, now));
+            s.up = Some(Box::new(TokenBucket::new(rate, now)));
         }
         dp.send(
             0,

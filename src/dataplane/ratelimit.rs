@@ -69,7 +69,7 @@
 //! // rate: from crate::aaa::ratelimit::RateLimit::up()/down() -> (bps, burst)
 //! let up = Rate::new(bps_up, burst_up);   let down = Rate::new(bps_down, burst_down);
 //! // L2TP session (tunnel, session) owned by shard k, subscriber at ipv4 (and /64):
-//! send(k, Command::SetSessionLimit { key, up: Some(TokenBucket::new(up, now)) });
+//! send(k, Command::SetSessionLimit { key, up: Some(Box::new(TokenBucket::new(up, now))) });
 //! let bucket = Arc::new(SharedTokenBucket::new(down, now));     // one per session
 //! broadcast(|| Command::SetRouteLimit { ipv4, down: Some(Arc::clone(&bucket)) });
 //! broadcast(|| Command::SetRoute6Limit { prefix, down: Some(Arc::clone(&bucket)) });

@@ -291,8 +291,10 @@ pub struct Session {
     /// §5: the interface identifier is negotiated for link-local use).
     pub ipv6_prefix: Option<[u8; 8]>,
     pub flags: SessionFlags,
-    /// The upload (subscriber → network) limit; `None`: unlimited.
-    pub up: Option<TokenBucket>,
+    /// The upload (subscriber → network) limit; `None`: unlimited. Boxed: the
+    /// session table is preallocated for twice its capacity, and an inline bucket
+    /// would cost every slot, limited or not.
+    pub up: Option<Box<TokenBucket>>,
     pub rx_packets: u64,
     pub rx_bytes: u64,
 }
@@ -391,7 +393,7 @@ pub enum Command {
     /// bucket is made by the control thread (`TokenBucket::new(rate, now)`).
     SetSessionLimit {
         key: SessionKey,
-        up: Option<TokenBucket>,
+        up: Option<Box<TokenBucket>>,
     },
     /// The download limit of the subscriber at `ipv4` (broadcast to every shard, the
     /// same `Arc` to all, and to the subscriber's IPv6 route too); `None` lifts it.

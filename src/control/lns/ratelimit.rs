@@ -98,7 +98,7 @@ impl Lns {
             shard,
             Command::SetSessionLimit {
                 key: (tid, sid),
-                up: bucket(limit.up()),
+                up: bucket(limit.up()).map(Box::new),
             },
         );
         if let (Some(ipv4), true) = (address, routed) {

@@ -993,7 +993,7 @@ fn upload_limit_polices_one_session_and_not_its_neighbour() {
     let rate = Rate::new(8_000_000, Some(6000));
     t.apply(Command::SetSessionLimit {
         key: (TUNNEL, SESSION),
-        up: Some(TokenBucket::new(rate, t0)),
+        up: Some(Box::new(TokenBucket::new(rate, t0))),
     })
     .unwrap();
     assert_eq!(
