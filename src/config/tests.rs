@@ -432,7 +432,7 @@ fn unknown_key_names_its_path_and_line() {
     one_error(
         "[dataplane]\n[radios]\nserver = \"x\"\n",
         "t.toml:2: radios: unknown field `radios`, expected one of `dataplane`, `listen`, \
-         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `radius`, `limits`, `mgmt`, `pool`",
+         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `radius`, `limits`, `mgmt`, `metrics`, `pool`",
     );
 }
 
@@ -1277,4 +1277,25 @@ fn ppp_rate_limit_is_parsed_and_checked() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("ppp.rate_limit"), "{errors:?}");
     assert!(errors[0].starts_with("t.toml:2: "), "{errors:?}");
+}
+
+// --- [metrics] -------------------------------------------------------------------------
+
+#[test]
+fn metrics_listen_defaults_and_checks() {
+    let d = Config::default().metrics;
+    assert_eq!(d.listen, crate::config::DEFAULT_METRICS_LISTEN);
+    assert_eq!(d.address(), Some("127.0.0.1:9477".parse().unwrap()));
+    let c = parses("[metrics]\nlisten = \"[::1]:9100\"\n");
+    assert_eq!(c.metrics.address(), Some("[::1]:9100".parse().unwrap()));
+    assert_eq!(parses("[metrics]\nlisten = \"\"\n").metrics.address(), None);
+    one_error(
+        "[metrics]\nlisten = \"localhost:9477\"\n",
+        "t.toml:2: metrics.listen: \"localhost:9477\" is not an IP:PORT address (e.g. \
+         \"127.0.0.1:9477\", \"[::1]:9477\"; \"\" for no metrics endpoint)",
+    );
+    one_error(
+        "[metrics]\nport = 9477\n",
+        "t.toml:2: metrics.port: unknown field `port`, expected `listen`",
+    );
 }

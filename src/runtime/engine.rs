@@ -290,6 +290,12 @@ impl Dataplane {
         Some(s.clone())
     }
 
+    /// Every shard's published counters, for readers on other threads (the metrics
+    /// endpoint reads them at scrape time).
+    pub fn stats_handles(&self) -> Vec<Arc<Mutex<ShardStats>>> {
+        self.shards.iter().map(|s| Arc::clone(&s.stats)).collect()
+    }
+
     /// Whether every command sent so far has been applied (the queues are empty).
     pub fn commands_drained(&self) -> bool {
         self.shards.iter().all(|s| s.commands.is_empty())

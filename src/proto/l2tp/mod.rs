@@ -391,6 +391,12 @@ impl Tunnel {
         &self.counters
     }
 
+    /// Control messages sent and not yet acknowledged, plus those waiting for the
+    /// peer's receive window (RFC 2661 §5.8).
+    pub fn queue_depth(&self) -> usize {
+        self.unacked.len() + self.waiting.len()
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
