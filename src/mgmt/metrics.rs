@@ -177,6 +177,11 @@ fn describe() {
         "shardvpn_radius_dae_total",
         "RADIUS Dynamic Authorization requests answered."
     );
+    describe_gauge!(
+        "shardvpn_control_queue_depth",
+        "Messages waiting between the shards and the control thread (inbox: punts and \
+         reports for the control thread; commands: shard commands not yet queued)."
+    );
     describe_gauge!("shardvpn_pool_addresses", "Addresses in the pool.");
     describe_gauge!(
         "shardvpn_pool_addresses_used",

@@ -182,6 +182,9 @@ pub(super) struct ControlMetrics {
     radius_errors: [Counter; 4],
     dae: [[Counter; 2]; 2],
     pools: Vec<(Gauge, Gauge)>,
+    /// Shard → control messages waiting, and control → shard commands not yet
+    /// queued (both grow when the control thread falls behind, as in a storm).
+    control_queues: [Gauge; 2],
     next_publish: Option<Instant>,
     /// Retransmissions of tunnels already gone (their engines' counters went with
     /// them; the exported counter must never go down).
@@ -295,6 +298,12 @@ impl ControlMetrics {
                 })
             }),
             pools: Vec::new(),
+            control_queues: per(|q| {
+                metrics::gauge!(
+                    "shardvpn_control_queue_depth",
+                    "queue" => ["inbox", "commands"][q]
+                )
+            }),
             next_publish: None,
             l2tp_retransmissions_closed: 0,
         }
@@ -378,6 +387,8 @@ impl Lns {
             g.set(n as f64);
         }
         m.l2tp_queue.set(queue as f64);
+        m.control_queues[0].set(self.dp.inbox_depth() as f64);
+        m.control_queues[1].set(self.prog.pending() as f64);
         m.l2tp_retransmissions.absolute(retransmissions);
 
         let c = &self.counters;
