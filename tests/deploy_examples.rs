@@ -149,10 +149,7 @@ fn production_example_writes_every_key() {
     let written: toml::Table = toml::from_str(&text).expect("production.toml is TOML");
     let written = paths_of(&written);
 
-    // 1. Every key of the documented default. `[metrics]` is not in
-    //    config/default.toml until the exporter lands; from then on this requires it
-    //    in production.toml like any other key (and `metrics_section_...` below
-    //    reminds whoever lands it to uncomment the block).
+    // 1. Every key of the documented default (which a unit test keeps complete).
     let default: toml::Table = toml::from_str(DEFAULT_TOML).unwrap();
     let missing: Vec<String> = paths_of(&default)
         .into_iter()
@@ -191,31 +188,6 @@ fn production_example_writes_every_key() {
                 i + 1
             );
         }
-    }
-}
-
-/// `[metrics] listen` is being added to the daemon. Until the loader accepts it,
-/// production.toml carries it commented out (an unknown section fails check-config);
-/// once the loader accepts it, the section must be live.
-#[test]
-fn metrics_section_follows_the_loader() {
-    let text = production_text();
-    let probe = "[metrics]\nlisten = \"127.0.0.1:9477\"\n";
-    let live = text.lines().any(|line| line.trim() == "[metrics]");
-    let commented = text
-        .lines()
-        .any(|line| line.trim().trim_start_matches('#').trim() == "[metrics]");
-    match Config::parse(probe, "probe.toml") {
-        Ok(_) => assert!(
-            live,
-            "the loader now accepts [metrics]: uncomment the [metrics] block in \
-             deploy/examples/production.toml"
-        ),
-        Err(_) => assert!(
-            commented && !live,
-            "deploy/examples/production.toml should carry the [metrics] block \
-             commented out until the loader accepts it"
-        ),
     }
 }
 
