@@ -1597,7 +1597,7 @@ fn assigned_tunnel_id(packet: &wire_l2tp::Packet<&[u8]>) -> Option<u16> {
     })
 }
 
-/// Whether `from` may open a plain L2TP tunnel (`l2tp.lac_addresses`; empty: any).
+/// Whether `from` may open a plain L2TP tunnel (`l2tp.lac_addresses`; empty: none).
 fn lac_allowed(config: &Config, from: SocketAddr) -> bool {
     config.l2tp.lac_allowed(from.ip())
 }
