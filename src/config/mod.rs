@@ -72,9 +72,9 @@ use toml::de::DeTable;
 
 pub use aaa::{AaaBackend, AaaConfig, DEFAULT_DEMO_CREDENTIALS_FILE, DemoUser};
 pub use dataplane::{
-    DataplaneConfig, ENCAPSULATION_HEADROOM, MAX_BATCH, MAX_BUFFER_SIZE, MAX_BUFFERS, MAX_SHARDS,
-    MAX_TABLE, MAX_TUN_MTU, MAX_TUN_NAME, MAX_TUNNELS, MIN_BUFFER_SIZE, MIN_BUFFERS, MIN_TUN_MTU,
-    Shards,
+    DataplaneConfig, ENCAPSULATION_HEADROOM, MAX_BATCH, MAX_BUFFER_SIZE, MAX_BUFFERS, MAX_CPU,
+    MAX_SHARDS, MAX_TABLE, MAX_TUN_MTU, MAX_TUN_NAME, MAX_TUNNELS, MIN_BUFFER_SIZE, MIN_BUFFERS,
+    MIN_TUN_MTU, Shards,
 };
 pub use error::{ConfigError, ConfigErrors};
 pub use ike::{IkeConfig, IkePeer, PfsPolicy};

@@ -1299,3 +1299,29 @@ fn metrics_listen_defaults_and_checks() {
         "t.toml:2: metrics.port: unknown field `port`, expected `listen`",
     );
 }
+
+#[test]
+fn dataplane_cpus_pick_where_shards_run() {
+    let c = parses("[dataplane]\ncpus = [2, 3, 5]\n");
+    assert_eq!(c.dataplane.cpus, [2, 3, 5]);
+    assert_eq!(
+        c.dataplane.shard_count(),
+        3,
+        "auto: one shard per listed CPU"
+    );
+    let c = parses("[dataplane]\nshards = 2\ncpus = [4]\n");
+    assert_eq!(c.dataplane.shard_count(), 2);
+    assert!(Config::default().dataplane.cpus.is_empty());
+    one_error(
+        "[dataplane]\ncpus = [1, 1]\n",
+        "t.toml:2: dataplane.cpus[1]: CPU 1 is listed twice",
+    );
+    one_error(
+        "[dataplane]\ncpus = [1024]\n",
+        "t.toml:2: dataplane.cpus[0]: CPU 1024 is beyond the 1024 CPUs Linux's affinity masks name",
+    );
+    one_error(
+        "[dataplane]\npin_cores = false\ncpus = [1]\n",
+        "t.toml:3: dataplane.cpus: pins shards: it needs pin_cores = true",
+    );
+}
