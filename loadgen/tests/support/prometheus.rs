@@ -33,7 +33,8 @@ pub fn available() -> bool {
 }
 
 /// One HTTP/1.0 GET of `path` from `addr`, made from inside `netns` (a thread enters
-/// it for the request). Returns the status code and the body. Bounded by timeouts.
+/// it for the request). Returns the status code and the body (read up to its
+/// Content-Length, or until the server closes). Bounded by timeouts.
 pub fn http_get(netns: &str, addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
     let ns = format!("/var/run/netns/{netns}");
     let path = path.to_owned();
@@ -47,12 +48,31 @@ pub fn http_get(netns: &str, addr: SocketAddr, path: &str) -> Result<(u16, Strin
             .map_err(|e| e.to_string())?;
         write!(
             s,
-            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n\r\n"
+            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         )
         .map_err(|e| format!("send to {addr}: {e}"))?;
+        // Read until the body is complete (Content-Length) or the server closes.
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw)
-            .map_err(|e| format!("read from {addr}{path}: {e}"))?;
+        let mut buf = [0u8; 65536];
+        for _ in 0..100_000 {
+            let n = s
+                .read(&mut buf)
+                .map_err(|e| format!("read from {addr}{path}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                let length = head.lines().find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                });
+                if length.is_some_and(|len| raw.len() >= end + 4 + len) {
+                    break;
+                }
+            }
+        }
         let text = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = text
             .split_once("\r\n\r\n")
