@@ -902,11 +902,13 @@ fn every_dashboard_query_and_rule_returns_data_from_a_real_prometheus() {
         println!("NaN (no events in the window, data present): {n}");
     }
     println!("metrics_netns took {:?}", started.elapsed());
+    let tail: Vec<&str> = out.lines().rev().take(40).collect();
     assert!(
         failures.is_empty(),
-        "{} problems:\n{}\n--- shardvpn output:\n{out}",
+        "{} problems:\n{}\n--- the end of shardvpn's output:\n{}",
         failures.len(),
-        failures.join("\n")
+        failures.join("\n"),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     );
 }
 
