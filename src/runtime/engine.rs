@@ -335,6 +335,26 @@ impl Drop for Dataplane {
     }
 }
 
+/// The CPUs this process may run on, in ascending order (its affinity mask, which
+/// systemd's `CPUAffinity=` or `taskset` narrow); every online CPU if it cannot be
+/// read.
+pub fn allowed_cpus() -> Vec<usize> {
+    // Safety: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes at
+    // most size_of::<cpu_set_t>() bytes into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } == 0;
+    if ok {
+        // Safety: CPU_ISSET reads the set within CPU_SETSIZE.
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
+            .collect();
+        if !cpus.is_empty() {
+            return cpus;
+        }
+    }
+    (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     /// The mask is read from the calling thread, which is what shards inherit and what
@@ -374,24 +394,4 @@ mod tests {
             - crate::dataplane::tx::TX_TAILROOM;
         assert!(spec.tun_mtu as usize <= room);
     }
-}
-
-/// The CPUs this process may run on, in ascending order (its affinity mask, which
-/// systemd's `CPUAffinity=` or `taskset` narrow); every online CPU if it cannot be
-/// read.
-pub fn allowed_cpus() -> Vec<usize> {
-    // Safety: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes at
-    // most size_of::<cpu_set_t>() bytes into it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } == 0;
-    if ok {
-        // Safety: CPU_ISSET reads the set within CPU_SETSIZE.
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
-            .collect();
-        if !cpus.is_empty() {
-            return cpus;
-        }
-    }
-    (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
 }
