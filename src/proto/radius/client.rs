@@ -508,8 +508,9 @@ pub struct RadiusClient {
     latencies: Vec<LatencySample>,
 }
 
-/// Latency samples kept between two [`RadiusClient::take_latencies`] calls.
-pub const MAX_LATENCY_SAMPLES: usize = 4096;
+/// Latency samples kept between two [`RadiusClient::take_latencies`] calls (the
+/// control thread takes them every second; 16,384 covers any realistic answer rate).
+pub const MAX_LATENCY_SAMPLES: usize = 16384;
 
 /// One answer's latency: from the request's last transmission to the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
