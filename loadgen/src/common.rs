@@ -215,6 +215,8 @@ impl KindStats {
 #[derive(Debug, Default)]
 pub(crate) struct Keepalives {
     pub(crate) on: bool,
+    /// The storm is over: answers still count, new keepalives no longer do.
+    pub(crate) draining: bool,
     pub(crate) lcp: KindStats,
     pub(crate) hello: KindStats,
     pub(crate) dpd: KindStats,
@@ -222,6 +224,11 @@ pub(crate) struct Keepalives {
 }
 
 impl Keepalives {
+    /// Whether a keepalive sent now is counted.
+    pub(crate) fn counting(&self) -> bool {
+        self.on && !self.draining
+    }
+
     pub(crate) fn report(&self, bystanders: u64) -> crate::report::Keepalive {
         let kinds = [
             ("lcp_echo", self.lcp),

@@ -182,8 +182,9 @@ struct Ipsec {
     /// Its session came up (later IKE ends are teardown, not failures).
     up: bool,
     origin: Origin,
-    /// A bystander's R-U-THERE awaiting its acknowledgment: sent at.
-    dpd_pending: Option<Instant>,
+    /// A bystander's R-U-THEREs awaiting their acknowledgments: sent at, oldest
+    /// first (each is acknowledged on its own).
+    dpd_pending: VecDeque<Instant>,
 }
 
 struct Run {
@@ -257,7 +258,7 @@ impl Run {
     /// Sends what tunnel `t`'s engine has queued, noting a bystander's HELLOs.
     fn flush_tunnel(&mut self, now: Instant, t: usize) {
         let (server, nat_t) = (self.opts.server, self.nat_t());
-        let watch = self.keepalive.on && self.lacs[t].bystander;
+        let watch = self.keepalive.counting() && self.lacs[t].bystander;
         let lac = &mut self.lacs[t];
         while let Some(msg) = lac.engine.poll_transmit(now) {
             if watch
@@ -653,7 +654,7 @@ impl Run {
                 && let Some(sent_at) = self.lacs[t]
                     .ipsec
                     .as_mut()
-                    .and_then(|i| i.dpd_pending.take())
+                    .and_then(|i| i.dpd_pending.pop_front())
             {
                 self.keepalive.dpd.answered(now - sent_at);
             }
@@ -782,10 +783,11 @@ impl Run {
                         };
                         let before = dpd(self);
                         self.with_ike(t, |sa, env| sa.handle_timeout(now, env));
-                        if dpd(self) > before && self.keepalive.on && self.lacs[t].bystander {
+                        if dpd(self) > before && self.keepalive.counting() && self.lacs[t].bystander
+                        {
                             self.keepalive.dpd.sent += 1;
                             if let Some(i) = self.lacs[t].ipsec.as_mut() {
-                                i.dpd_pending.get_or_insert(now);
+                                i.dpd_pending.push_back(now);
                             }
                         }
                         self.service_ike(now, t);
@@ -904,13 +906,19 @@ impl Run {
         }
     }
 
-    /// Bystander echoes still unanswered.
+    /// Bystander keepalives still unanswered.
     fn echoes_pending(&self) -> bool {
         self.bystander_lacs.iter().any(|&t| {
-            self.lacs[t]
-                .calls
-                .values()
-                .any(|c| c.echoes.as_ref().is_some_and(|e| !e.lost && e.pending()))
+            let lac = &self.lacs[t];
+            lac.hello_pending.is_some()
+                || lac
+                    .ipsec
+                    .as_ref()
+                    .is_some_and(|i| !i.dpd_pending.is_empty())
+                || lac
+                    .calls
+                    .values()
+                    .any(|c| c.echoes.as_ref().is_some_and(|e| !e.lost && e.pending()))
         })
     }
 
@@ -1181,7 +1189,7 @@ impl Run {
                 failed: false,
                 up: false,
                 origin,
-                dpd_pending: None,
+                dpd_pending: VecDeque::new(),
             }),
         );
         lac.bystander = bystander;
@@ -1650,6 +1658,7 @@ fn storm_phase(
         *run.storm.failures.entry("not_placed".into()).or_default() += missing;
     }
     // The last keepalives' answers (an echo unanswered for 5 s is a loss anyway).
+    run.keepalive.draining = true;
     let grace = Instant::now() + crate::common::BYSTANDER_LOST_AFTER + Duration::from_millis(100);
     while Instant::now() < grace && run.echoes_pending() {
         run.bystander_tick_overdue_only(Instant::now());
