@@ -322,4 +322,42 @@ mod tests {
         assert_eq!(parse_echo_reply(&packet), Some((7, 9)));
         assert_eq!(parse_echo_reply(&packet[..10]), None);
     }
+
+    /// A bystander's Echo-Request, turned around the way RFC 1661 §5.8 says (code
+    /// 10, the replier's magic, the data kept), is recognised; others are not.
+    #[test]
+    fn lcp_echo_reply_is_matched_by_its_mark_and_sequence() {
+        let request = lcp_echo_request(0x1234, 0xdead_beef);
+        assert_eq!(
+            u16::from_be_bytes([request[2], request[3]]) as usize,
+            request.len()
+        );
+        assert_eq!(parse_lcp_echo_reply(&request), None);
+        let mut reply = request.clone();
+        reply[0] = 10;
+        reply[4..8].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+        assert_eq!(parse_lcp_echo_reply(&reply), Some(0x1234));
+        // The PPP engine's own echoes carry no mark.
+        let mut other = reply.clone();
+        other[8] = b'x';
+        assert_eq!(parse_lcp_echo_reply(&other), None);
+        assert_eq!(parse_lcp_echo_reply(&reply[..10]), None);
+    }
+
+    #[test]
+    fn an_echo_unanswered_for_five_seconds_is_overdue() {
+        let t0 = Instant::now();
+        let mut e = Echoes::default();
+        let first = e.due(t0).unwrap();
+        assert_eq!(e.due(t0 + Duration::from_millis(500)), None);
+        let second = e.due(t0 + Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            e.answered(t0 + Duration::from_millis(1200), second),
+            Some(Duration::from_millis(200))
+        );
+        assert!(!e.overdue(t0 + Duration::from_secs(5)));
+        assert!(e.overdue(t0 + Duration::from_millis(5001)));
+        assert!(e.answered(t0 + Duration::from_secs(6), first).is_some());
+        assert!(!e.pending());
+    }
 }

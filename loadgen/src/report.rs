@@ -246,9 +246,17 @@ impl Report {
         }
         if let Some(h) = &self.hold {
             s += &format!(
-                "hold: {:.0} s, {} sessions lost\n",
+                "hold: {:.0} s, {} sessions lost",
                 h.seconds, h.sessions_lost
             );
+            if let (Some(a), Some(b)) = (h.server_rss_start_bytes, h.server_rss_end_bytes) {
+                s += &format!(
+                    ", server memory {:.1} -> {:.1} MiB",
+                    a as f64 / 1048576.0,
+                    b as f64 / 1048576.0
+                );
+            }
+            s += "\n";
         }
         if let Some(c) = &self.churn {
             s += &format!(
@@ -329,5 +337,57 @@ mod tests {
         assert!(v["setup_latency_ms"].get("p99").is_some());
         assert!(v["traffic"]["rtt_ms"].get("p50").is_some());
         assert!(r.summary().contains("9 of 10 sessions established"));
+    }
+
+    /// The scale phases' objects appear only when they ran; the old fields stay.
+    #[test]
+    fn scale_fields_are_added_only_when_present() {
+        let plain = serde_json::to_value(Report::default()).unwrap();
+        for key in ["storm", "churn", "keepalive", "hold", "server_fds"] {
+            assert!(plain.get(key).is_none(), "{key}");
+        }
+        assert!(plain["traffic"].get("pps").is_none());
+        let mut r = Report {
+            storm: Some(Storm {
+                sessions_dropped: 5,
+                sessions_reestablished: 5,
+                recovery_s: 2.0,
+                initial_setup_s: 1.0,
+                recovery_ratio: 2.0,
+                ..Storm::default()
+            }),
+            churn: Some(Churn {
+                cycles: 3,
+                ..Churn::default()
+            }),
+            keepalive: Some(Keepalive {
+                bystanders: 10,
+                sent: 4,
+                answered: 4,
+                ..Keepalive::default()
+            }),
+            server_fds: Some(ServerFds {
+                after_setup: Some(24),
+                after_hold: Some(25),
+            }),
+            hold: Some(Hold {
+                seconds: 1.0,
+                ..Hold::default()
+            }),
+            ..Report::default()
+        };
+        r.traffic.pps = Some(100.0);
+        r.traffic.mbps = Some(0.1);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["storm"]["recovery_ratio"], 2.0);
+        assert_eq!(v["churn"]["cycles"], 3);
+        assert!(v["churn"]["resetup_latency_ms"].get("p99").is_some());
+        assert_eq!(v["keepalive"]["bystanders_lost"], 0);
+        assert_eq!(v["server_fds"]["after_hold"], 25);
+        assert_eq!(v["traffic"]["pps"], 100.0);
+        assert!(v.get("mode").is_some() && v.get("teardown_clean").is_some());
+        let text = r.summary();
+        assert!(text.contains("storm: 5 of 5"), "{text}");
+        assert!(text.contains("churn: 3 cycles"), "{text}");
     }
 }
