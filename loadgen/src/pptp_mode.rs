@@ -204,6 +204,8 @@ struct Client {
     /// GRE packets that arrived before the Outgoing-Call-Reply was processed.
     early: Vec<Vec<u8>>,
     origin: Origin,
+    /// When its Call-Clear-Request counts as unanswered.
+    call_clear_deadline: Option<Instant>,
     /// Left alone by the storm; sends its own LCP echoes.
     bystander: bool,
     echoes: Option<Echoes>,
@@ -459,6 +461,7 @@ impl Run {
             ack_timer: None,
             early: Vec::new(),
             origin,
+            call_clear_deadline: None,
             bystander,
             echoes: bystander.then(Echoes::default),
         }
@@ -688,6 +691,7 @@ impl Run {
             c.closing = Some(Closing::CallClear);
             let id = c.call_id;
             c.control.end_call(id, DisconnectResult::Request);
+            c.call_clear_deadline = Some(now + CALL_CLEAR_TIMEOUT);
             self.timers
                 .schedule(now + CALL_CLEAR_TIMEOUT, Key::CallClear(i));
             self.service_control(now, i);
@@ -1133,7 +1137,11 @@ impl Run {
                     self.service_ppp(now, i);
                 }
                 Key::CallClear(i) => {
-                    if self.clients[i].closing == Some(Closing::CallClear) {
+                    // (A timer of the client this one replaced does not count.)
+                    let c = &self.clients[i];
+                    if c.closing == Some(Closing::CallClear)
+                        && c.call_clear_deadline.is_some_and(|d| d <= now)
+                    {
                         self.clients[i].clear_unanswered = true;
                         self.drop_count("call_clear_unanswered");
                         self.stop_control(now, i);
