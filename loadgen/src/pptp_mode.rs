@@ -1516,6 +1516,27 @@ fn storm_phase(
     Ok((storm, run.keepalive.report(bystanders)))
 }
 
+/// Churned clients whose hang-up is over dial again (same user, a fresh connection
+/// and call).
+fn redial(
+    run: &mut Run,
+    now: Instant,
+    hanging_up: &mut VecDeque<usize>,
+    queue: &mut VecDeque<usize>,
+) {
+    for _ in 0..hanging_up.len() {
+        let Some(i) = hanging_up.pop_front() else {
+            break;
+        };
+        if run.clients[i].in_teardown() {
+            hanging_up.push_back(i);
+            continue;
+        }
+        run.restart_client(now, i, Origin::Churn);
+        queue.push_back(i);
+    }
+}
+
 /// `--hold`: every client stays up `hold` (the engines answer the server's echoes);
 /// with `--churn R`, R clients a second hang up cleanly and dial again.
 fn hold_phase(
@@ -1572,18 +1593,7 @@ fn hold_phase(
                 run.begin_teardown(now, i);
                 hanging_up.push_back(i);
             }
-            // Hung up: dial again (same user, a fresh connection and call).
-            for _ in 0..hanging_up.len() {
-                let Some(i) = hanging_up.pop_front() else {
-                    break;
-                };
-                if run.clients[i].in_teardown() {
-                    hanging_up.push_back(i);
-                    continue;
-                }
-                run.restart_client(now, i, Origin::Churn);
-                queue.push_back(i);
-            }
+            redial(run, now, &mut hanging_up, &mut queue);
         }
         progress.note(
             now,
@@ -1598,9 +1608,19 @@ fn hold_phase(
         );
         run.turn(Duration::from_millis(10))?;
     }
+    // Hang-ups and re-setups still in flight get a bounded while to finish.
     let settle = Instant::now() + Duration::from_secs(10).min(run.opts.setup_timeout);
-    while run.churn.outstanding() > 0 && Instant::now() < settle {
+    while (run.churn.outstanding() > 0 || !hanging_up.is_empty()) && Instant::now() < settle {
+        redial(run, Instant::now(), &mut hanging_up, &mut queue);
         run.turn(Duration::from_millis(10))?;
+    }
+    let stuck = hanging_up.len() as u64;
+    if stuck > 0 {
+        run.churn.failed += stuck;
+        *run.churn
+            .failures
+            .entry("hang_up_unfinished".into())
+            .or_default() += stuck;
     }
     progress.finish();
     let unfinished = run.churn.outstanding() as u64;

@@ -238,3 +238,48 @@ fn l2tp_churn_keeps_the_session_count_and_leaves_nothing_behind() {
         "{left:?}"
     );
 }
+
+/// PPTP churn: 100 clients, 40 a second hang up the Windows way and dial again on a
+/// new connection for 3 s; every hang-up is followed by a completed re-setup and the
+/// daemon ends with nothing.
+#[test]
+fn pptp_churn_redials_every_client_it_hangs_up() {
+    if !is_root() {
+        println!("storm_netns: skipped, needs root");
+        return;
+    }
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::create("stpc");
+    let server = Server::start(&pair, CONFIG, 100_000);
+    let opts = pptp_mode::Options {
+        server: std::net::SocketAddrV4::new(PAIR_B, 1723),
+        bind: PAIR_A,
+        sessions: 100,
+        rate: None,
+        max_outstanding: 100,
+        traffic_pps: 0,
+        duration: Duration::ZERO,
+        user: "alice".into(),
+        password: "wonderland".into(),
+        setup_timeout: Duration::from_secs(60),
+        mppe: pptp_mode::Options::default_mppe(),
+        scale: Scale {
+            hold: Some(Duration::from_secs(3)),
+            churn: Some(40.0),
+            ..Scale::default()
+        },
+    };
+    let report = pair
+        .a
+        .run(move || pptp_mode::run(opts, &|| None).expect("loadgen run"));
+    let left = server.stop(Duration::from_millis(500));
+    println!("{}", report.summary());
+    let churn = report.churn.as_ref().expect("a churn report");
+    assert!(churn.cycles > 0, "{churn:?}");
+    assert_eq!(churn.failed, 0, "{churn:?}");
+    assert_eq!(churn.cycles, churn.torn_down, "{churn:?}");
+    assert_eq!(report.hold.as_ref().unwrap().sessions_lost, 0, "{report:?}");
+    assert!(report.teardown_clean, "{report:?}");
+    assert_eq!(left.sessions, 0, "{left:?}");
+    assert_eq!(left.addresses, 0, "{left:?}");
+}
