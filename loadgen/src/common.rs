@@ -57,10 +57,6 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new() -> Progress {
-        Progress::phase("established", 0)
-    }
-
     /// Progress of one phase (`label`: setup's "established", "storm", ...) towards
     /// `total` sessions.
     pub(crate) fn phase(label: &'static str, total: usize) -> Progress {
@@ -102,9 +98,11 @@ impl Progress {
         );
     }
 
-    /// A free-form status line (hold, churn), at most once a second.
-    pub(crate) fn note(&mut self, now: Instant, text: &str) {
+    /// A free-form status line (hold, churn) at `position` of the bar, at most once
+    /// a second.
+    pub(crate) fn note(&mut self, now: Instant, position: u64, text: &str) {
         if let Some(bar) = &self.bar {
+            bar.set_position(position);
             bar.set_message(text.to_owned());
             return;
         }

@@ -1290,7 +1290,7 @@ pub fn run_probed(opts: Options, probe: &Probe<'_>) -> std::io::Result<Report> {
         .rate
         .map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
     let mut next_client = start;
-    let mut progress = Progress::new();
+    let mut progress = Progress::phase("established", opts.sessions);
     while !run.settled() && Instant::now() < deadline {
         let now = Instant::now();
         progress.show(now, run.established, run.failed, opts.sessions);
@@ -1563,7 +1563,7 @@ fn hold_phase(
         .churn
         .map(|r| Duration::from_secs_f64(1.0 / r));
     let mut next = start;
-    let mut progress = Progress::phase("hold", 0);
+    let mut progress = Progress::phase("hold (s)", hold.as_secs() as usize);
     loop {
         let now = Instant::now();
         if now >= end {
@@ -1597,6 +1597,7 @@ fn hold_phase(
         }
         progress.note(
             now,
+            (now - start).as_secs(),
             &format!(
                 "{:.0}/{:.0} s  lost {}  churn cycles {} failed {}",
                 (now - start).as_secs_f64(),
