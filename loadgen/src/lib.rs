@@ -8,4 +8,5 @@ pub mod l2tp_mode;
 pub mod local;
 pub mod pptp_mode;
 pub mod report;
+pub mod scale;
 mod sys;

@@ -172,6 +172,12 @@ impl LocalServer {
         Some(kb * 1024)
     }
 
+    /// The daemon's open file descriptors, from /proc (to see fd leaks under churn).
+    pub fn fd_count(&self) -> Option<u64> {
+        let dir = std::fs::read_dir(format!("/proc/{}/fd", self.pid()?)).ok()?;
+        Some(dir.count() as u64)
+    }
+
     /// SIGTERM, then waits up to `grace` for a clean exit; true if it exited by itself.
     pub fn stop(&mut self, grace: Duration) -> bool {
         let Some(mut child) = self.child.take() else {

@@ -6,9 +6,14 @@
 //! run` itself in a fresh pair of network namespaces (root), drives it and removes it
 //! afterwards, so `loadgen --sessions 10000` alone is a complete benchmark.
 //!
+//! `--hold`, `--churn`, `--storm` and `--bystanders` add phases after setup (see
+//! `scale.rs`).
+//!
 //! Prints a progress line while it works, a human summary at the end, and with
 //! `--json FILE` the report (see `report.rs` for its fields). Exit status 0 when every
-//! requested session was established (and, with traffic, some replies came back).
+//! requested session was established (and, with traffic, some replies came back;
+//! with a storm, every session came back and no bystander was lost; with churn, no
+//! re-setup failed).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -20,6 +25,7 @@ use shardvpn::proto::ike::policy;
 use shardvpn::proto::ppp::AuthMethod;
 
 use loadgen::report::Report;
+use loadgen::scale::{Probe, Scale};
 use loadgen::{l2tp_mode, local, pptp_mode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,6 +114,23 @@ struct Cli {
     /// pptp: offer 40-bit MPPE keys as well as 128-bit ones.
     #[arg(long)]
     mppe_40: bool,
+    /// After setup (and traffic), keep every session up this many seconds before
+    /// tearing down, answering the server's keepalives.
+    #[arg(long, value_name = "SECONDS")]
+    hold: Option<u64>,
+    /// During --hold, tear down this many sessions per second and set them up again
+    /// (same user, fresh session).
+    #[arg(long, value_name = "PER_SECOND")]
+    churn: Option<f64>,
+    /// After setup, drop every session at once as an outage does (l2tp: every LAC
+    /// restarts; l2tp-ipsec: every client renegotiates with INITIAL-CONTACT; pptp:
+    /// every TCP connection reset) and reconnect them all.
+    #[arg(long)]
+    storm: bool,
+    /// With --storm: this many sessions are left alone and keep sending their own
+    /// keepalives, checking the answers (default: 1 % of --sessions, at least 10).
+    #[arg(long)]
+    bystanders: Option<usize>,
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -159,6 +182,20 @@ fn local_config(psk: &str, pptp: bool) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let scale = Scale {
+        hold: cli.hold.map(Duration::from_secs),
+        churn: cli.churn,
+        storm: cli.storm,
+        bystanders: match (cli.storm, cli.bystanders) {
+            (_, Some(n)) => n,
+            (true, None) => Scale::default_bystanders(cli.sessions),
+            (false, None) => 0,
+        },
+    };
+    if let Err(e) = scale.validate(cli.sessions) {
+        eprintln!("loadgen: {e}");
+        return ExitCode::from(2);
+    }
     let auth = match cli.auth {
         Auth::Mschapv2 => AuthMethod::MsChapV2,
         Auth::Chap => AuthMethod::ChapMd5,
@@ -244,6 +281,11 @@ fn main() -> ExitCode {
             .as_ref()
             .and_then(local::LocalServer::rss_bytes)
     };
+    let fds = || local_server.as_ref().and_then(local::LocalServer::fd_count);
+    let probe = Probe {
+        rss: &rss,
+        fds: &fds,
+    };
     let result: std::io::Result<Report> = if cli.mode == Mode::Pptp {
         let server = match server {
             SocketAddr::V4(a) => a,
@@ -268,8 +310,9 @@ fn main() -> ExitCode {
                 prefer_stateless: !cli.mppe_stateful,
                 ..pptp_mode::Options::default_mppe()
             },
+            scale: scale.clone(),
         };
-        pptp_mode::run(opts, &rss)
+        pptp_mode::run_probed(opts, &probe)
     } else {
         let opts = l2tp_mode::Options {
             server,
@@ -288,8 +331,9 @@ fn main() -> ExitCode {
             ipsec,
             nat_rebind: cli.nat_rebind,
             vanish: cli.vanish,
+            scale: scale.clone(),
         };
-        l2tp_mode::run(opts, &rss)
+        l2tp_mode::run_probed(opts, &probe)
     };
     let report = match result {
         Ok(r) => r,
@@ -307,8 +351,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    let storm_ok = report.storm.as_ref().is_none_or(|s| {
+        s.sessions_reestablished == s.sessions_dropped
+            && report
+                .keepalive
+                .as_ref()
+                .is_none_or(|k| k.bystanders_lost == 0)
+    });
+    let churn_ok = report.churn.as_ref().is_none_or(|c| c.failed == 0);
     let ok = report.sessions_established == report.sessions_requested
-        && (cli.traffic_pps == 0 || report.traffic.received > 0);
+        && (cli.traffic_pps == 0 || report.traffic.received > 0)
+        && storm_ok
+        && churn_ok;
     if ok {
         ExitCode::SUCCESS
     } else {

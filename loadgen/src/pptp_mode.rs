@@ -54,7 +54,7 @@
 //! - **Malformed input** is never fatal: every packet dropped is counted under its
 //!   reason in the report's `dropped`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
@@ -77,15 +77,20 @@ use shardvpn::runtime::raw::RawIpv4Socket;
 use shardvpn::wire::gre;
 use shardvpn::wire::pptp::{DisconnectResult, StopReason};
 
-use crate::common::{Progress, echo_request, fill, parse_echo_reply};
-use crate::report::{Latencies, Report, Traffic};
-use crate::sys::{Epoll, Ready, connect_nonblocking};
+use crate::common::{
+    Echoes, Keepalives, Origin, PhaseCount, Progress, echo_request, fill, lcp_echo_request,
+    parse_echo_reply, parse_lcp_echo_reply,
+};
+use crate::report::{self, Latencies, Report, Traffic};
+use crate::scale::{Probe, Scale};
+use crate::sys::{Epoll, Ready, connect_nonblocking, set_linger_zero};
 
 /// IP protocol number of GRE.
 const IPPROTO_GRE: u8 = 47;
 /// PPP protocol numbers used here (RFC 1661, RFC 1332, RFC 3078).
 const PROTOCOL_IPV4: u16 = 0x0021;
 const PROTOCOL_MPPE: u16 = 0x00fd;
+const PROTOCOL_LCP: u16 = 0xc021;
 /// Receive buffer of the shared GRE socket: every call's packets arrive on it.
 const GRE_RECV_BUFFER: usize = 8 << 20;
 /// Packets read from the GRE socket per wake-up, so TCP clients are not starved.
@@ -125,6 +130,8 @@ pub struct Options {
     pub setup_timeout: Duration,
     /// The MPPE the clients ask for (key lengths offered, stateless or stateful).
     pub mppe: MppePolicy,
+    /// Hold, churn, storm and bystanders (see `scale`).
+    pub scale: Scale,
 }
 
 impl Options {
@@ -196,6 +203,12 @@ struct Client {
     ack_timer: Option<Instant>,
     /// GRE packets that arrived before the Outgoing-Call-Reply was processed.
     early: Vec<Vec<u8>>,
+    origin: Origin,
+    /// When its Call-Clear-Request counts as unanswered.
+    call_clear_deadline: Option<Instant>,
+    /// Left alone by the storm; sends its own LCP echoes.
+    bystander: bool,
+    echoes: Option<Echoes>,
 }
 
 impl Client {
@@ -336,7 +349,18 @@ struct Run {
     pings_received: u64,
     ping_sent_at: HashMap<(usize, u16), Instant>,
     buf: Vec<u8>,
+    /// Call ID -> client index (`NO_CLIENT`: none): a restarted client gets a new
+    /// call ID, so what the server still sends on the old call is not taken for it.
+    call_index: Vec<u32>,
+    next_call_id: u16,
+    churn: PhaseCount,
+    storm: PhaseCount,
+    churn_torn_down: u64,
+    keepalive: Keepalives,
+    bytes_received: u64,
 }
+
+const NO_CLIENT: u32 = u32::MAX;
 
 impl Run {
     fn drop_count(&mut self, reason: &str) {
@@ -349,8 +373,14 @@ impl Run {
             return;
         }
         c.failed = true;
-        self.failed += 1;
-        *self.failures.entry(reason.to_owned()).or_default() += 1;
+        match c.origin {
+            Origin::Setup => {
+                self.failed += 1;
+                *self.failures.entry(reason.to_owned()).or_default() += 1;
+            }
+            Origin::Churn => self.churn.fail(reason),
+            Origin::Storm => self.storm.fail(reason),
+        }
     }
 
     fn settled(&self) -> bool {
@@ -365,14 +395,52 @@ impl Run {
     /// Starts client number `self.clients.len()`: TCP connect, SCCRQ queued.
     fn start_client(&mut self, now: Instant) {
         let i = self.clients.len();
+        let call_id = (i + 1) as u16;
+        let bystander = i < self.opts.scale.bystanders;
+        let client = self.fresh_client(now, call_id, Origin::Setup, bystander);
+        self.clients.push(client);
+        self.call_index[usize::from(call_id)] = i as u32;
+        self.connect(i);
+    }
+
+    /// Client `i` starts over: a new TCP connection and a new call ID.
+    fn restart_client(&mut self, now: Instant, i: usize, origin: Origin) {
+        self.close_stream(i);
+        self.forget_call(i);
+        let call_id = loop {
+            self.next_call_id = self.next_call_id.wrapping_add(1).max(1);
+            if self.call_index[usize::from(self.next_call_id)] == NO_CLIENT {
+                break self.next_call_id;
+            }
+        };
+        let bystander = self.clients[i].bystander;
+        self.clients[i] = self.fresh_client(now, call_id, origin, bystander);
+        self.call_index[usize::from(call_id)] = i as u32;
+        match origin {
+            Origin::Setup => {}
+            Origin::Churn => self.churn.placed += 1,
+            Origin::Storm => self.storm.placed += 1,
+        }
+        self.connect(i);
+    }
+
+    /// Client `i`'s call ID no longer names it.
+    fn forget_call(&mut self, i: usize) {
+        let id = usize::from(self.clients[i].call_id);
+        if self.call_index[id] == i as u32 {
+            self.call_index[id] = NO_CLIENT;
+        }
+    }
+
+    fn fresh_client(&self, now: Instant, call_id: u16, origin: Origin, bystander: bool) -> Client {
         let control = Control::client(now, Arc::clone(&self.pptp_config));
-        self.clients.push(Client {
+        Client {
             stream: None,
             connecting: true,
             watching_write: true,
             out: Vec::new(),
             control,
-            call_id: (i + 1) as u16,
+            call_id,
             peer_call_id: 0,
             call_up: false,
             gre: GreSeq::new(0),
@@ -392,7 +460,15 @@ impl Run {
             ppp_timer: None,
             ack_timer: None,
             early: Vec::new(),
-        });
+            origin,
+            call_clear_deadline: None,
+            bystander,
+            echoes: bystander.then(Echoes::default),
+        }
+    }
+
+    /// Opens client `i`'s TCP connection (its SCCRQ goes when it is up).
+    fn connect(&mut self, i: usize) {
         let stream = match connect_nonblocking(self.opts.bind, self.opts.server) {
             Ok(s) => s,
             Err(_) => {
@@ -615,6 +691,7 @@ impl Run {
             c.closing = Some(Closing::CallClear);
             let id = c.call_id;
             c.control.end_call(id, DisconnectResult::Request);
+            c.call_clear_deadline = Some(now + CALL_CLEAR_TIMEOUT);
             self.timers
                 .schedule(now + CALL_CLEAR_TIMEOUT, Key::CallClear(i));
             self.service_control(now, i);
@@ -699,8 +776,15 @@ impl Run {
         let c = &mut self.clients[i];
         if !c.established && !c.failed && c.addrs.is_some() && c.tx.is_some() && c.rx.is_some() {
             c.established = true;
-            self.established += 1;
-            self.setup.record(now - c.started);
+            let latency = now - c.started;
+            match c.origin {
+                Origin::Setup => {
+                    self.established += 1;
+                    self.setup.record(latency);
+                }
+                Origin::Churn => self.churn.up(now, latency),
+                Origin::Storm => self.storm.up(now, latency),
+            }
         }
     }
 
@@ -807,7 +891,7 @@ impl Run {
         if repr.protocol != gre::Protocol::Ppp {
             return self.drop_count("gre_not_ppp");
         }
-        let i = usize::from(repr.call_id).wrapping_sub(1);
+        let i = self.call_index[usize::from(repr.call_id)] as usize;
         let Some(c) = self.clients.get_mut(i) else {
             return self.drop_count("gre_unknown_call");
         };
@@ -866,6 +950,18 @@ impl Run {
                 }
             }
             PROTOCOL_IPV4 => self.drop_count("ipv4_unencrypted"),
+            PROTOCOL_LCP if parse_lcp_echo_reply(payload).is_some() => {
+                let seq = parse_lcp_echo_reply(payload).unwrap_or_default();
+                let rtt = self.clients[i]
+                    .echoes
+                    .as_mut()
+                    .and_then(|e| e.answered(now, seq));
+                if let Some(rtt) = rtt
+                    && self.keepalive.on
+                {
+                    self.keepalive.lcp.answered(rtt);
+                }
+            }
             _ => {
                 let Some(ppp) = self.clients[i].ppp.as_mut() else {
                     return self.drop_count("ppp_before_call");
@@ -882,6 +978,7 @@ impl Run {
         };
         if let Some(sent) = self.ping_sent_at.remove(&(i, sequence)) {
             self.pings_received += 1;
+            self.bytes_received += packet.len() as u64;
             self.rtt.record(now - sent);
         }
     }
@@ -904,6 +1001,65 @@ impl Run {
             self.pings_sent += 1;
             self.ping_sent_at.insert((i, seq), now);
         }
+    }
+
+    /// Sends the bystanders' LCP echoes that are due; a bystander whose echo is
+    /// overdue, or whose call went, is lost.
+    fn bystander_tick(&mut self, now: Instant, send: bool) {
+        for i in 0..self.opts.scale.bystanders.min(self.clients.len()) {
+            let c = &mut self.clients[i];
+            let Some(e) = c.echoes.as_mut() else {
+                continue;
+            };
+            if e.lost || (!c.established && c.closing.is_none()) {
+                continue;
+            }
+            if e.overdue(now) || c.closing.is_some() || !c.call_up {
+                e.lost = true;
+                self.keepalive.lost += 1;
+                continue;
+            }
+            if !send {
+                continue;
+            }
+            let Some(seq) = e.due(now) else {
+                continue;
+            };
+            let magic = c.ppp.as_ref().map_or(0, |p| p.link_options().local_magic);
+            let frame = ppp_frame(PROTOCOL_LCP, &lcp_echo_request(seq, magic));
+            self.keepalive.lcp.sent += 1;
+            self.send_frame(i, &frame);
+        }
+    }
+
+    fn echoes_pending(&self) -> bool {
+        self.clients
+            .iter()
+            .take(self.opts.scale.bystanders)
+            .any(|c| c.echoes.as_ref().is_some_and(|e| !e.lost && e.pending()))
+    }
+
+    /// The storm's outage: every established client but the bystanders loses its
+    /// TCP connection at once (a RST, as after a crash or a NAT reboot) and its call
+    /// with it. Returns the clients to reconnect.
+    fn storm_drop(&mut self) -> VecDeque<usize> {
+        let mut dropped = VecDeque::new();
+        for i in 0..self.clients.len() {
+            let c = &mut self.clients[i];
+            if c.bystander || !c.established || c.closing.is_some() {
+                continue;
+            }
+            if let Some(stream) = c.stream.as_ref() {
+                let _ = set_linger_zero(stream);
+            }
+            c.closing = Some(Closing::Done);
+            c.call_up = false;
+            c.ppp = None;
+            self.close_stream(i);
+            self.forget_call(i);
+            dropped.push_back(i);
+        }
+        dropped
     }
 
     /// Client `i`'s TCP connection is readable or writable.
@@ -981,7 +1137,11 @@ impl Run {
                     self.service_ppp(now, i);
                 }
                 Key::CallClear(i) => {
-                    if self.clients[i].closing == Some(Closing::CallClear) {
+                    // (A timer of the client this one replaced does not count.)
+                    let c = &self.clients[i];
+                    if c.closing == Some(Closing::CallClear)
+                        && c.call_clear_deadline.is_some_and(|d| d <= now)
+                    {
                         self.clients[i].clear_unanswered = true;
                         self.drop_count("call_clear_unanswered");
                         self.stop_control(now, i);
@@ -1032,6 +1192,21 @@ impl Run {
 /// Runs the whole scenario and returns the report. `server_rss` reads the daemon's
 /// resident memory when loadgen started it (None otherwise).
 pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Result<Report> {
+    run_probed(
+        opts,
+        &Probe {
+            rss: server_rss,
+            fds: &|| None,
+        },
+    )
+}
+
+/// [`run`], reading the daemon's memory and open files through `probe`.
+pub fn run_probed(opts: Options, probe: &Probe<'_>) -> std::io::Result<Report> {
+    opts.scale
+        .validate(opts.sessions)
+        .map_err(std::io::Error::other)?;
+    let server_rss = probe.rss;
     if opts.sessions > usize::from(u16::MAX) {
         return Err(std::io::Error::other(format!(
             "{} PPTP clients: call IDs are 16 bits, at most 65535",
@@ -1039,7 +1214,9 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         )));
     }
     let rss_idle = server_rss();
-    let want = opts.sessions as u64 + 256;
+    // A churned client's new connection may open before the old one is gone.
+    let churn_extra = opts.scale.churn.map_or(0, |r| (r * 10.0) as u64);
+    let want = opts.sessions as u64 + 256 + churn_extra;
     let got = shardvpn::runtime::rlimit::raise_nofile(want)?;
     if got < want {
         return Err(std::io::Error::other(format!(
@@ -1097,6 +1274,13 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         pings_received: 0,
         ping_sent_at: HashMap::new(),
         buf: vec![0u8; 65536],
+        call_index: vec![NO_CLIENT; 1 << 16],
+        next_call_id: opts.sessions as u16,
+        churn: PhaseCount::default(),
+        storm: PhaseCount::default(),
+        churn_torn_down: 0,
+        keepalive: Keepalives::default(),
+        bytes_received: 0,
     };
 
     // Setup: clients started paced by --rate and --max-outstanding.
@@ -1106,7 +1290,7 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
         .rate
         .map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
     let mut next_client = start;
-    let mut progress = Progress::new();
+    let mut progress = Progress::phase("established", opts.sessions);
     while !run.settled() && Instant::now() < deadline {
         let now = Instant::now();
         progress.show(now, run.established, run.failed, opts.sessions);
@@ -1134,6 +1318,7 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
     }
     let setup_elapsed = start.elapsed();
     let rss_up = server_rss();
+    let fds_setup = (probe.fds)();
 
     // Traffic: pings round-robin over the established sessions.
     if opts.traffic_pps > 0 {
@@ -1159,6 +1344,21 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
             run.turn(Duration::from_millis(10))?;
         }
     }
+    let traffic_secs = opts.duration.as_secs_f64().max(1e-9);
+
+    let (storm, keepalive) = if opts.scale.storm {
+        let (s, k) = storm_phase(&mut run, setup_elapsed)?;
+        (Some(s), Some(k))
+    } else {
+        (None, None)
+    };
+    let (hold, churn, fds_hold) = match opts.scale.hold {
+        Some(hold) => {
+            let (h, c) = hold_phase(&mut run, hold, server_rss)?;
+            (Some(h), c, (probe.fds)())
+        }
+        None => (None, None, None),
+    };
 
     // Teardown, at most `max_outstanding` clients hanging up at once (10,000 clients
     // hanging up in the same millisecond is a storm, not a teardown), bounded in time.
@@ -1209,6 +1409,9 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
             sent: run.pings_sent,
             received: run.pings_received,
             rtt_ms: run.rtt.percentiles(),
+            pps: (opts.traffic_pps > 0).then(|| run.pings_received as f64 / traffic_secs),
+            mbps: (opts.traffic_pps > 0)
+                .then(|| run.bytes_received as f64 * 8.0 / traffic_secs / 1e6),
         },
         teardown_clean: unclean == 0,
         server_rss_bytes: rss_up,
@@ -1219,7 +1422,231 @@ pub fn run(opts: Options, server_rss: &dyn Fn() -> Option<u64>) -> std::io::Resu
             _ => None,
         },
         dropped: run.dropped,
+        hold,
+        churn,
+        storm,
+        keepalive,
+        server_fds: fds_setup.map(|n| report::ServerFds {
+            after_setup: Some(n),
+            after_hold: fds_hold,
+        }),
     })
+}
+
+/// `--storm`: every established client but the bystanders has its connection reset
+/// and reconnects (at most `max_outstanding` in setup at once) while the bystanders
+/// keep echoing; reports the recovery and the bystanders' keepalives.
+fn storm_phase(
+    run: &mut Run,
+    setup_elapsed: Duration,
+) -> std::io::Result<(report::Storm, report::Keepalive)> {
+    let bystanders = run
+        .clients
+        .iter()
+        .take(run.opts.scale.bystanders)
+        .filter(|c| c.established && c.closing.is_none())
+        .count() as u64;
+    run.keepalive.on = true;
+    let start = Instant::now();
+    let mut queue = run.storm_drop();
+    let dropped = queue.len() as u64;
+    let deadline = start + run.opts.setup_timeout;
+    let window = run.opts.max_outstanding.max(1);
+    let mut progress = Progress::phase("storm", dropped as usize);
+    loop {
+        let now = Instant::now();
+        if run.storm.established + run.storm.failed >= dropped || now >= deadline {
+            break;
+        }
+        progress.show(
+            now,
+            run.storm.established,
+            run.storm.failed,
+            dropped as usize,
+        );
+        while run.storm.outstanding() < window {
+            let Some(i) = queue.pop_front() else {
+                break;
+            };
+            run.restart_client(now, i, Origin::Storm);
+        }
+        run.bystander_tick(now, true);
+        run.turn(Duration::from_millis(10))?;
+    }
+    progress.last = None;
+    progress.show(
+        Instant::now(),
+        run.storm.established,
+        run.storm.failed,
+        dropped as usize,
+    );
+    progress.finish();
+    for i in 0..run.clients.len() {
+        if run.clients[i].origin == Origin::Storm {
+            run.fail(i, "storm_timeout");
+        }
+    }
+    let missing = dropped.saturating_sub(run.storm.established + run.storm.failed);
+    if missing > 0 {
+        run.storm.failed += missing;
+        *run.storm.failures.entry("not_placed".into()).or_default() += missing;
+    }
+    let grace = Instant::now() + crate::common::BYSTANDER_LOST_AFTER + Duration::from_millis(100);
+    while Instant::now() < grace && run.echoes_pending() {
+        run.bystander_tick(Instant::now(), false);
+        run.turn(Duration::from_millis(10))?;
+    }
+    run.bystander_tick(Instant::now(), false);
+    run.keepalive.on = false;
+    let recovery = run
+        .storm
+        .last_up
+        .map_or(Duration::ZERO, |l| l.saturating_duration_since(start));
+    let setup_s = setup_elapsed.as_secs_f64();
+    let storm = report::Storm {
+        sessions_dropped: dropped,
+        sessions_reestablished: run.storm.established,
+        sessions_failed: run.storm.failed,
+        failures: run.storm.failures.clone(),
+        recovery_s: recovery.as_secs_f64(),
+        initial_setup_s: setup_s,
+        recovery_ratio: recovery.as_secs_f64() / setup_s.max(1e-9),
+        latency_ms: run.storm.latency.percentiles(),
+    };
+    Ok((storm, run.keepalive.report(bystanders)))
+}
+
+/// Churned clients whose hang-up is over dial again (same user, a fresh connection
+/// and call).
+fn redial(
+    run: &mut Run,
+    now: Instant,
+    hanging_up: &mut VecDeque<usize>,
+    queue: &mut VecDeque<usize>,
+) {
+    for _ in 0..hanging_up.len() {
+        let Some(i) = hanging_up.pop_front() else {
+            break;
+        };
+        if run.clients[i].in_teardown() {
+            hanging_up.push_back(i);
+            continue;
+        }
+        run.restart_client(now, i, Origin::Churn);
+        queue.push_back(i);
+    }
+}
+
+/// `--hold`: every client stays up `hold` (the engines answer the server's echoes);
+/// with `--churn R`, R clients a second hang up cleanly and dial again.
+fn hold_phase(
+    run: &mut Run,
+    hold: Duration,
+    server_rss: &dyn Fn() -> Option<u64>,
+) -> std::io::Result<(report::Hold, Option<report::Churn>)> {
+    let rss_start = server_rss();
+    let lost = |r: &Run| r.dropped.get("sessions_lost").copied().unwrap_or(0);
+    let lost_before = lost(run);
+    let start = Instant::now();
+    let end = start + hold;
+    let mut queue: VecDeque<usize> = (0..run.clients.len())
+        .filter(|&i| {
+            let c = &run.clients[i];
+            !c.bystander && c.established && c.closing.is_none()
+        })
+        .collect();
+    // Clients hanging up for churn, to dial again once their hang-up is over.
+    let mut hanging_up: VecDeque<usize> = VecDeque::new();
+    let interval = run
+        .opts
+        .scale
+        .churn
+        .map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut next = start;
+    let mut progress = Progress::phase("hold (s)", hold.as_secs() as usize);
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if let Some(gap) = interval {
+            while now >= next {
+                next += gap;
+                let mut picked = None;
+                for _ in 0..queue.len() {
+                    let Some(i) = queue.pop_front() else {
+                        break;
+                    };
+                    let c = &run.clients[i];
+                    if c.established && c.closing.is_none() {
+                        picked = Some(i);
+                        break;
+                    }
+                    if !c.established && !c.failed {
+                        queue.push_back(i);
+                    }
+                }
+                let Some(i) = picked else {
+                    break;
+                };
+                run.churn_torn_down += 1;
+                run.begin_teardown(now, i);
+                hanging_up.push_back(i);
+            }
+            redial(run, now, &mut hanging_up, &mut queue);
+        }
+        progress.note(
+            now,
+            (now - start).as_secs(),
+            &format!(
+                "{:.0}/{:.0} s  lost {}  churn cycles {} failed {}",
+                (now - start).as_secs_f64(),
+                hold.as_secs_f64(),
+                lost(run) - lost_before,
+                run.churn.established,
+                run.churn.failed
+            ),
+        );
+        run.turn(Duration::from_millis(10))?;
+    }
+    // Hang-ups and re-setups still in flight get a bounded while to finish.
+    let settle = Instant::now() + Duration::from_secs(10).min(run.opts.setup_timeout);
+    while (run.churn.outstanding() > 0 || !hanging_up.is_empty()) && Instant::now() < settle {
+        redial(run, Instant::now(), &mut hanging_up, &mut queue);
+        run.turn(Duration::from_millis(10))?;
+    }
+    let stuck = hanging_up.len() as u64;
+    if stuck > 0 {
+        run.churn.failed += stuck;
+        *run.churn
+            .failures
+            .entry("hang_up_unfinished".into())
+            .or_default() += stuck;
+    }
+    progress.finish();
+    let unfinished = run.churn.outstanding() as u64;
+    if unfinished > 0 {
+        run.churn.failed += unfinished;
+        *run.churn
+            .failures
+            .entry("unfinished_at_hold_end".into())
+            .or_default() += unfinished;
+    }
+    let hold_report = report::Hold {
+        seconds: hold.as_secs_f64(),
+        sessions_lost: lost(run) - lost_before,
+        server_rss_start_bytes: rss_start,
+        server_rss_end_bytes: server_rss(),
+    };
+    let churn = run.opts.scale.churn.map(|rate| report::Churn {
+        rate_per_s: rate,
+        torn_down: run.churn_torn_down,
+        cycles: run.churn.established,
+        failed: run.churn.failed,
+        failures: run.churn.failures.clone(),
+        resetup_latency_ms: run.churn.latency.percentiles(),
+    });
+    Ok((hold_report, churn))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
-//! The two system calls `--mode pptp` needs that std does not offer: a TCP connect
+//! The system calls `--mode pptp` needs that std does not offer: a TCP connect
 //! that does not block (10,000 control connections are opened from one thread, and a
 //! blocking `connect` stalls every other client for a SYN retransmission whenever
 //! the server's accept queue is full) and epoll (one `poll(2)` over 10,000
 //! descriptors per wake-up would make each turn O(clients); epoll makes it
-//! O(ready)).
+//! O(ready)), and SO_LINGER for the storm's connection resets.
 //!
 //! The daemon keeps its `unsafe` in `shardvpn::runtime`; loadgen is a separate crate
 //! that may not add to it, so these few calls live here, each with its `// Safety:`.
@@ -59,6 +59,29 @@ pub fn connect_nonblocking(bind: Ipv4Addr, to: SocketAddrV4) -> io::Result<TcpSt
     // Control messages are small and each one is a step of a handshake.
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// Makes closing `stream` send a RST instead of a FIN (SO_LINGER with a zero
+/// timeout), as a connection lost to a crash or a NAT reboot looks to the server.
+pub fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // Safety: `linger` is a complete struct linger that outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Readiness: readable (or hung up / in error) and writable.

@@ -155,6 +155,7 @@ fn ctl_shows_terminates_and_reloads_while_traffic_flows() {
                     ipsec: None,
                     nat_rebind: 0,
                     vanish: 0,
+                    scale: Default::default(),
                 },
                 &|| None,
             )
@@ -487,6 +488,7 @@ fn ctl_lists_and_terminates_pptp_calls() {
                     password: "wonderland".into(),
                     setup_timeout: Duration::from_secs(30),
                     mppe: loadgen::pptp_mode::Options::default_mppe(),
+                    scale: Default::default(),
                 },
                 &|| None,
             )
@@ -609,6 +611,7 @@ fn ctl_lists_and_terminates_ipsec_clients() {
                     }),
                     nat_rebind: 0,
                     vanish: 0,
+                    scale: Default::default(),
                 },
                 &|| None,
             )

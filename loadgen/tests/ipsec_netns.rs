@@ -147,6 +147,7 @@ fn five_hundred_ipsec_clients_up_pinged_encrypted_and_down() {
                 }),
                 nat_rebind: 50,
                 vanish: 20,
+                scale: Default::default(),
             },
             &|| None,
         )
@@ -249,6 +250,7 @@ fn ipsec_run(sessions: usize, vanish: usize) -> loadgen::report::Report {
             }),
             nat_rebind: 0,
             vanish,
+            scale: Default::default(),
         },
         &|| None,
     )

@@ -67,6 +67,7 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
                 ipsec: None,
                 nat_rebind: 0,
                 vanish: 0,
+                scale: Default::default(),
             },
             &|| None,
         )

@@ -59,6 +59,7 @@ fn options(sessions: usize) -> Options {
         password: "wonderland".into(),
         setup_timeout: Duration::from_secs(60),
         mppe: Options::default_mppe(),
+        scale: Default::default(),
     }
 }
 

@@ -97,6 +97,7 @@ fn options(sessions: usize, user: &str, password: &str, auth: AuthMethod) -> Opt
         ipsec: None,
         nat_rebind: 0,
         vanish: 0,
+        scale: Default::default(),
     }
 }
 
