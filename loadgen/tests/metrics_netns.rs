@@ -241,6 +241,7 @@ fn l2tp_options(sessions: usize, password: &str) -> l2tp_mode::Options {
         ipsec: None,
         nat_rebind: 0,
         vanish: 0,
+        scale: Default::default(),
     }
 }
 
@@ -270,6 +271,7 @@ fn pptp_options(sessions: usize) -> pptp_mode::Options {
         password: "wonderland".into(),
         setup_timeout: Duration::from_secs(30),
         mppe: pptp_mode::Options::default_mppe(),
+        scale: Default::default(),
     }
 }
 
