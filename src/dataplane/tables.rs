@@ -1168,7 +1168,7 @@ mod tests {
             ("InboundSa", size_of::<InboundSa>(), 896),
             ("OutboundSa", size_of::<OutboundSa>(), 576),
             ("AnyTransform", size_of::<AnyTransform>(), 560),
-            ("proto::ppp::Ppp", size_of::<crate::proto::ppp::Ppp>(), 1728),
+            ("proto::ppp::Ppp", size_of::<crate::proto::ppp::Ppp>(), 1664),
             (
                 "proto::l2tp::Tunnel",
                 size_of::<crate::proto::l2tp::Tunnel>(),
@@ -1177,7 +1177,7 @@ mod tests {
             (
                 "proto::ike::IkeSa",
                 size_of::<crate::proto::ike::IkeSa>(),
-                984,
+                952,
             ),
         ];
         for (name, size, max) in budget {

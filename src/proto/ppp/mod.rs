@@ -432,7 +432,9 @@ struct LinkCounters {
 enum Auth {
     None,
     Server(AuthServer),
-    Client(AuthClient),
+    /// Boxed: only loadgen is a client, and inline it made every server session pay
+    /// for the larger client state (issue 8, daemon memory per session).
+    Client(Box<AuthClient>),
 }
 
 /// One PPP session. `Debug` shows the phase, states and counters only (queued
@@ -1134,7 +1136,7 @@ impl Ppp {
                     self.close(now, CloseReason::AuthFailed);
                     return;
                 };
-                self.auth = Auth::Client(AuthClient::start(
+                self.auth = Auth::Client(Box::new(AuthClient::start(
                     now,
                     method,
                     &credentials.username,
@@ -1143,7 +1145,7 @@ impl Ppp {
                     self.config.fsm.max_configure,
                     &mut self.drbg,
                     &mut out,
-                ));
+                )));
             }
             None => self.enter_network(now),
         }
