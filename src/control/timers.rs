@@ -4,15 +4,22 @@
 //! (the engine re-armed or was destroyed) cost one pop and are otherwise harmless.
 //! Keeps the loop O(log n) per timer with tens of thousands of engines, instead of
 //! scanning them all for the next deadline.
+//!
+//! Deadlines are kept as nanoseconds since the heap was made (8 octets; an `Instant`
+//! is 16): a burst of session setups leaves a dozen stale entries per session in the
+//! heap, and its capacity stays (issue 8, daemon memory per session). A deadline
+//! before that origin is kept as the origin: already due either way.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Deadlines keyed by `K`.
 #[derive(Debug)]
 pub struct Timers<K: Ord> {
-    heap: BinaryHeap<Reverse<(Instant, K)>>,
+    /// (nanoseconds since `origin`, key).
+    heap: BinaryHeap<Reverse<(u64, K)>>,
+    origin: Instant,
 }
 
 impl<K: Ord + Copy> Default for Timers<K> {
@@ -25,21 +32,31 @@ impl<K: Ord + Copy> Timers<K> {
     pub fn new() -> Timers<K> {
         Timers {
             heap: BinaryHeap::new(),
+            origin: Instant::now(),
         }
+    }
+
+    /// `at` as nanoseconds since the origin (u64 lasts 584 years).
+    fn offset(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Remembers that `key` wants attention at `when`.
     pub fn schedule(&mut self, when: Instant, key: K) {
+        let when = self.offset(when);
         self.heap.push(Reverse((when, key)));
     }
 
     /// The earliest deadline, stale or not.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((when, _))| *when)
+        self.heap
+            .peek()
+            .map(|Reverse((when, _))| self.origin + Duration::from_nanos(*when))
     }
 
     /// Removes and returns one key whose deadline is at or before `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<K> {
+        let now = self.offset(now);
         match self.heap.peek() {
             Some(Reverse((when, _))) if *when <= now => self.heap.pop().map(|Reverse((_, k))| k),
             _ => None,

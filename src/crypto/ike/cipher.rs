@@ -119,10 +119,14 @@ enum Keyed {
     Aes256(aes::Aes256),
 }
 
-/// A keyed CBC cipher (the key schedule), made once per ISAKMP SA.
+/// A CBC cipher key of one ISAKMP SA. It keeps the key and expands the schedule for
+/// each message: an SA lives for hours and exchanges a message every few seconds at
+/// most, and a kept AES-256 schedule was 480 of the SA's octets (issue 8, daemon
+/// memory per session). The schedule is zeroized on drop (the `zeroize` features of
+/// `aes` and `des`), the key here with the SA.
 pub struct CipherKey {
     cipher: Cipher,
-    keyed: Keyed,
+    key: zeroize::Zeroizing<[u8; MAX_KEY_LEN]>,
 }
 
 impl fmt::Debug for CipherKey {
@@ -171,14 +175,25 @@ impl CipherKey {
                 actual: key.len(),
             });
         }
-        let keyed = match cipher {
+        let mut kept = zeroize::Zeroizing::new([0u8; MAX_KEY_LEN]);
+        kept[..key.len()].copy_from_slice(key);
+        let k = CipherKey { cipher, key: kept };
+        // Refused here, as before, rather than at the first message.
+        k.keyed()?;
+        Ok(k)
+    }
+
+    /// The key schedule, for one message.
+    fn keyed(&self) -> Result<Keyed> {
+        let cipher = self.cipher;
+        let key = &self.key[..cipher.key_len()];
+        Ok(match cipher {
             Cipher::DesCbc => Keyed::Des(keyed(cipher, key)?),
             Cipher::TripleDesCbc => Keyed::TripleDes(keyed(cipher, key)?),
             Cipher::Aes128Cbc => Keyed::Aes128(keyed(cipher, key)?),
             Cipher::Aes192Cbc => Keyed::Aes192(keyed(cipher, key)?),
             Cipher::Aes256Cbc => Keyed::Aes256(keyed(cipher, key)?),
-        };
-        Ok(CipherKey { cipher, keyed })
+        })
     }
 
     /// The algorithm of this key.
@@ -206,7 +221,7 @@ impl CipherKey {
     /// CBC-encrypts `buf` in place with `iv` (one message, no chaining state).
     pub fn encrypt(&self, iv: &[u8], buf: &mut [u8]) -> Result<()> {
         self.check(iv, buf)?;
-        match &self.keyed {
+        match &self.keyed()? {
             Keyed::Des(c) => cbc_encrypt(c, iv, buf),
             Keyed::TripleDes(c) => cbc_encrypt(c, iv, buf),
             Keyed::Aes128(c) => cbc_encrypt(c, iv, buf),
@@ -218,7 +233,7 @@ impl CipherKey {
     /// CBC-decrypts `buf` in place with `iv` (one message, no chaining state).
     pub fn decrypt(&self, iv: &[u8], buf: &mut [u8]) -> Result<()> {
         self.check(iv, buf)?;
-        match &self.keyed {
+        match &self.keyed()? {
             Keyed::Des(c) => cbc_decrypt(c, iv, buf),
             Keyed::TripleDes(c) => cbc_decrypt(c, iv, buf),
             Keyed::Aes128(c) => cbc_decrypt(c, iv, buf),

@@ -710,7 +710,7 @@ fn tunnel_and_route_capacities_are_enforced() {
         }),
         Err(TableError::NotFound)
     );
-    // Churn within capacity never grows the maps (the 2x preallocation).
+    // Churn within capacity never grows the maps (see tables' "Capacity").
     t.apply(Command::RemoveRoute {
         ipv4: Ipv4Addr::new(10, 0, 0, 1),
     })

@@ -2104,6 +2104,9 @@ impl IkeSa {
                 outbound_spi: c.outbound_spi,
             });
         }
+        // Grown one at a time: a client has one pair for hours (a rekey briefly two),
+        // and the default first growth (four) is 144 idle octets per client (issue 8).
+        self.children.reserve_exact(1);
         self.children.push(Child {
             inbound_spi: q.my_spi,
             outbound_spi: q.peer_spi,

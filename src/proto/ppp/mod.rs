@@ -406,11 +406,35 @@ pub struct PppCounters {
     pub ccp_reset_requests_received: u64,
 }
 
+/// The counters a [`Ppp`] keeps itself: [`PppCounters`] without the automata's,
+/// which [`Ppp::counters`] reads from the automata (a stored copy of those was 192
+/// dead octets in every session, issue 8).
+#[derive(Debug, Clone, Copy, Default)]
+struct LinkCounters {
+    frames_received: u64,
+    frames_sent: u64,
+    malformed: u64,
+    discarded: u64,
+    data_frames_ignored: u64,
+    protocol_rejects_sent: u64,
+    protocol_rejects_received: u64,
+    echo_requests_sent: u64,
+    echo_replies_received: u64,
+    echo_requests_received: u64,
+    looped_echoes: u64,
+    auth_requests: u64,
+    auth_failures: u64,
+    ccp_reset_requests_sent: u64,
+    ccp_reset_requests_received: u64,
+}
+
 #[derive(Debug)]
 enum Auth {
     None,
     Server(AuthServer),
-    Client(AuthClient),
+    /// Boxed: only loadgen is a client, and inline it made every server session pay
+    /// for the larger client state (issue 8, daemon memory per session).
+    Client(Box<AuthClient>),
 }
 
 /// One PPP session. `Debug` shows the phase, states and counters only (queued
@@ -442,7 +466,7 @@ pub struct Ppp {
     pending_ipcp_request: Option<Vec<u8>>,
     ipcp_finished: bool,
     ipv6cp_finished: bool,
-    counters: PppCounters,
+    counters: LinkCounters,
     /// Client: kept from a successful MS-CHAPv2 exchange for the MPPE keys.
     nt_response: Option<[u8; 24]>,
 }
@@ -515,7 +539,7 @@ impl Ppp {
             pending_ipcp_request: None,
             ipcp_finished: false,
             ipv6cp_finished: !config.ipv6,
-            counters: PppCounters::default(),
+            counters: LinkCounters::default(),
             nt_response: None,
             config,
         }
@@ -869,12 +893,27 @@ impl Ppp {
     }
 
     pub fn counters(&self) -> PppCounters {
+        let c = self.counters;
         PppCounters {
+            frames_received: c.frames_received,
+            frames_sent: c.frames_sent,
+            malformed: c.malformed,
+            discarded: c.discarded,
+            data_frames_ignored: c.data_frames_ignored,
+            protocol_rejects_sent: c.protocol_rejects_sent,
+            protocol_rejects_received: c.protocol_rejects_received,
+            echo_requests_sent: c.echo_requests_sent,
+            echo_replies_received: c.echo_replies_received,
+            echo_requests_received: c.echo_requests_received,
+            looped_echoes: c.looped_echoes,
+            auth_requests: c.auth_requests,
+            auth_failures: c.auth_failures,
             lcp: self.lcp.counters,
             ipcp: self.ipcp.counters,
             ipv6cp: self.ipv6cp.counters,
             ccp: self.ccp.as_ref().map(|c| c.counters).unwrap_or_default(),
-            ..self.counters
+            ccp_reset_requests_sent: c.ccp_reset_requests_sent,
+            ccp_reset_requests_received: c.ccp_reset_requests_received,
         }
     }
 
@@ -1097,7 +1136,7 @@ impl Ppp {
                     self.close(now, CloseReason::AuthFailed);
                     return;
                 };
-                self.auth = Auth::Client(AuthClient::start(
+                self.auth = Auth::Client(Box::new(AuthClient::start(
                     now,
                     method,
                     &credentials.username,
@@ -1106,7 +1145,7 @@ impl Ppp {
                     self.config.fsm.max_configure,
                     &mut self.drbg,
                     &mut out,
-                ));
+                )));
             }
             None => self.enter_network(now),
         }
