@@ -36,8 +36,8 @@ use shardvpn::runtime::signals::wait_readable;
 use shardvpn::wire::l2tp as wire_l2tp;
 
 use crate::common::{
-    Echoes, KEEPALIVE_INTERVAL, Keepalives, Origin, PhaseCount, Progress, echo_request, fill,
-    lcp_echo_request, parse_echo_reply, parse_lcp_echo_reply,
+    Echoes, KEEPALIVE_INTERVAL, Keepalives, Origin, PhaseCount, Progress, STORM_REDIAL_DELAY,
+    echo_request, fill, lcp_echo_request, parse_echo_reply, parse_lcp_echo_reply,
 };
 use crate::esp_client::EspPair;
 use crate::report::{self, Latencies, Report, Traffic};
@@ -135,6 +135,9 @@ struct Lac {
     bystander: bool,
     /// A bystander tunnel's HELLO awaiting its acknowledgment: (Ns, sent at).
     hello_pending: Option<(u16, Instant)>,
+    /// Storm: no call is placed on this tunnel before then (a refused call is
+    /// redialled after a pause).
+    not_before: Option<Instant>,
 }
 
 impl Lac {
@@ -153,6 +156,7 @@ impl Lac {
             ipsec,
             bystander: false,
             hello_pending: None,
+            not_before: None,
         }
     }
 }
@@ -219,6 +223,8 @@ struct Run {
     /// Tunnels (l2tp) or clients (l2tp-ipsec) of the bystanders.
     bystander_lacs: Vec<usize>,
     churn_torn_down: u64,
+    /// Storm: L2TP/IPsec clients to reconnect again, and when.
+    storm_redials: VecDeque<(Instant, usize)>,
 }
 
 /// Sends an L2TP message for tunnel `lac`: plain, or inside its ESP SA to the NAT-T
@@ -383,8 +389,12 @@ impl Run {
         if let Some(i) = self.lacs[t].ipsec.as_mut()
             && !i.failed
         {
-            i.failed = true;
             let origin = i.origin;
+            if origin == Origin::Storm && self.storm.retrying {
+                self.storm_redial(t, reason);
+                return;
+            }
+            i.failed = true;
             self.count_fail(origin, reason);
         }
     }
@@ -510,7 +520,27 @@ impl Run {
         {
             call.failed = true;
             let origin = call.origin;
+            if origin == Origin::Storm && self.storm.retrying {
+                self.storm_redial(t, reason);
+                return;
+            }
             self.count_fail(origin, reason);
+        }
+    }
+
+    /// A storm reconnect failed: like a real client, it dials again after a pause.
+    fn storm_redial(&mut self, t: usize, reason: &str) {
+        let again = Instant::now() + STORM_REDIAL_DELAY;
+        self.storm.retry(reason);
+        let lac = &mut self.lacs[t];
+        if let Some(i) = lac.ipsec.as_mut() {
+            // Deaf until it starts over (see the storm loop).
+            i.failed = true;
+            lac.vanished = true;
+            self.storm_redials.push_back((again, t));
+        } else {
+            lac.placed = lac.placed.saturating_sub(1);
+            lac.not_before = Some(again);
         }
     }
 
@@ -1270,6 +1300,7 @@ pub fn run_probed(opts: Options, probe: &Probe<'_>) -> std::io::Result<Report> {
         next_tunnel_id: 0,
         bystander_lacs: Vec::new(),
         churn_torn_down: 0,
+        storm_redials: VecDeque::new(),
     };
     let start = Instant::now();
     let config = run.tunnel_config();
@@ -1591,9 +1622,15 @@ fn storm_phase(
     let start = Instant::now();
     let (dropped, mut clients) = run.storm_drop(start);
     let deadline = start + run.opts.setup_timeout;
-    let window = run.opts.max_outstanding.max(1);
+    let window = run
+        .opts
+        .scale
+        .storm_outstanding
+        .unwrap_or(run.opts.max_outstanding)
+        .max(1);
     let mut progress = Progress::phase("storm", dropped as usize);
     let mut rr = 0usize;
+    run.storm.retrying = true;
     loop {
         let now = Instant::now();
         let st = &run.storm;
@@ -1605,15 +1642,24 @@ fn storm_phase(
             && run.storm.placed - ((run.storm.established + run.storm.failed) as usize) < window
         {
             if run.opts.ipsec.is_some() {
-                let Some(t) = clients.pop_front() else {
-                    break;
+                let due = run.storm_redials.front().is_some_and(|&(at, _)| at <= now);
+                let t = match clients.pop_front() {
+                    Some(t) => t,
+                    None if due => match run.storm_redials.pop_front() {
+                        Some((_, t)) => t,
+                        None => break,
+                    },
+                    None => break,
                 };
                 run.restart_client(now, t, Origin::Storm, false)?;
             } else {
                 let n = run.lacs.len();
                 let Some(t) = (0..n).map(|i| (rr + i) % n).find(|&t| {
                     let l = &run.lacs[t];
-                    !l.bystander && l.up && l.placed < l.max_calls
+                    !l.bystander
+                        && l.up
+                        && l.placed < l.max_calls
+                        && l.not_before.is_none_or(|at| at <= now)
                 }) else {
                     break;
                 };
@@ -1624,6 +1670,7 @@ fn storm_phase(
         run.bystander_tick(now);
         run.turn(buf, ready, Duration::from_millis(10));
     }
+    run.storm.retrying = false;
     progress.last = None;
     progress.show(
         Instant::now(),
@@ -1680,6 +1727,8 @@ fn storm_phase(
         initial_setup_s: setup_s,
         recovery_ratio: recovery.as_secs_f64() / setup_s.max(1e-9),
         latency_ms: run.storm.latency.percentiles(),
+        retries: run.storm.retries.values().sum(),
+        retry_reasons: run.storm.retries.clone(),
     };
     Ok((storm, run.keepalive.report(bystanders)))
 }
