@@ -708,8 +708,10 @@ impl Run {
             return;
         };
         // After the storm a restarted LAC's old tunnel is gone: what the server
-        // still sends to it is not for the new one.
-        if packet.tunnel_id() != self.lacs[t].engine.local_id() {
+        // still sends to it is not for the new one. (ID 0: a message for a tunnel
+        // whose ID the server never learned, the engine's to judge.)
+        let id = packet.tunnel_id();
+        if id != 0 && id != self.lacs[t].engine.local_id() {
             return;
         }
         if packet.is_control() {
