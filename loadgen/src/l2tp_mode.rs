@@ -17,6 +17,17 @@
 //! server's 4500: loadgen has no raw ESP). Its L2TP then goes inside the ESP SA pair
 //! (`esp_client`). Setup latency runs from the first IKE message to IPCP up. At the
 //! end the client's L2TP is torn down inside ESP, then its SAs are deleted.
+//!
+//! After setup and traffic come the phases of `scale` (storm, then hold with churn).
+//! A storm restarts every non-bystander LAC in place (same socket, a new tunnel ID,
+//! nothing said to the old tunnel; what still arrives for it is dropped) or has every
+//! L2TP/IPsec client start a new Main Mode with INITIAL-CONTACT on its own socket
+//! (no Delete; deaf until then). A churned LAC session gets LCP Terminate and a CDN
+//! and a new call on the same tunnel; a churned L2TP/IPsec client hangs up in full
+//! (CDN, StopCCN, Deletes) and dials again from a new source port. Bystanders' own
+//! LCP echoes are told from the engine's by a mark in their data; a bystander
+//! tunnel's HELLO counts as answered when an Nr acknowledges it, a bystander's
+//! R-U-THERE when an authenticated Informational arrives that asks for no answer.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};

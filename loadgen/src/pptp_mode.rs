@@ -53,6 +53,11 @@
 //!   is not clean (`call_clear_unanswered`).
 //! - **Malformed input** is never fatal: every packet dropped is counted under its
 //!   reason in the report's `dropped`.
+//! - **Storm and churn** (`scale`): a storm resets every non-bystander's TCP
+//!   connection (SO_LINGER 0: a RST) and reconnects it; churn hangs a client up the
+//!   Windows way and dials again. A client that starts over gets a new call ID (a
+//!   table maps call IDs to clients), so GRE still arriving for its old call is not
+//!   taken for the new one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
