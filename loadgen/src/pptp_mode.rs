@@ -20,8 +20,8 @@
 //! - **One raw GRE socket for all calls** (IPPROTO_GRE, needs CAP_NET_RAW). The kernel
 //!   hands it every GRE packet with the IPv4 header in front (skipped by its IHL); the
 //!   Key's Call ID is the ID *we* chose in the Outgoing-Call-Request (the receiver's
-//!   call ID, §4.1), and loadgen gives client `i` call ID `i + 1`, so demultiplexing is
-//!   an index. We send with the server's call ID from the Outgoing-Call-Reply; the
+//!   call ID, §4.1); loadgen gives client `i` call ID `i + 1` at setup (a client that
+//!   starts over a free one) and demultiplexes through a 64 Ki-entry table. We send with the server's call ID from the Outgoing-Call-Reply; the
 //!   kernel adds the IPv4 header.
 //! - **GRE before the Outgoing-Call-Reply**: a server may send its first LCP
 //!   Configure-Request the moment it has sent the reply, and the GRE socket may be
