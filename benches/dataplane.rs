@@ -129,7 +129,7 @@ fn spec(mode: Mode, last_core: usize) -> DataplaneSpec {
     DataplaneSpec {
         shards: 1,
         pin_cores: true,
-        first_core: last_core,
+        cpus: vec![last_core],
         batch: BATCH,
         buffers: 4096,
         buffer_size: 2048,

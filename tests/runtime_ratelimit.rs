@@ -43,7 +43,7 @@ fn spec() -> DataplaneSpec {
     DataplaneSpec {
         shards: 1,
         pin_cores: false,
-        first_core: 0,
+        cpus: Vec::new(),
         batch: 64,
         buffers: 256,
         buffer_size: 2048,

@@ -66,7 +66,8 @@ pub fn daemon_binary() -> io::Result<PathBuf> {
 
 impl LocalServer {
     /// Creates the namespaces, writes `config` (TOML; `{users_file}` in it is replaced
-    /// by the path of the users file written from `users`) and starts `binary` with
+    /// by the path of the users file written from `users`, `{run_dir}` by the run's
+    /// temporary directory) and starts `binary` with
     /// it, waiting (at most `ready_timeout`) for its ready line.
     pub fn start(
         binary: &Path,
@@ -111,7 +112,11 @@ impl LocalServer {
         std::fs::write(&users_path, users)?;
         let config_path = server.dir.join("shardvpn.toml");
         let users_str = users_path.display().to_string();
-        std::fs::write(&config_path, config.replace("{users_file}", &users_str))?;
+        let run_dir = server.dir.display().to_string();
+        let config = config
+            .replace("{users_file}", &users_str)
+            .replace("{run_dir}", &run_dir);
+        std::fs::write(&config_path, config)?;
         let mut child = Command::new("ip")
             .args(["netns", "exec", &server.server_ns])
             .arg(binary)

@@ -159,6 +159,10 @@ lac_addresses = ["10.97.0.0/24"]
 
 [aaa]
 users_file = "{users_file}"
+
+[mgmt]
+# In the run's own directory: runs side by side must not share the default socket.
+socket = "{run_dir}/ctl.sock"
 {pptp}
 [limits]
 max_sessions = 200000
@@ -380,7 +384,8 @@ mod tests {
     fn local_config_parses_with_and_without_pptp() {
         for pptp in [false, true] {
             let text = local_config("a \"quoted\" psk", pptp)
-                .replace("{users_file}", "/nonexistent/users");
+                .replace("{users_file}", "/nonexistent/users")
+                .replace("{run_dir}", "/nonexistent");
             let config = shardvpn::config::Config::parse(&text, "loadgen.toml")
                 .unwrap_or_else(|e| panic!("{e:?}"));
             assert_eq!(config.pptp.enabled, pptp);

@@ -252,7 +252,8 @@ fn ctl_shows_terminates_and_reloads_while_traffic_flows() {
         ("test", SESSIONS as u32 - 2)
     );
 
-    // Reload: a good file (limits apply, the pool needs a restart) ...
+    // Reload: a good file (limits apply, the pool and the metrics endpoint need a
+    // restart) ...
     std::fs::write(
         &config_file,
         config_text(&socket, 4000, "10.200.0.0/21")
@@ -260,12 +261,13 @@ fn ctl_shows_terminates_and_reloads_while_traffic_flows() {
             .replace(
                 "local_address = \"10.200.0.1\"",
                 "local_address = \"10.200.0.254\"",
-            ),
+            )
+            + "\n[metrics]\nlisten = \"127.0.0.1:9478\"\n",
     )
     .unwrap();
     let r: Reloaded = result(&socket, &Request::Reload);
     assert_eq!(r.applied, ["limits", "ppp"]);
-    assert_eq!(r.needs_restart, ["ppp.local_address", "pool"]);
+    assert_eq!(r.needs_restart, ["ppp.local_address", "metrics", "pool"]);
     assert_eq!(r.users, "reloaded");
     // ... a bad one is refused with check-config's message, and nothing changes.
     std::fs::write(

@@ -41,6 +41,9 @@ pub const MAX_TUN_MTU: u32 = 9000;
 /// `IFNAMSIZ - 1`: the kernel keeps interface names in 16 bytes with a trailing NUL.
 pub const MAX_TUN_NAME: usize = 15;
 
+/// CPUs an affinity mask can name (glibc's `CPU_SETSIZE`).
+pub const MAX_CPU: u32 = 1024;
+
 /// How many shards to run: a fixed count or one per online CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Shards {
@@ -146,6 +149,9 @@ pub struct DataplaneConfig {
     pub command_queue: usize,
     /// Pin shard `i` to core `i % cores`.
     pub pin_cores: bool,
+    /// The CPUs shards are pinned to, in shard order (empty: the CPUs this process
+    /// may run on). Lets an operator keep the NIC's interrupt CPUs free of shards.
+    pub cpus: Vec<u32>,
     pub tun_name: String,
     #[serde(deserialize_with = "integer::<_, u32, {MIN_TUN_MTU as i64}, {MAX_TUN_MTU as i64}>")]
     pub tun_mtu: u32,
@@ -155,6 +161,7 @@ impl Default for DataplaneConfig {
     fn default() -> Self {
         DataplaneConfig {
             shards: Shards::Auto,
+            cpus: Vec::new(),
             batch: 64,
             buffers: 4096,
             buffer_size: 2048,
@@ -172,9 +179,15 @@ impl Default for DataplaneConfig {
 }
 
 impl DataplaneConfig {
-    /// The concrete number of shards ([`Shards::resolve`]).
+    /// The concrete number of shards: `shards`, where "auto" is one per listed CPU
+    /// (`cpus`) or else [`Shards::resolve`].
     pub fn shard_count(&self) -> u32 {
-        self.shards.resolve()
+        match self.shards {
+            Shards::Auto if self.pin_cores && !self.cpus.is_empty() => {
+                u32::try_from(self.cpus.len()).unwrap_or(MAX_SHARDS)
+            }
+            s => s.resolve(),
+        }
     }
 
     pub(crate) fn validate(&self, v: &mut Validator<'_>) {
@@ -182,6 +195,24 @@ impl DataplaneConfig {
             v.in_range("shards", count, 1, MAX_SHARDS);
         }
         v.in_range("batch", self.batch, 1, MAX_BATCH);
+        if !self.cpus.is_empty() && !self.pin_cores {
+            v.error("cpus", "pins shards: it needs pin_cores = true");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, cpu) in self.cpus.iter().enumerate() {
+            if *cpu >= MAX_CPU {
+                v.error_at_index(
+                    "cpus",
+                    i,
+                    format!("CPU {cpu} is beyond the {MAX_CPU} CPUs Linux's affinity masks name"),
+                );
+            } else if !seen.insert(*cpu) {
+                v.error_at_index("cpus", i, format!("CPU {cpu} is listed twice"));
+            }
+        }
+        if self.cpus.len() > MAX_SHARDS as usize {
+            v.error("cpus", format!("lists more than {MAX_SHARDS} CPUs"));
+        }
         if !self.buffers.is_power_of_two() {
             v.error(
                 "buffers",

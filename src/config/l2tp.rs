@@ -62,7 +62,7 @@ pub struct L2tpConfig {
     pub receive_window: u16,
     /// Hide the AVPs that may be hidden (RFC 2661 §4.3) in what we send.
     pub hide_avps: bool,
-    /// Sources allowed to open a plain L2TP tunnel; empty = any.
+    /// Sources allowed to open a plain L2TP tunnel; empty = none (L2TP is then accepted only inside IPsec).
     pub lac_addresses: Vec<IpNetwork>,
 }
 

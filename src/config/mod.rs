@@ -56,6 +56,7 @@ mod ike;
 mod l2tp;
 mod limits;
 mod listen;
+mod metrics;
 mod mgmt;
 mod net;
 mod pool;
@@ -71,9 +72,9 @@ use toml::de::DeTable;
 
 pub use aaa::{AaaBackend, AaaConfig, DEFAULT_DEMO_CREDENTIALS_FILE, DemoUser};
 pub use dataplane::{
-    DataplaneConfig, ENCAPSULATION_HEADROOM, MAX_BATCH, MAX_BUFFER_SIZE, MAX_BUFFERS, MAX_SHARDS,
-    MAX_TABLE, MAX_TUN_MTU, MAX_TUN_NAME, MAX_TUNNELS, MIN_BUFFER_SIZE, MIN_BUFFERS, MIN_TUN_MTU,
-    Shards,
+    DataplaneConfig, ENCAPSULATION_HEADROOM, MAX_BATCH, MAX_BUFFER_SIZE, MAX_BUFFERS, MAX_CPU,
+    MAX_SHARDS, MAX_TABLE, MAX_TUN_MTU, MAX_TUN_NAME, MAX_TUNNELS, MIN_BUFFER_SIZE, MIN_BUFFERS,
+    MIN_TUN_MTU, Shards,
 };
 pub use error::{ConfigError, ConfigErrors};
 pub use ike::{IkeConfig, IkePeer, PfsPolicy};
@@ -83,6 +84,7 @@ pub use l2tp::{
 };
 pub use limits::{LimitsConfig, MAX_GLOBAL_SESSIONS, MAX_SESSIONS_PER_TUNNEL};
 pub use listen::ListenConfig;
+pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};
 pub use mgmt::{DEFAULT_MGMT_SOCKET, MAX_SOCKET_PATH, MgmtConfig};
 pub use net::{AddressRange, IpNetwork, Secret};
 pub use pool::{MAX_POOL_NAME, MAX_POOL_SIZE, PoolConfig};
@@ -116,6 +118,7 @@ pub struct Config {
     pub radius: RadiusConfig,
     pub limits: LimitsConfig,
     pub mgmt: MgmtConfig,
+    pub metrics: MetricsConfig,
     /// `[[pool]]`, in file order. Last, so that serialized TOML writes the plain
     /// tables before the array of tables.
     pub pool: Vec<PoolConfig>,
@@ -134,6 +137,7 @@ impl Default for Config {
             radius: RadiusConfig::default(),
             limits: LimitsConfig::default(),
             mgmt: MgmtConfig::default(),
+            metrics: MetricsConfig::default(),
             pool: vec![PoolConfig::default_pool()],
         }
     }
@@ -298,6 +302,7 @@ impl Config {
         });
         v.section("limits", |v| self.limits.validate(v));
         v.section("mgmt", |v| self.mgmt.validate(v));
+        v.section("metrics", |v| self.metrics.validate(v));
         pool::validate_pools(&self.pool, v);
     }
 

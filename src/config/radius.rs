@@ -2,7 +2,7 @@
 //! (RFC 2866), what the concentrator says about itself (NAS-Identifier,
 //! NAS-IP-Address), timeouts, retries and failover, the accounting queue, and the
 //! Dynamic Authorization listener with its clients (RFC 5176). Which users go to
-//! RADIUS is `aaa.backend` and `[[aaa.realm]]`.
+//! RADIUS is `aaa.backend` (no per-realm choice yet).
 //!
 //! Decisions:
 //! - Each `[[radius.server]]` serves authentication and accounting on its two ports

@@ -432,7 +432,7 @@ fn unknown_key_names_its_path_and_line() {
     one_error(
         "[dataplane]\n[radios]\nserver = \"x\"\n",
         "t.toml:2: radios: unknown field `radios`, expected one of `dataplane`, `listen`, \
-         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `radius`, `limits`, `mgmt`, `pool`",
+         `aaa`, `ppp`, `l2tp`, `ike`, `pptp`, `radius`, `limits`, `mgmt`, `metrics`, `pool`",
     );
 }
 
@@ -1277,4 +1277,51 @@ fn ppp_rate_limit_is_parsed_and_checked() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("ppp.rate_limit"), "{errors:?}");
     assert!(errors[0].starts_with("t.toml:2: "), "{errors:?}");
+}
+
+// --- [metrics] -------------------------------------------------------------------------
+
+#[test]
+fn metrics_listen_defaults_and_checks() {
+    let d = Config::default().metrics;
+    assert_eq!(d.listen, crate::config::DEFAULT_METRICS_LISTEN);
+    assert_eq!(d.address(), Some("127.0.0.1:9477".parse().unwrap()));
+    let c = parses("[metrics]\nlisten = \"[::1]:9100\"\n");
+    assert_eq!(c.metrics.address(), Some("[::1]:9100".parse().unwrap()));
+    assert_eq!(parses("[metrics]\nlisten = \"\"\n").metrics.address(), None);
+    one_error(
+        "[metrics]\nlisten = \"localhost:9477\"\n",
+        "t.toml:2: metrics.listen: \"localhost:9477\" is not an IP:PORT address (e.g. \
+         \"127.0.0.1:9477\", \"[::1]:9477\"; \"\" for no metrics endpoint)",
+    );
+    one_error(
+        "[metrics]\nport = 9477\n",
+        "t.toml:2: metrics.port: unknown field `port`, expected `listen`",
+    );
+}
+
+#[test]
+fn dataplane_cpus_pick_where_shards_run() {
+    let c = parses("[dataplane]\ncpus = [2, 3, 5]\n");
+    assert_eq!(c.dataplane.cpus, [2, 3, 5]);
+    assert_eq!(
+        c.dataplane.shard_count(),
+        3,
+        "auto: one shard per listed CPU"
+    );
+    let c = parses("[dataplane]\nshards = 2\ncpus = [4]\n");
+    assert_eq!(c.dataplane.shard_count(), 2);
+    assert!(Config::default().dataplane.cpus.is_empty());
+    one_error(
+        "[dataplane]\ncpus = [1, 1]\n",
+        "t.toml:2: dataplane.cpus[1]: CPU 1 is listed twice",
+    );
+    one_error(
+        "[dataplane]\ncpus = [1024]\n",
+        "t.toml:2: dataplane.cpus[0]: CPU 1024 is beyond the 1024 CPUs Linux's affinity masks name",
+    );
+    one_error(
+        "[dataplane]\npin_cores = false\ncpus = [1]\n",
+        "t.toml:3: dataplane.cpus: pins shards: it needs pin_cores = true",
+    );
 }

@@ -37,6 +37,14 @@ pub enum RunError {
     Netcfg(#[from] netcfg::NetcfgError),
     #[error(transparent)]
     Mgmt(#[from] crate::runtime::ctl_socket::CtlSocketError),
+    #[error(
+        "cannot serve metrics on {addr}: {source} (set [metrics] listen to a free \
+         address, or \"\" for no metrics endpoint)"
+    )]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("control thread: {0}")]
     Control(std::io::Error),
 }
@@ -50,6 +58,14 @@ pub fn run(mut config: Config, config_path: Option<PathBuf>) -> Result<(), RunEr
         Some(crate::runtime::ctl_socket::bind(&config.mgmt.socket)?)
     } else {
         None
+    };
+    // Also before anything visible: a busy metrics port is a configuration error.
+    let metrics_listener = match config.metrics.address() {
+        Some(addr) => Some(
+            crate::mgmt::metrics::bind(addr)
+                .map_err(|source| RunError::Metrics { addr, source })?,
+        ),
+        None => None,
     };
     let file_config = config.clone();
     // No IPsec key configured: the demo credentials bring one (see aaa::demo).
@@ -109,6 +125,21 @@ pub fn run(mut config: Config, config_path: Option<PathBuf>) -> Result<(), RunEr
         }
     }
     let shards = spec.shards;
+    // Started once the data plane's tables exist, so its memory baseline (RSS before
+    // any session) includes them.
+    let _metrics = match metrics_listener {
+        Some(listener) => {
+            let addr = listener.local_addr().ok();
+            let sources = crate::mgmt::metrics::Sources::new(dp.stats_handles());
+            let server = crate::mgmt::metrics::MetricsServer::start(listener, sources)
+                .map_err(RunError::Control)?;
+            if let Some(a) = addr {
+                eprintln!("shardvpn: metrics on http://{a}/metrics");
+            }
+            Some(server)
+        }
+        None => None,
+    };
     let mut lns = Lns::new(Arc::clone(&config), dp, auth, pools).map_err(RunError::Control)?;
     lns.set_management(ctl, config_path, file_config);
     let pptp = match lns.pptp_addr() {

@@ -26,6 +26,7 @@
 //! passwords and proofs never.
 
 mod ipsec;
+mod metrics;
 mod mgmt;
 mod pptp;
 mod radius;
@@ -98,6 +99,10 @@ struct Sub {
     routed: bool,
     /// Counted in `starting` until the network phase or the end.
     starting: bool,
+    /// Ended because its ICCN never came (for the metrics' end cause).
+    timed_out: bool,
+    /// The `protocol` label of its metrics.
+    proto: metrics::Proto,
     /// The authenticated user name (for `shardvpn ctl`; boxed: two words).
     user: Option<Box<str>>,
     /// RADIUS accounting state (boxed: only RADIUS sessions have it).
@@ -125,8 +130,16 @@ struct RadiusIpcp {
 
 impl Sub {
     /// A call just accepted (installed on `shard`, counted as starting).
-    fn new(shard: u32, peer_session: u16, ppp: Option<Ppp>, now: Instant) -> Box<Sub> {
+    fn new(
+        shard: u32,
+        peer_session: u16,
+        ppp: Option<Ppp>,
+        now: Instant,
+        proto: metrics::Proto,
+    ) -> Box<Sub> {
         Box::new(Sub {
+            timed_out: false,
+            proto,
             shard,
             peer_session,
             ppp,
@@ -253,6 +266,8 @@ pub struct Lns {
     counter_waits: radius::CounterWaits,
     /// The management socket (`shardvpn ctl`), see `mgmt`.
     mgmt: mgmt::Mgmt,
+    /// Prometheus handles (see `metrics`).
+    metrics: metrics::ControlMetrics,
 }
 
 /// The RFC 2661 §4.4.2 CDN result codes we use.
@@ -330,6 +345,7 @@ impl Lns {
             ppp_config: Arc::new(base_ppp),
             l2tp_config: l2tp_config(&config),
             mgmt: mgmt::Mgmt::new(&config),
+            metrics: metrics::ControlMetrics::new(),
             config,
             prog: Programmer::new(map.shards()),
             load: ShardLoad::new(map),
@@ -451,6 +467,7 @@ impl Lns {
                 }
             }
             self.run_timers(now);
+            self.publish_metrics(now);
             self.prog.flush(&self.dp);
         }
     }
@@ -826,12 +843,20 @@ impl Lns {
         let Some(t) = self.tunnels.get_mut(&tid) else {
             return;
         };
+        let proto = if t.esp.is_some() {
+            metrics::Proto::L2tpIpsec
+        } else {
+            metrics::Proto::L2tp
+        };
         let refuse = if self.active >= limits.max_sessions as usize {
-            Some("max_sessions reached")
+            Some(("max_sessions reached", metrics::Refusal::Limit))
         } else if self.starting >= limits.effective_max_starting() as usize {
-            Some("max_starting reached")
+            Some(("max_starting reached", metrics::Refusal::StartingLimit))
         } else if t.sessions.len() >= limits.max_sessions_per_tunnel as usize {
-            Some("max_sessions_per_tunnel reached")
+            Some((
+                "max_sessions_per_tunnel reached",
+                metrics::Refusal::TunnelLimit,
+            ))
         } else {
             None
         };
@@ -845,10 +870,14 @@ impl Lns {
         };
         let Some(local) = local else {
             self.counters.calls_refused += 1;
+            let (why, refusal) = refuse.unwrap_or((
+                "no free session ID on the chosen shard",
+                metrics::Refusal::Limit,
+            ));
+            self.metrics.refused(proto, refusal);
             eprintln!(
-                "shardvpn: call refused on tunnel {tid} from {}: {}",
-                t.peer,
-                refuse.unwrap_or("no free session ID on the chosen shard")
+                "shardvpn: call refused on tunnel {tid} from {}: {why}",
+                t.peer
             );
             t.engine.reject_call(now, peer_session, cdn::TEMPORARY);
             return;
@@ -871,7 +900,8 @@ impl Lns {
             },
         );
         t.sessions
-            .insert(local, Sub::new(shard, peer_session, None, now));
+            .insert(local, Sub::new(shard, peer_session, None, now, proto));
+        self.metrics.started(proto);
         self.load.add(shard);
         self.active += 1;
         self.starting += 1;
@@ -1011,8 +1041,12 @@ impl Lns {
                 sub.routed = true;
                 let was_starting = std::mem::replace(&mut sub.starting, false);
                 if was_starting {
+                    let (proto, accepted) = (sub.proto, sub.accepted);
                     self.starting -= 1;
                     self.counters.sessions_established += 1;
+                    let since = self.setup_started(tid, accepted);
+                    self.metrics
+                        .established(proto, now.saturating_duration_since(since));
                     self.acct_start(now, tid, sid, peer);
                 }
                 if tid == PPTP_ROUTE_TUNNEL {
@@ -1176,6 +1210,12 @@ impl Lns {
                     (g, response, Some(MppeKeying::Master(keys.master_key)))
                 }),
         };
+        let verdict = if result.is_ok() {
+            metrics::AuthResult::Accept
+        } else {
+            metrics::AuthResult::Reject
+        };
+        self.metrics.auth(metrics::Backend::Local, verdict);
         match result {
             Ok((grant, authenticator_response, mppe)) => {
                 AuthOutcome::Accept(Box::new(Authorized {
@@ -1374,6 +1414,10 @@ impl Lns {
     fn release_sub(&mut self, sub: Box<Sub>, remove: Option<Command>) {
         self.active -= 1;
         self.counters.sessions_ended += 1;
+        self.metrics.ended(
+            sub.proto,
+            metrics::Cause::of(sub.close_reason, sub.timed_out, self.shutting_down),
+        );
         if sub.starting {
             self.starting -= 1;
         }
@@ -1455,6 +1499,7 @@ impl Lns {
                         // Accepted (ICRP sent) but no ICCN in time: a half-open call
                         // must not hold a `max_starting` slot for ever.
                         if now >= sub.accepted + iccn_timeout {
+                            sub.timed_out = true;
                             self.counters.calls_timed_out += 1;
                             if let Some(t) = self.tunnels.get_mut(&tid) {
                                 t.engine.close_session(now, sid, cdn::GENERAL);
@@ -1552,7 +1597,7 @@ fn assigned_tunnel_id(packet: &wire_l2tp::Packet<&[u8]>) -> Option<u16> {
     })
 }
 
-/// Whether `from` may open a plain L2TP tunnel (`l2tp.lac_addresses`; empty: any).
+/// Whether `from` may open a plain L2TP tunnel (`l2tp.lac_addresses`; empty: none).
 fn lac_allowed(config: &Config, from: SocketAddr) -> bool {
     config.l2tp.lac_allowed(from.ip())
 }

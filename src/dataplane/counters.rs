@@ -32,6 +32,10 @@ pub enum RxProto {
 
 impl RxProto {
     pub const COUNT: usize = 7;
+    /// Metric label of each slot (deploy/METRICS.md).
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "esp_udp", "esp_raw", "l2tp_udp", "ike_udp", "ipv4", "ipv6", "gre",
+    ];
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -112,6 +116,38 @@ impl DropReason {
     /// Number of distinct counters.
     pub const COUNT: usize = 15 + 3 + LAYER_SLOTS + 1;
 
+    /// Metric label of each slot (deploy/METRICS.md).
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "nat_keepalive",
+        "no_sa",
+        "auth_failed",
+        "no_session",
+        "bad_padding",
+        "spoofed",
+        "ncp_closed",
+        "unexpected_payload",
+        "wrong_tunnel",
+        "unprotected",
+        "queue_full",
+        "wrong_peer",
+        "unencrypted",
+        "mppe",
+        "gre_stale",
+        "replay_zero",
+        "replay_duplicate",
+        "replay_too_old",
+        "bad_header_udp_encap",
+        "bad_header_esp",
+        "bad_header_udp",
+        "bad_header_l2tp",
+        "bad_header_ppp",
+        "bad_header_ipv4",
+        "bad_header_ipv6",
+        "bad_header_gre",
+        "bad_header_other",
+        "rate_limited",
+    ];
+
     /// The counter slot of this reason.
     pub const fn index(self) -> usize {
         match self {
@@ -169,6 +205,18 @@ pub enum PuntKind {
 
 impl PuntKind {
     pub const COUNT: usize = 9;
+    /// Metric label of each slot (deploy/METRICS.md).
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "ike",
+        "l2tp_control",
+        "lcp",
+        "auth",
+        "ipcp",
+        "ipv6cp",
+        "ccp",
+        "ppp_other",
+        "mppe_reset",
+    ];
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -193,6 +241,9 @@ pub enum TxProto {
 
 impl TxProto {
     pub const COUNT: usize = 6;
+    /// Metric label of each slot (deploy/METRICS.md).
+    pub const NAMES: [&'static str; Self::COUNT] =
+        ["esp_udp", "esp_raw", "l2tp_udp", "ipv4", "ipv6", "gre"];
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -231,6 +282,29 @@ impl TxDrop {
     /// Number of distinct counters.
     pub const COUNT: usize = 9 + LAYER_SLOTS + 1;
 
+    /// Metric label of each slot (deploy/METRICS.md).
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "no_route",
+        "no_tunnel",
+        "no_room",
+        "too_big",
+        "seq_exhausted",
+        "crypto",
+        "unencrypted",
+        "handoff",
+        "no_call",
+        "bad_header_udp_encap",
+        "bad_header_esp",
+        "bad_header_udp",
+        "bad_header_l2tp",
+        "bad_header_ppp",
+        "bad_header_ipv4",
+        "bad_header_ipv6",
+        "bad_header_gre",
+        "bad_header_other",
+        "rate_limited",
+    ];
+
     /// The counter slot of this reason.
     pub const fn index(self) -> usize {
         match self {
@@ -261,6 +335,8 @@ pub enum Event {
 
 impl Event {
     pub const COUNT: usize = 2;
+    /// Metric label of each slot.
+    pub const NAMES: [&'static str; Self::COUNT] = ["peer_move", "peer_move_overflow"];
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -363,6 +439,46 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_names_match_their_slots() {
+        assert_eq!(DropReason::NAMES[DropReason::Spoofed.index()], "spoofed");
+        assert_eq!(DropReason::NAMES[DropReason::GreStale.index()], "gre_stale");
+        assert_eq!(
+            DropReason::NAMES[DropReason::Replay(ReplayError::TooOld).index()],
+            "replay_too_old"
+        );
+        assert_eq!(
+            DropReason::NAMES[DropReason::BadHeader(Layer::Esp).index()],
+            "bad_header_esp"
+        );
+        assert_eq!(
+            DropReason::NAMES[DropReason::BadHeader(Layer::Radius).index()],
+            "bad_header_other"
+        );
+        assert_eq!(
+            DropReason::NAMES[DropReason::RateLimited.index()],
+            "rate_limited"
+        );
+        assert_eq!(TxDrop::NAMES[TxDrop::NoCall.index()], "no_call");
+        assert_eq!(
+            TxDrop::NAMES[TxDrop::BadHeader(Layer::Gre).index()],
+            "bad_header_gre"
+        );
+        assert_eq!(TxDrop::NAMES[TxDrop::RateLimited.index()], "rate_limited");
+        assert_eq!(RxProto::NAMES[RxProto::Gre.index()], "gre");
+        assert_eq!(TxProto::NAMES[TxProto::Ipv6.index()], "ipv6");
+        assert_eq!(PuntKind::NAMES[PuntKind::MppeReset.index()], "mppe_reset");
+        // Names are unique within a family (they become label values).
+        for names in [
+            &DropReason::NAMES[..],
+            &TxDrop::NAMES[..],
+            &PuntKind::NAMES[..],
+        ] {
+            let set: std::collections::HashSet<_> = names.iter().collect();
+            assert_eq!(set.len(), names.len());
+        }
+    }
 
     #[test]
     fn drop_indices_are_distinct_and_in_range() {

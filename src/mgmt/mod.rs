@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod metrics;
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;

@@ -28,9 +28,10 @@ use crate::dataplane::tables::{Capacities, Command};
 #[derive(Debug, Clone)]
 pub struct DataplaneSpec {
     pub shards: u32,
-    /// Pin shard `i` to core `(first_core + i) % cores`.
+    /// Pin shard `i` to `cpus[i % cpus.len()]` (empty: the CPUs this process may
+    /// run on, see [`allowed_cpus`]).
     pub pin_cores: bool,
-    pub first_core: usize,
+    pub cpus: Vec<usize>,
     pub batch: usize,
     pub buffers: u16,
     pub buffer_size: usize,
@@ -51,7 +52,7 @@ impl DataplaneSpec {
         DataplaneSpec {
             shards: d.shard_count(),
             pin_cores: d.pin_cores,
-            first_core: 0,
+            cpus: d.cpus.iter().map(|c| *c as usize).collect(),
             batch: d.batch,
             buffers: d.buffers,
             buffer_size: d.buffer_size,
@@ -134,7 +135,11 @@ impl Dataplane {
                     source,
                 }
             })?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpus = if spec.cpus.is_empty() {
+            allowed_cpus()
+        } else {
+            spec.cpus.clone()
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let mut shards = Vec::with_capacity(spec.shards as usize);
         let mut dataplane = Dataplane {
@@ -165,9 +170,11 @@ impl Dataplane {
             let part = ShardParts {
                 spec: ShardSpec {
                     index,
-                    core: spec
-                        .pin_cores
-                        .then_some((spec.first_core + index as usize) % cores),
+                    core: if spec.pin_cores && !cpus.is_empty() {
+                        Some(cpus[index as usize % cpus.len()])
+                    } else {
+                        None
+                    },
                     batch: spec.batch,
                     buffers: spec.buffers,
                     buffer_size: spec.buffer_size,
@@ -290,6 +297,12 @@ impl Dataplane {
         Some(s.clone())
     }
 
+    /// Every shard's published counters, for readers on other threads (the metrics
+    /// endpoint reads them at scrape time).
+    pub fn stats_handles(&self) -> Vec<Arc<Mutex<ShardStats>>> {
+        self.shards.iter().map(|s| Arc::clone(&s.stats)).collect()
+    }
+
     /// Whether every command sent so far has been applied (the queues are empty).
     pub fn commands_drained(&self) -> bool {
         self.shards.iter().all(|s| s.commands.is_empty())
@@ -322,8 +335,46 @@ impl Drop for Dataplane {
     }
 }
 
+/// The CPUs this process may run on, in ascending order (its affinity mask, which
+/// systemd's `CPUAffinity=` or `taskset` narrow); every online CPU if it cannot be
+/// read.
+pub fn allowed_cpus() -> Vec<usize> {
+    // Safety: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes at
+    // most size_of::<cpu_set_t>() bytes into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } == 0;
+    if ok {
+        // Safety: CPU_ISSET reads the set within CPU_SETSIZE.
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
+            .collect();
+        if !cpus.is_empty() {
+            return cpus;
+        }
+    }
+    (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+}
+
 #[cfg(test)]
 mod tests {
+    /// The mask is read from the calling thread, which is what shards inherit and what
+    /// `taskset` / systemd's `CPUAffinity=` set.
+    #[test]
+    fn allowed_cpus_follow_the_affinity_mask() {
+        let all = super::allowed_cpus();
+        assert!(!all.is_empty());
+        let last = *all.last().unwrap();
+        let narrowed = std::thread::spawn(move || {
+            assert!(core_affinity::set_for_current(core_affinity::CoreId {
+                id: last
+            }));
+            super::allowed_cpus()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(narrowed, [last]);
+    }
+
     use super::*;
 
     #[test]

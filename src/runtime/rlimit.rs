@@ -26,6 +26,23 @@ pub fn raise_nofile(want: u64) -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// The soft `RLIMIT_NOFILE` now in force.
+pub fn nofile_limit() -> Option<u64> {
+    raise_nofile(0).ok()
+}
+
+/// Clock ticks per second and the page size (for `/proc` figures), from sysconf.
+pub fn clock_ticks_and_page_size() -> (u64, u64) {
+    // Safety: sysconf has no preconditions.
+    let (tick, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (tick.max(1) as u64, page.max(1) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

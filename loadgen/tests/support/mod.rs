@@ -17,6 +17,7 @@ use shardvpn::runtime::engine::{Dataplane, DataplaneSpec};
 use shardvpn::runtime::netcfg;
 
 pub mod freeradius;
+pub mod prometheus;
 
 #[path = "../../../tests/runtime_netns/mod.rs"]
 pub mod runtime_netns;

@@ -47,6 +47,8 @@ pub(super) struct IkeSlot {
     pub conn: Option<u32>,
     /// Counted in the half-open limits until phase 1 is up or the SA ends.
     pub half_open: bool,
+    /// When its Main Mode began (a subscriber's setup time starts here).
+    pub started: Instant,
     /// Inbound SPIs handed to the engine and not installed (yet): given back when
     /// the SA ends, so failed Quick Modes do not leak them.
     pub allocated: Vec<u32>,
@@ -66,6 +68,8 @@ pub(super) struct Conn {
     pub children: Vec<(u32, Arc<OutboundSa>, bool)>,
     /// The client's L2TP port inside ESP (from its SCCRQ; 1701 until then).
     pub l2tp_port: u16,
+    /// When its first Main Mode began.
+    pub started: Instant,
 }
 
 impl Conn {
@@ -236,6 +240,7 @@ impl Lns {
                         sa: Box::new(sa),
                         conn: None,
                         half_open: true,
+                        started: now,
                         allocated: Vec::new(),
                     },
                 );
@@ -406,6 +411,7 @@ impl Lns {
                 self.next_conn = self.next_conn.wrapping_add(1);
                 let shard = self.load.pick();
                 let encap = self.ike.get(&cky).is_some_and(|s| s.sa.encap());
+                let started = self.ike.get(&cky).map_or(now, |s| s.started);
                 self.conns.insert(
                     id,
                     Conn {
@@ -417,6 +423,7 @@ impl Lns {
                         ike: Vec::new(),
                         children: Vec::new(),
                         l2tp_port: 1701,
+                        started,
                     },
                 );
                 id

@@ -532,7 +532,9 @@ impl Lns {
                 ("aaa", new.aaa != file.aaa),
                 ("ike", new.ike != file.ike),
                 ("pptp", new.pptp != file.pptp),
+                ("radius", new.radius != file.radius),
                 ("mgmt", new.mgmt != file.mgmt),
+                ("metrics", new.metrics != file.metrics),
                 ("pool", new.pool != file.pool),
             ];
             needs_restart.extend(

@@ -148,6 +148,11 @@ pub(super) fn pptp_ppp_config(config: &Config, base: &PppConfig) -> PppConfig {
 }
 
 impl PptpState {
+    /// TCP control connections now.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
     pub(super) fn bind(config: &Config, base: &PppConfig) -> io::Result<PptpState> {
         let addr = SocketAddr::new(config.listen.address, config.listen.pptp_port);
         let listener = TcpListener::bind(addr)?;
@@ -458,6 +463,13 @@ impl Lns {
         };
         let (Some(local), Some(peer_ip)) = (local, peer_ip) else {
             self.pptp_counters.calls_refused += 1;
+            let why = match refuse {
+                Some("max_starting reached") => super::metrics::Refusal::StartingLimit,
+                Some(_) => super::metrics::Refusal::Limit,
+                None if peer_ip.is_none() => super::metrics::Refusal::NotAllowed,
+                None => super::metrics::Refusal::Limit,
+            };
+            self.metrics.refused(super::metrics::Proto::Pptp, why);
             eprintln!(
                 "shardvpn: PPTP call from {} refused: {}",
                 c.peer,
@@ -502,13 +514,20 @@ impl Lns {
             local,
             PptpCallState {
                 conn: token,
-                sub: Sub::new(shard, peer_call_id, Some(ppp), now),
+                sub: Sub::new(
+                    shard,
+                    peer_call_id,
+                    Some(ppp),
+                    now,
+                    super::metrics::Proto::Pptp,
+                ),
                 mppe_keying: None,
             },
         );
         self.load.add(shard);
         self.active += 1;
         self.starting += 1;
+        self.metrics.started(super::metrics::Proto::Pptp);
         self.service_ppp(now, PPTP_ROUTE_TUNNEL, local);
     }
 

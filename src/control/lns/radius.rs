@@ -98,7 +98,7 @@ struct Pending {
 
 /// RADIUS on the control thread.
 pub(super) struct RadiusState {
-    engine: RadiusClient,
+    pub(super) engine: RadiusClient,
     sockets: Vec<UdpSocket>,
     pending: HashMap<RequestId, Pending>,
     buf: Vec<u8>,
@@ -286,6 +286,10 @@ impl Lns {
                 );
             }
             Err(e) => {
+                self.metrics.auth(
+                    super::metrics::Backend::Radius,
+                    super::metrics::AuthResult::Timeout,
+                );
                 let name = request.username.clone();
                 let outcome = AuthOutcome::Reject {
                     why: format!("RADIUS request not sent: {e}"),
@@ -341,6 +345,10 @@ impl Lns {
                 }
                 DaeOutcome::Request(request) => {
                     let result = self.dae_apply(now, &request);
+                    self.metrics.dae(
+                        request.kind == crate::proto::radius::dae::DaeKind::Coa,
+                        result.is_ok(),
+                    );
                     if let Some(d) = self.radius.as_mut().and_then(|r| r.dae.as_mut())
                         && let Some(bytes) = d.server.answer(&request.reply, result)
                     {
@@ -545,6 +553,14 @@ impl Lns {
         let Some(p) = self.radius.as_mut().and_then(|r| r.pending.remove(&id)) else {
             return;
         };
+        self.metrics.auth(
+            super::metrics::Backend::Radius,
+            match &outcome {
+                Some(AuthOutcome::Accept(_)) => super::metrics::AuthResult::Accept,
+                Some(AuthOutcome::Reject { .. }) => super::metrics::AuthResult::Reject,
+                None => super::metrics::AuthResult::Timeout,
+            },
+        );
         // The same session, not a later one with the same IDs.
         if self.sub_mut(p.tid, p.sid).map(|s| s.accepted) != Some(p.accepted) {
             return;

@@ -67,9 +67,14 @@
 //! # Dispatch
 //!
 //! [`AnyTransform`] is an enum over the concrete transforms and implements
-//! [`Transform`] by `match`: a predictable branch, no virtual call, no `Box` and no
-//! pointer chase to a second allocation, and it can be stored inline in a per-shard SA
-//! slab. The concrete types implement the trait too, for code that knows its suite
+//! [`Transform`] by `match`: a predictable branch, no virtual call, and for AES-GCM no
+//! `Box` and no pointer chase to a second allocation, so it can be stored inline in a
+//! per-shard SA slab. The CBC transforms (about 900 to 1,000 octets of AES or 3DES
+//! schedules, IV generator and HMAC states) are boxed: inline, every SA paid for the
+//! largest of them, and an AES-GCM SA, the common case, is 560 octets (issue 8, daemon
+//! memory per session: an L2TP/IPsec client holds two SAs). The price is one more
+//! dependent load per CBC packet, next to the microsecond its cipher and HMAC take.
+//! The concrete types implement the trait too, for code that knows its suite
 //! (benchmarks, tests). The CBC arms are kept out of line (`#[inline(never)]`) so the
 //! AES-GCM arm stays small. Measured (benches/crypto.rs, 2-core shared VM, noisy):
 //! AES-128-GCM through the enum is within ~3 % of raw `ring` for sealing and for
@@ -269,12 +274,15 @@ pub trait Transform {
     }
 }
 
-/// Any ESP transform, dispatched by `match` (see the module docs for why an enum).
+/// Any ESP transform, dispatched by `match` (see the module docs for why an enum,
+/// and why the CBC ones are boxed).
+// AES-GCM stays inline on purpose: the common suite takes no pointer chase.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyTransform {
     AesGcm(AesGcm),
-    Aes128Cbc(Aes128CbcHmac),
-    Aes256Cbc(Aes256CbcHmac),
-    TripleDesCbc(TripleDesCbcHmac),
+    Aes128Cbc(Box<Aes128CbcHmac>),
+    Aes256Cbc(Box<Aes256CbcHmac>),
+    TripleDesCbc(Box<TripleDesCbcHmac>),
 }
 
 impl AnyTransform {
@@ -312,30 +320,26 @@ impl AnyTransform {
             Suite::AesCbc {
                 key: AesKeySize::Aes128,
                 integrity,
-            } => AnyTransform::Aes128Cbc(CbcHmac::new(
+            } => AnyTransform::Aes128Cbc(Box::new(CbcHmac::new(
                 esn,
                 encryption_key,
                 integrity,
                 integrity_key,
                 iv_key,
-            )?),
+            )?)),
             Suite::AesCbc {
                 key: AesKeySize::Aes256,
                 integrity,
-            } => AnyTransform::Aes256Cbc(CbcHmac::new(
+            } => AnyTransform::Aes256Cbc(Box::new(CbcHmac::new(
                 esn,
                 encryption_key,
                 integrity,
                 integrity_key,
                 iv_key,
-            )?),
-            Suite::TripleDesCbc { integrity } => AnyTransform::TripleDesCbc(CbcHmac::new(
-                esn,
-                encryption_key,
-                integrity,
-                integrity_key,
-                iv_key,
-            )?),
+            )?)),
+            Suite::TripleDesCbc { integrity } => AnyTransform::TripleDesCbc(Box::new(
+                CbcHmac::new(esn, encryption_key, integrity, integrity_key, iv_key)?,
+            )),
         };
         zeroize::Zeroize::zeroize(iv_key);
         Ok(transform)

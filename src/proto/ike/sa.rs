@@ -149,6 +149,45 @@ struct Negotiation {
     started: Option<Instant>,
 }
 
+/// The [`Negotiation`] of an ISAKMP SA, boxed only while phase 1 runs: an
+/// established SA lives for hours without it, and inline it was half of the SA
+/// (issue 8, daemon memory per session). Reading an empty slot sees
+/// [`NO_NEGOTIATION`]; writing one boxes a fresh negotiation.
+#[derive(Default)]
+struct NegotiationSlot(Option<Box<Negotiation>>);
+
+/// What an empty [`NegotiationSlot`] reads as (the same as `Negotiation::default()`).
+static NO_NEGOTIATION: Negotiation = Negotiation {
+    sai_b: Vec::new(),
+    proposal: None,
+    life: None,
+    dh: None,
+    g_xi: Vec::new(),
+    g_xr: Vec::new(),
+    ni: Vec::new(),
+    nr: Vec::new(),
+    g_xy: None,
+    psk: None,
+    local_id: None,
+    initial_contact: false,
+    keys: None,
+    started: None,
+};
+
+impl core::ops::Deref for NegotiationSlot {
+    type Target = Negotiation;
+
+    fn deref(&self) -> &Negotiation {
+        self.0.as_deref().unwrap_or(&NO_NEGOTIATION)
+    }
+}
+
+impl core::ops::DerefMut for NegotiationSlot {
+    fn deref_mut(&mut self) -> &mut Negotiation {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 /// Phase-1 results the later exchanges need.
 struct Keys {
     prf: Prf,
@@ -497,7 +536,7 @@ pub struct IkeSa {
     dialect: Option<NatTDialect>,
     nat_detected: bool,
     dpd_peer: bool,
-    neg: Negotiation,
+    neg: NegotiationSlot,
     keys: Option<Keys>,
     peer_id: Option<Identity>,
     exchanges: Vec<QuickMode>,
@@ -553,10 +592,10 @@ impl IkeSa {
             dialect: None,
             nat_detected: false,
             dpd_peer: false,
-            neg: Negotiation {
+            neg: NegotiationSlot(Some(Box::new(Negotiation {
                 started: Some(now),
                 ..Negotiation::default()
-            },
+            }))),
             keys: None,
             peer_id: None,
             exchanges: Vec::new(),
@@ -874,7 +913,7 @@ impl IkeSa {
             return;
         }
         self.state = State::Closed;
-        self.neg = Negotiation::default();
+        self.neg = NegotiationSlot::default();
         self.p1_out = None;
         self.exchanges.clear();
         self.dpd_next = None;
@@ -1310,7 +1349,7 @@ impl IkeSa {
         let life = nonzero_or_default(self.neg.life.unwrap_or(self.policy.phase1_lifetime));
         self.state = State::Established;
         self.expires = Some(now + life);
-        self.neg = Negotiation::default();
+        self.neg = NegotiationSlot::default();
         self.p1_out = None;
         self.peer_id = Some(peer_id.clone());
         if self.dpd_peer && !self.policy.dpd_interval.is_zero() {

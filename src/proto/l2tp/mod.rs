@@ -207,8 +207,9 @@ enum Call {
 struct Session {
     peer: u16,
     state: Call,
-    /// LAC: proxy LCP / authentication to send in the ICCN.
-    proxy: Option<ProxyInfo>,
+    /// LAC: proxy LCP / authentication to send in the ICCN. Boxed: the LNS never has
+    /// it, and a tunnel's session map pays for the largest entry in every slot.
+    proxy: Option<Box<ProxyInfo>>,
 }
 
 struct Pending {
@@ -238,6 +239,15 @@ struct Parsed {
     accm: Option<(u32, u32)>,
     proxy: ProxyInfo,
     has_proxy: bool,
+}
+
+/// Frees a drained queue's buffer. Queues fill in bursts (setup, teardown) and a
+/// tunnel is idle in between, for hours; an L2TP/IPsec client has a tunnel of its
+/// own, so idle capacity costs per subscriber (issue 8, daemon memory per session).
+fn release_if_empty<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() {
+        queue.shrink_to_fit();
+    }
 }
 
 /// Maximum Challenge length we send (§4.4.3 allows any; 16 like most LACs).
@@ -389,6 +399,12 @@ impl Tunnel {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Control messages sent and not yet acknowledged, plus those waiting for the
+    /// peer's receive window (RFC 2661 §5.8).
+    pub fn queue_depth(&self) -> usize {
+        self.unacked.len() + self.waiting.len()
     }
 
     pub fn session_count(&self) -> usize {
@@ -547,6 +563,7 @@ impl Tunnel {
     fn pump(&mut self, now: Instant) {
         while self.unacked.len() < usize::from(self.peer_window) {
             let Some((_, mut message)) = self.waiting.pop_front() else {
+                release_if_empty(&mut self.waiting);
                 break;
             };
             let ns = self.ns;
@@ -698,6 +715,9 @@ impl Tunnel {
                 self.deliver(now, p.session_id(), p.payload());
             }
         }
+        if self.rx_buffer.is_empty() {
+            self.rx_buffer.shrink_to_fit();
+        }
         self.pump(now);
     }
 
@@ -721,6 +741,7 @@ impl Tunnel {
                 break;
             }
         }
+        release_if_empty(&mut self.unacked);
         if self.state == State::Stopping && self.unacked.is_empty() && self.waiting.is_empty() {
             self.state = State::Closed;
             self.events.push_back(Event::TunnelClosed {
@@ -894,7 +915,7 @@ impl Tunnel {
             Session {
                 peer: 0,
                 state: Call::WaitReply,
-                proxy,
+                proxy: proxy.map(Box::new),
             },
         );
         let avps = vec![
@@ -947,6 +968,7 @@ impl Tunnel {
         if let Some(m) = self.out.pop_front() {
             return Some(m);
         }
+        release_if_empty(&mut self.out);
         if self.ack_due {
             self.ack_due = false;
             self.counters.zlb_out += 1;
@@ -964,7 +986,11 @@ impl Tunnel {
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            release_if_empty(&mut self.events);
+        }
+        event
     }
 
     /// The next retransmission or HELLO.

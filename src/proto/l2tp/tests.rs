@@ -173,6 +173,8 @@ fn tunnel_and_a_call_come_up_on_a_clean_link() {
     assert!(link.run_until(50, |l| up(&l.lac_events) && l.lns.is_some()));
     assert!(link.run_until(50, |l| up(&l.lns_events)));
     link.lac.place_call(link.now, 5);
+    // The ICRQ waits for its acknowledgment (the control queue depth metric).
+    assert_eq!(link.lac.queue_depth(), 1);
     assert!(link.run_until(50, |l| sessions_up(&l.lns_events) == 1));
     assert!(link.lns_events.contains(&Event::SessionUp {
         local_session_id: 1005,
@@ -188,6 +190,7 @@ fn tunnel_and_a_call_come_up_on_a_clean_link() {
     assert_eq!(link.lns.as_ref().unwrap().peer_tunnel_id(), 11);
     // Nothing was retransmitted on a clean link.
     assert_eq!(link.lac.counters().retransmissions, 0);
+    assert!(link.run_until(50, |l| l.lac.queue_depth() == 0));
 }
 
 #[test]

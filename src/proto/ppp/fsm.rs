@@ -403,7 +403,7 @@ impl<N: Negotiator> Fsm<N> {
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        super::util::pop_release(&mut self.outputs)
     }
 
     /// A fresh Identifier for a packet we originate (also used by LCP for Echo).

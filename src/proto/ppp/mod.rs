@@ -772,11 +772,11 @@ impl Ppp {
     }
 
     pub fn poll_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
-        self.transmits.pop_front()
+        util::pop_release(&mut self.transmits)
     }
 
     pub fn poll_event(&mut self) -> Option<PppEvent> {
-        self.events.pop_front()
+        util::pop_release(&mut self.events)
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

@@ -103,6 +103,18 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Takes the front of a queue, freeing the queue's buffer once it is drained. PPP
+/// queues fill in bursts (negotiation, teardown) and a session then runs for hours
+/// with them empty; each engine holds several, for every subscriber (issue 8, daemon
+/// memory per session).
+pub(crate) fn pop_release<T>(queue: &mut std::collections::VecDeque<T>) -> Option<T> {
+    let front = queue.pop_front();
+    if front.is_none() {
+        queue.shrink_to_fit();
+    }
+    front
+}
+
 /// Appends one option to an option list.
 pub fn push_option(out: &mut Vec<u8>, option: &impl PppOption) {
     let start = out.len();

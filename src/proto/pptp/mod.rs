@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 pub mod gre;
+
 #[cfg(test)]
 mod tests;
 
@@ -292,11 +293,19 @@ impl Control {
 
     /// Bytes to write to the TCP stream, in order.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.out.pop_front()
+        let out = self.out.pop_front();
+        if out.is_none() {
+            release_idle(&mut self.out);
+        }
+        out
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            release_idle(&mut self.events);
+        }
+        event
     }
 
     fn send(&mut self, message: Message<'_>) {
@@ -355,6 +364,12 @@ impl Control {
             }
         }
         self.inbuf.drain(..consumed);
+        if self.inbuf.is_empty() {
+            self.inbuf = Vec::new();
+        }
+        if self.asked.is_empty() {
+            self.asked.shrink_to_fit();
+        }
     }
 
     fn handle_message(&mut self, now: Instant, bytes: &[u8]) {
@@ -827,5 +842,14 @@ impl Control {
                 }
             }
         }
+    }
+}
+
+/// Frees a drained queue's buffer. A control connection carries one call for hours
+/// after its burst of setup messages, and there is one per PPTP subscriber (issue 8,
+/// daemon memory per session).
+fn release_idle<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
     }
 }

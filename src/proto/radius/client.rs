@@ -503,6 +503,23 @@ pub struct RadiusClient {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     counters: Counters,
+    /// Answer latencies not yet taken by [`RadiusClient::take_latencies`], at most
+    /// [`MAX_LATENCY_SAMPLES`] (beyond that they are only in the sums).
+    latencies: Vec<LatencySample>,
+}
+
+/// Latency samples kept between two [`RadiusClient::take_latencies`] calls (the
+/// control thread takes them every second; 16,384 covers any realistic answer rate).
+pub const MAX_LATENCY_SAMPLES: usize = 16384;
+
+/// One answer's latency: from the request's last transmission to the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencySample {
+    /// An accounting server (else an authentication server).
+    pub accounting: bool,
+    /// The server's index in its list (`Counters::auth_servers` / `acct_servers`).
+    pub server: usize,
+    pub latency: Duration,
 }
 
 impl fmt::Debug for RadiusClient {
@@ -583,6 +600,7 @@ impl RadiusClient {
             sessions: HashMap::new(),
             ready: VecDeque::new(),
             queued_interims: BTreeSet::new(),
+            latencies: Vec::new(),
             acct_in_flight: 0,
             acct_paused_until: None,
             transmits: VecDeque::new(),
@@ -592,6 +610,21 @@ impl RadiusClient {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The answer latencies recorded since the last call, oldest first (for
+    /// histograms; the sums in [`Counters`] count every answer).
+    pub fn take_latencies(&mut self, mut f: impl FnMut(LatencySample)) {
+        for s in self.latencies.drain(..) {
+            f(s);
+        }
+    }
+
+    /// Whether a server is considered alive: not held down after its retries ran
+    /// out (`accounting` picks the list; an index out of range is not alive).
+    pub fn server_alive(&self, accounting: bool, server: usize) -> bool {
+        let list = if accounting { List::Acct } else { List::Auth };
+        self.servers(list).get(server).is_some_and(|s| !s.down)
     }
 
     /// Authentication requests outstanding (sent or waiting for an Identifier).
@@ -1279,6 +1312,13 @@ impl RadiusClient {
         sc.responses += 1;
         sc.latency_sum += latency;
         sc.latency_count += 1;
+        if self.latencies.len() < MAX_LATENCY_SAMPLES {
+            self.latencies.push(LatencySample {
+                accounting: list == List::Acct,
+                server,
+                latency,
+            });
+        }
         let state = &mut self.servers_mut(list)[server];
         state.dead_until = None;
         if state.down {

@@ -655,6 +655,18 @@ fn failover_to_second_server_and_hold_down() {
     assert_eq!(h.server(2, 1812).access_requests, 1);
     assert_eq!(h.client.counters().retransmissions, 2);
     assert_eq!(h.client.counters().auth_servers[1].latency_count, 1);
+    assert!(!h.client.server_alive(false, 0));
+    assert!(h.client.server_alive(false, 1));
+    assert!(
+        !h.client.server_alive(true, 0),
+        "no accounting server configured"
+    );
+    // One answer, from server 2 (index 1): one latency sample, then none.
+    let mut samples = Vec::new();
+    h.client.take_latencies(|s| samples.push(s));
+    assert_eq!(samples.len(), 1);
+    assert_eq!((samples[0].accounting, samples[0].server), (false, 1));
+    h.client.take_latencies(|_| panic!("taken already"));
 
     // Held down: the next request goes straight to server 2.
     let id = h
@@ -681,6 +693,7 @@ fn failover_to_second_server_and_hold_down() {
         }
     );
     accepted(&events, id);
+    assert!(h.client.server_alive(false, 0));
     assert_eq!(h.client.identifiers_in_use(), 0);
 }
 
