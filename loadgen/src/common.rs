@@ -146,6 +146,12 @@ impl PhaseCount {
         self.last_up = Some(now);
     }
 
+    /// A failed attempt that will be retried: no longer placed, counted as a retry.
+    pub(crate) fn retry(&mut self, reason: &str) {
+        self.placed = self.placed.saturating_sub(1);
+        *self.retries.entry(reason.to_owned()).or_default() += 1;
+    }
+
     pub(crate) fn fail(&mut self, reason: &str) {
         self.failed += 1;
         *self.failures.entry(reason.to_owned()).or_default() += 1;
@@ -161,6 +167,10 @@ pub(crate) struct PhaseCount {
     pub(crate) failures: std::collections::BTreeMap<String, u64>,
     pub(crate) latency: crate::report::Latencies,
     pub(crate) last_up: Option<Instant>,
+    /// Storm: failed reconnects are retried (as real clients redial) while this is
+    /// on; each retry is counted here by reason instead of as a failure.
+    pub(crate) retrying: bool,
+    pub(crate) retries: std::collections::BTreeMap<String, u64>,
 }
 
 /// LCP codes of the bystanders' own keepalives (RFC 1661 §5.8).
@@ -188,6 +198,9 @@ pub(crate) fn parse_lcp_echo_reply(lcp: &[u8]) -> Option<u16> {
     }
     Some(u16::from_be_bytes([lcp[12], lcp[13]]))
 }
+
+/// How long a storm client whose reconnect failed waits before it redials.
+pub(crate) const STORM_REDIAL_DELAY: Duration = Duration::from_secs(1);
 
 /// How long a bystander's keepalive may go unanswered before it counts as lost.
 pub(crate) const BYSTANDER_LOST_AFTER: Duration = Duration::from_secs(5);

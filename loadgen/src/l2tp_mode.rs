@@ -17,6 +17,17 @@
 //! server's 4500: loadgen has no raw ESP). Its L2TP then goes inside the ESP SA pair
 //! (`esp_client`). Setup latency runs from the first IKE message to IPCP up. At the
 //! end the client's L2TP is torn down inside ESP, then its SAs are deleted.
+//!
+//! After setup and traffic come the phases of `scale` (storm, then hold with churn).
+//! A storm restarts every non-bystander LAC in place (same socket, a new tunnel ID,
+//! nothing said to the old tunnel; what still arrives for it is dropped) or has every
+//! L2TP/IPsec client start a new Main Mode with INITIAL-CONTACT on its own socket
+//! (no Delete; deaf until then). A churned LAC session gets LCP Terminate and a CDN
+//! and a new call on the same tunnel; a churned L2TP/IPsec client hangs up in full
+//! (CDN, StopCCN, Deletes) and dials again from a new source port. Bystanders' own
+//! LCP echoes are told from the engine's by a mark in their data; a bystander
+//! tunnel's HELLO counts as answered when an Nr acknowledges it, a bystander's
+//! R-U-THERE when an authenticated Informational arrives that asks for no answer.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -36,8 +47,8 @@ use shardvpn::runtime::signals::wait_readable;
 use shardvpn::wire::l2tp as wire_l2tp;
 
 use crate::common::{
-    Echoes, KEEPALIVE_INTERVAL, Keepalives, Origin, PhaseCount, Progress, echo_request, fill,
-    lcp_echo_request, parse_echo_reply, parse_lcp_echo_reply,
+    Echoes, KEEPALIVE_INTERVAL, Keepalives, Origin, PhaseCount, Progress, STORM_REDIAL_DELAY,
+    echo_request, fill, lcp_echo_request, parse_echo_reply, parse_lcp_echo_reply,
 };
 use crate::esp_client::EspPair;
 use crate::report::{self, Latencies, Report, Traffic};
@@ -135,6 +146,9 @@ struct Lac {
     bystander: bool,
     /// A bystander tunnel's HELLO awaiting its acknowledgment: (Ns, sent at).
     hello_pending: Option<(u16, Instant)>,
+    /// Storm: no call is placed on this tunnel before then (a refused call is
+    /// redialled after a pause).
+    not_before: Option<Instant>,
 }
 
 impl Lac {
@@ -153,6 +167,7 @@ impl Lac {
             ipsec,
             bystander: false,
             hello_pending: None,
+            not_before: None,
         }
     }
 }
@@ -219,6 +234,8 @@ struct Run {
     /// Tunnels (l2tp) or clients (l2tp-ipsec) of the bystanders.
     bystander_lacs: Vec<usize>,
     churn_torn_down: u64,
+    /// Storm: L2TP/IPsec clients to reconnect again, and when.
+    storm_redials: VecDeque<(Instant, usize)>,
 }
 
 /// Sends an L2TP message for tunnel `lac`: plain, or inside its ESP SA to the NAT-T
@@ -383,8 +400,12 @@ impl Run {
         if let Some(i) = self.lacs[t].ipsec.as_mut()
             && !i.failed
         {
-            i.failed = true;
             let origin = i.origin;
+            if origin == Origin::Storm && self.storm.retrying {
+                self.storm_redial(t, reason);
+                return;
+            }
+            i.failed = true;
             self.count_fail(origin, reason);
         }
     }
@@ -510,7 +531,27 @@ impl Run {
         {
             call.failed = true;
             let origin = call.origin;
+            if origin == Origin::Storm && self.storm.retrying {
+                self.storm_redial(t, reason);
+                return;
+            }
             self.count_fail(origin, reason);
+        }
+    }
+
+    /// A storm reconnect failed: like a real client, it dials again after a pause.
+    fn storm_redial(&mut self, t: usize, reason: &str) {
+        let again = Instant::now() + STORM_REDIAL_DELAY;
+        self.storm.retry(reason);
+        let lac = &mut self.lacs[t];
+        if let Some(i) = lac.ipsec.as_mut() {
+            // Deaf until it starts over (see the storm loop).
+            i.failed = true;
+            lac.vanished = true;
+            self.storm_redials.push_back((again, t));
+        } else {
+            lac.placed = lac.placed.saturating_sub(1);
+            lac.not_before = Some(again);
         }
     }
 
@@ -678,8 +719,10 @@ impl Run {
             return;
         };
         // After the storm a restarted LAC's old tunnel is gone: what the server
-        // still sends to it is not for the new one.
-        if packet.tunnel_id() != self.lacs[t].engine.local_id() {
+        // still sends to it is not for the new one. (ID 0: a message for a tunnel
+        // whose ID the server never learned, the engine's to judge.)
+        let id = packet.tunnel_id();
+        if id != 0 && id != self.lacs[t].engine.local_id() {
             return;
         }
         if packet.is_control() {
@@ -1270,6 +1313,7 @@ pub fn run_probed(opts: Options, probe: &Probe<'_>) -> std::io::Result<Report> {
         next_tunnel_id: 0,
         bystander_lacs: Vec::new(),
         churn_torn_down: 0,
+        storm_redials: VecDeque::new(),
     };
     let start = Instant::now();
     let config = run.tunnel_config();
@@ -1591,9 +1635,15 @@ fn storm_phase(
     let start = Instant::now();
     let (dropped, mut clients) = run.storm_drop(start);
     let deadline = start + run.opts.setup_timeout;
-    let window = run.opts.max_outstanding.max(1);
+    let window = run
+        .opts
+        .scale
+        .storm_outstanding
+        .unwrap_or(run.opts.max_outstanding)
+        .max(1);
     let mut progress = Progress::phase("storm", dropped as usize);
     let mut rr = 0usize;
+    run.storm.retrying = true;
     loop {
         let now = Instant::now();
         let st = &run.storm;
@@ -1605,15 +1655,24 @@ fn storm_phase(
             && run.storm.placed - ((run.storm.established + run.storm.failed) as usize) < window
         {
             if run.opts.ipsec.is_some() {
-                let Some(t) = clients.pop_front() else {
-                    break;
+                let due = run.storm_redials.front().is_some_and(|&(at, _)| at <= now);
+                let t = match clients.pop_front() {
+                    Some(t) => t,
+                    None if due => match run.storm_redials.pop_front() {
+                        Some((_, t)) => t,
+                        None => break,
+                    },
+                    None => break,
                 };
                 run.restart_client(now, t, Origin::Storm, false)?;
             } else {
                 let n = run.lacs.len();
                 let Some(t) = (0..n).map(|i| (rr + i) % n).find(|&t| {
                     let l = &run.lacs[t];
-                    !l.bystander && l.up && l.placed < l.max_calls
+                    !l.bystander
+                        && l.up
+                        && l.placed < l.max_calls
+                        && l.not_before.is_none_or(|at| at <= now)
                 }) else {
                     break;
                 };
@@ -1624,6 +1683,7 @@ fn storm_phase(
         run.bystander_tick(now);
         run.turn(buf, ready, Duration::from_millis(10));
     }
+    run.storm.retrying = false;
     progress.last = None;
     progress.show(
         Instant::now(),
@@ -1680,6 +1740,8 @@ fn storm_phase(
         initial_setup_s: setup_s,
         recovery_ratio: recovery.as_secs_f64() / setup_s.max(1e-9),
         latency_ms: run.storm.latency.percentiles(),
+        retries: run.storm.retries.values().sum(),
+        retry_reasons: run.storm.retries.clone(),
     };
     Ok((storm, run.keepalive.report(bystanders)))
 }

@@ -131,6 +131,10 @@ struct Cli {
     /// keepalives, checking the answers (default: 1 % of --sessions, at least 10).
     #[arg(long)]
     bystanders: Option<usize>,
+    /// With --storm: at most this many reconnects in setup at once (default: as
+    /// --max-outstanding).
+    #[arg(long)]
+    storm_outstanding: Option<usize>,
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -191,6 +195,7 @@ fn main() -> ExitCode {
             (true, None) => Scale::default_bystanders(cli.sessions),
             (false, None) => 0,
         },
+        storm_outstanding: cli.storm_outstanding,
     };
     if let Err(e) = scale.validate(cli.sessions) {
         eprintln!("loadgen: {e}");

@@ -20,8 +20,8 @@
 //! - **One raw GRE socket for all calls** (IPPROTO_GRE, needs CAP_NET_RAW). The kernel
 //!   hands it every GRE packet with the IPv4 header in front (skipped by its IHL); the
 //!   Key's Call ID is the ID *we* chose in the Outgoing-Call-Request (the receiver's
-//!   call ID, §4.1), and loadgen gives client `i` call ID `i + 1`, so demultiplexing is
-//!   an index. We send with the server's call ID from the Outgoing-Call-Reply; the
+//!   call ID, §4.1); loadgen gives client `i` call ID `i + 1` at setup (a client that
+//!   starts over a free one) and demultiplexes through a 64 Ki-entry table. We send with the server's call ID from the Outgoing-Call-Reply; the
 //!   kernel adds the IPv4 header.
 //! - **GRE before the Outgoing-Call-Reply**: a server may send its first LCP
 //!   Configure-Request the moment it has sent the reply, and the GRE socket may be
@@ -53,6 +53,11 @@
 //!   is not clean (`call_clear_unanswered`).
 //! - **Malformed input** is never fatal: every packet dropped is counted under its
 //!   reason in the report's `dropped`.
+//! - **Storm and churn** (`scale`): a storm resets every non-bystander's TCP
+//!   connection (SO_LINGER 0: a RST) and reconnects it; churn hangs a client up the
+//!   Windows way and dials again. A client that starts over gets a new call ID (a
+//!   table maps call IDs to clients), so GRE still arriving for its old call is not
+//!   taken for the new one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -78,8 +83,8 @@ use shardvpn::wire::gre;
 use shardvpn::wire::pptp::{DisconnectResult, StopReason};
 
 use crate::common::{
-    Echoes, Keepalives, Origin, PhaseCount, Progress, echo_request, fill, lcp_echo_request,
-    parse_echo_reply, parse_lcp_echo_reply,
+    Echoes, Keepalives, Origin, PhaseCount, Progress, STORM_REDIAL_DELAY, echo_request, fill,
+    lcp_echo_request, parse_echo_reply, parse_lcp_echo_reply,
 };
 use crate::report::{self, Latencies, Report, Traffic};
 use crate::scale::{Probe, Scale};
@@ -358,6 +363,8 @@ struct Run {
     churn_torn_down: u64,
     keepalive: Keepalives,
     bytes_received: u64,
+    /// Storm: clients to reconnect again, and when.
+    storm_redials: VecDeque<(Instant, usize)>,
 }
 
 const NO_CLIENT: u32 = u32::MAX;
@@ -379,6 +386,12 @@ impl Run {
                 *self.failures.entry(reason.to_owned()).or_default() += 1;
             }
             Origin::Churn => self.churn.fail(reason),
+            // Like a real client, a failed reconnect dials again after a pause.
+            Origin::Storm if self.storm.retrying => {
+                self.storm.retry(reason);
+                self.storm_redials
+                    .push_back((Instant::now() + STORM_REDIAL_DELAY, i));
+            }
             Origin::Storm => self.storm.fail(reason),
         }
     }
@@ -1281,6 +1294,7 @@ pub fn run_probed(opts: Options, probe: &Probe<'_>) -> std::io::Result<Report> {
         churn_torn_down: 0,
         keepalive: Keepalives::default(),
         bytes_received: 0,
+        storm_redials: VecDeque::new(),
     };
 
     // Setup: clients started paced by --rate and --max-outstanding.
@@ -1451,8 +1465,14 @@ fn storm_phase(
     let mut queue = run.storm_drop();
     let dropped = queue.len() as u64;
     let deadline = start + run.opts.setup_timeout;
-    let window = run.opts.max_outstanding.max(1);
+    let window = run
+        .opts
+        .scale
+        .storm_outstanding
+        .unwrap_or(run.opts.max_outstanding)
+        .max(1);
     let mut progress = Progress::phase("storm", dropped as usize);
+    run.storm.retrying = true;
     loop {
         let now = Instant::now();
         if run.storm.established + run.storm.failed >= dropped || now >= deadline {
@@ -1465,14 +1485,21 @@ fn storm_phase(
             dropped as usize,
         );
         while run.storm.outstanding() < window {
-            let Some(i) = queue.pop_front() else {
-                break;
+            let due = run.storm_redials.front().is_some_and(|&(at, _)| at <= now);
+            let i = match queue.pop_front() {
+                Some(i) => i,
+                None if due => match run.storm_redials.pop_front() {
+                    Some((_, i)) => i,
+                    None => break,
+                },
+                None => break,
             };
             run.restart_client(now, i, Origin::Storm);
         }
         run.bystander_tick(now, true);
         run.turn(Duration::from_millis(10))?;
     }
+    run.storm.retrying = false;
     progress.last = None;
     progress.show(
         Instant::now(),
@@ -1512,6 +1539,8 @@ fn storm_phase(
         initial_setup_s: setup_s,
         recovery_ratio: recovery.as_secs_f64() / setup_s.max(1e-9),
         latency_ms: run.storm.latency.percentiles(),
+        retries: run.storm.retries.values().sum(),
+        retry_reasons: run.storm.retries.clone(),
     };
     Ok((storm, run.keepalive.report(bystanders)))
 }

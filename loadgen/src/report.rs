@@ -60,8 +60,12 @@ pub struct Storm {
     pub initial_setup_s: f64,
     /// recovery_s / initial_setup_s.
     pub recovery_ratio: f64,
-    /// Per-session reconnect latency.
+    /// Per-session reconnect latency (of the attempt that succeeded).
     pub latency_ms: Percentiles,
+    /// Reconnect attempts that failed and were retried a second later, as real
+    /// clients redial (by reason; not failures unless the time ran out).
+    pub retries: u64,
+    pub retry_reasons: BTreeMap<String, u64>,
 }
 
 /// One kind of bystander keepalive.
@@ -236,6 +240,9 @@ impl Report {
             );
             for (reason, n) in &st.failures {
                 s += &format!("storm failed: {reason}: {n}\n");
+            }
+            for (reason, n) in &st.retry_reasons {
+                s += &format!("storm retried: {reason}: {n}\n");
             }
         }
         if let Some(k) = &self.keepalive {

@@ -9,9 +9,12 @@
 //!
 //! Decisions:
 //! - Storm reconnects ignore `--rate` (an outage's clients all come back at once) but
-//!   keep `--max-outstanding`: the same concurrency as the initial setup, so the
-//!   recovery/setup ratio compares like with like. `--max-outstanding 100000`
-//!   removes the limit.
+//!   keep `--max-outstanding` unless `--storm-outstanding` says otherwise: the same
+//!   concurrency as the initial setup, so the recovery/setup ratio compares like
+//!   with like. `--storm-outstanding 100000` has every client dial at once.
+//! - A storm reconnect that fails (the daemon refused it, it timed out) dials again
+//!   after a second, as real clients do, until the storm's time (`--timeout`) is up;
+//!   these retries are reported by reason, not as failures.
 //! - Bystanders are part of `--sessions`; in `--mode l2tp` they ride on one extra
 //!   tunnel of their own (beyond `--tunnels`), as the storm restarts every LAC.
 
@@ -29,6 +32,9 @@ pub struct Scale {
     pub storm: bool,
     /// Sessions the storm leaves alone; they send their own keepalives throughout.
     pub bystanders: usize,
+    /// At most this many storm reconnects in setup at once (None: the setup's
+    /// `max_outstanding`).
+    pub storm_outstanding: Option<usize>,
 }
 
 impl Scale {

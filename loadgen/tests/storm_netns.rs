@@ -2,10 +2,11 @@
 //! 4): every session but the bystanders is dropped at once the way an outage does
 //! it and reconnects, while the bystanders keep their sessions alive with their own
 //! keepalives (LCP echo, plus HELLO in L2TP and DPD in L2TP/IPsec) and must lose
-//! none; and a churn run keeps tearing sessions down and setting them up again
-//! during a hold, after which the daemon holds no session. Needs root; without it
-//! each test says so and returns. The tests take turns (one lock): they measure
-//! recovery on a shared 2-core machine.
+//! none; and churn runs keep tearing sessions down and setting them up again
+//! during a hold. After each the daemon must hold no session, SA or address (the
+//! storm's orphans included). Needs root; without it each test says so and
+//! returns. The tests take turns (one lock): they measure recovery on a shared
+//! 2-core machine.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,7 +25,8 @@ use support::{Final, PAIR_A, PAIR_B, Pair, Server, is_root};
 static TURN: Mutex<()> = Mutex::new(());
 
 /// Room for the old sessions the storm leaves behind (until the daemon notices them
-/// gone) next to their replacements.
+/// gone) next to their replacements; HELLO every 3 s and two retransmissions, so the
+/// daemon finds the restarted LACs' old tunnels dead within a test.
 const CONFIG: &str = r#"
 [dataplane]
 shards = 2
@@ -38,6 +40,8 @@ raw_esp = false
 
 [l2tp]
 lac_addresses = ["10.98.0.0/24"]
+hello_interval = 3
+retransmit_retries = 2
 
 [ike]
 psk = "storm-psk"
@@ -116,9 +120,18 @@ fn run_l2tp(pair: &Pair, opts: l2tp_mode::Options) -> Report {
         .run(move || l2tp_mode::run(opts, &|| None).expect("loadgen run"))
 }
 
+/// Once loadgen has hung up, the daemon holds nothing: the storm's orphans (old
+/// tunnels, SAs, calls) were cleaned up too.
+fn assert_nothing_left(left: &Final) {
+    assert_eq!(left.sessions, 0, "{left:?}");
+    assert_eq!(left.addresses, 0, "{left:?}");
+    assert_eq!(left.ike_sas, 0, "{left:?}");
+}
+
 /// (a) 10,000 L2TP sessions over 20 tunnels: every LAC restarts (new tunnel IDs, no
 /// StopCCN) and re-dials its calls; 100 bystanders on their own tunnel keep HELLO
-/// and LCP echo going throughout.
+/// and LCP echo going throughout. A 10 s hold after it gives the daemon time to find
+/// the old tunnels dead.
 #[test]
 fn l2tp_storm_of_ten_thousand_sessions_over_twenty_tunnels() {
     if !is_root() {
@@ -128,14 +141,28 @@ fn l2tp_storm_of_ten_thousand_sessions_over_twenty_tunnels() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let pair = Pair::create("stl2");
     let server = Server::start(&pair, CONFIG, 100_000);
-    let report = run_l2tp(&pair, l2tp_options(10_000, 20, storm(100)));
+    let scale = Scale {
+        hold: Some(Duration::from_secs(10)),
+        ..storm(100)
+    };
+    let report = run_l2tp(&pair, l2tp_options(10_000, 20, scale));
     let left: Final = server.stop(Duration::from_millis(500));
     assert_eq!(report.sessions_established, 10_000, "{report:?}");
     assert_recovered(&report, 100);
     let k = report.keepalive.as_ref().unwrap();
     let hello = &k.by_kind["l2tp_hello"];
     assert!(hello.sent > 0 && hello.answered == hello.sent, "{k:?}");
-    println!("left: {} sessions", left.sessions);
+    assert_eq!(report.hold.as_ref().unwrap().sessions_lost, 0, "{report:?}");
+    assert!(report.teardown_clean, "{report:?}");
+    assert_nothing_left(&left);
+    // The old sessions ended on the daemon's own (HELLO timeout), the new ones by
+    // loadgen's hang-up.
+    assert_eq!(
+        left.counters.sessions_established,
+        10_000 + 9_900,
+        "{left:?}"
+    );
+    assert_eq!(left.counters.sessions_ended, 10_000 + 9_900, "{left:?}");
 }
 
 /// (b) 1,000 L2TP/IPsec clients renegotiate from scratch (INITIAL-CONTACT, no
@@ -160,9 +187,11 @@ fn ipsec_storm_of_a_thousand_clients() {
     });
     opts.setup_timeout = Duration::from_secs(90);
     let report = run_l2tp(&pair, opts);
-    let _left = server.stop(Duration::from_millis(500));
+    let left = server.stop(Duration::from_millis(500));
     assert_eq!(report.sessions_established, 1000, "{report:?}");
     assert_recovered(&report, 10);
+    assert_nothing_left(&left);
+    assert_eq!(left.ipsec_clients, 0, "{left:?}");
     let k = report.keepalive.as_ref().unwrap();
     let dpd = &k.by_kind["ike_dpd"];
     assert!(dpd.sent > 0 && dpd.answered == dpd.sent, "{k:?}");
@@ -196,9 +225,10 @@ fn pptp_storm_of_a_thousand_clients() {
     let report = pair
         .a
         .run(move || pptp_mode::run(opts, &|| None).expect("loadgen run"));
-    let _left = server.stop(Duration::from_millis(500));
+    let left = server.stop(Duration::from_millis(500));
     assert_eq!(report.sessions_established, 1000, "{report:?}");
     assert_recovered(&report, 10);
+    assert_nothing_left(&left);
 }
 
 /// (c) 200 L2TP sessions, 50 a second torn down and set up again for 5 s: cycles
