@@ -232,9 +232,16 @@ pub(crate) struct Keepalives {
     pub(crate) hello: KindStats,
     pub(crate) dpd: KindStats,
     pub(crate) lost: u64,
+    pub(crate) lost_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
 impl Keepalives {
+    /// A bystander is lost, for `reason`.
+    pub(crate) fn lose(&mut self, reason: &str) {
+        self.lost += 1;
+        *self.lost_by_reason.entry(reason.to_owned()).or_default() += 1;
+    }
+
     /// Whether a keepalive sent now is counted.
     pub(crate) fn counting(&self) -> bool {
         self.on && !self.draining
@@ -249,6 +256,7 @@ impl Keepalives {
         let mut k = crate::report::Keepalive {
             bystanders,
             bystanders_lost: self.lost,
+            lost_by_reason: self.lost_by_reason.clone(),
             ..Default::default()
         };
         for (name, s) in kinds {

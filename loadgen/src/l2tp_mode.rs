@@ -54,6 +54,11 @@ use crate::esp_client::EspPair;
 use crate::report::{self, Latencies, Report, Traffic};
 use crate::scale::{Probe, Scale};
 
+/// Datagrams read per turn from L2TP/IPsec clients other than bystanders.
+const IPSEC_DATAGRAMS_PER_TURN: usize = 256;
+/// L2TP/IPsec clients restarted per storm turn (each starts a key exchange).
+const STORM_RESTARTS_PER_TURN: usize = 256;
+
 /// Receive buffer of each emulated LAC's socket.
 const LAC_RECV_BUFFER: usize = 8 << 20;
 
@@ -236,6 +241,8 @@ struct Run {
     churn_torn_down: u64,
     /// Storm: L2TP/IPsec clients to reconnect again, and when.
     storm_redials: VecDeque<(Instant, usize)>,
+    /// Where the last turn started serving sockets (fairness under a budget).
+    turn_offset: usize,
 }
 
 /// Sends an L2TP message for tunnel `lac`: plain, or inside its ESP SA to the NAT-T
@@ -330,8 +337,8 @@ impl Run {
         *failures.entry(reason.to_owned()).or_default() += 1;
     }
 
-    /// An established call closed without loadgen asking.
-    fn lose(&mut self, t: usize, sid: u16) {
+    /// An established call closed without loadgen asking (`why`: how).
+    fn lose(&mut self, t: usize, sid: u16, why: &str) {
         if self.tearing_down {
             return;
         }
@@ -347,7 +354,7 @@ impl Run {
             && !e.lost
         {
             e.lost = true;
-            self.keepalive.lost += 1;
+            self.keepalive.lose(why);
         }
     }
 
@@ -509,8 +516,12 @@ impl Run {
                 let established = self.lacs[t].ipsec.as_ref().is_some_and(|i| i.up)
                     || self.lacs[t].calls.values().any(|c| c.established);
                 let sids: Vec<u16> = self.lacs[t].calls.keys().copied().collect();
+                let why = format!("ike_{reason}")
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect::<String>();
                 for sid in sids {
-                    self.lose(t, sid);
+                    self.lose(t, sid, &why);
                 }
                 if !established {
                     let tag = format!("ike_{reason}")
@@ -584,14 +595,14 @@ impl Run {
             l2tp::Event::SessionClosed {
                 local_session_id, ..
             } => {
-                self.lose(t, local_session_id);
+                self.lose(t, local_session_id, "l2tp_cdn");
                 self.fail(t, local_session_id, "l2tp_cdn");
                 self.lacs[t].calls.remove(&local_session_id);
             }
             l2tp::Event::TunnelClosed { .. } => {
                 let sids: Vec<u16> = self.lacs[t].calls.keys().copied().collect();
                 for sid in sids {
-                    self.lose(t, sid);
+                    self.lose(t, sid, "l2tp_tunnel_closed");
                     self.fail(t, sid, "l2tp_tunnel_closed");
                 }
                 self.lacs[t].calls.clear();
@@ -655,8 +666,9 @@ impl Run {
                     }
                 }
                 PppEvent::Closed { reason } => {
-                    self.lose(t, sid);
-                    self.fail(t, sid, &format!("ppp_{}", reason.text().replace(' ', "_")));
+                    let why = format!("ppp_{}", reason.text().replace(' ', "_"));
+                    self.lose(t, sid, &why);
+                    self.fail(t, sid, &why);
                 }
                 _ => {}
             }
@@ -865,13 +877,32 @@ impl Run {
             return;
         }
         let now = Instant::now();
-        let readable: Vec<usize> = ready
+        // Bystanders first, then the rest from a point that moves each turn.
+        let n = ready.len().max(1);
+        self.turn_offset = (self.turn_offset + 1) % n;
+        let mut readable: Vec<usize> = ready
             .iter()
             .enumerate()
             .filter_map(|(t, r)| r.then_some(t))
             .collect();
+        let offset = self.turn_offset;
+        readable.sort_by_key(|&t| (!self.lacs[t].bystander, (t + n - offset) % n));
+        // An L2TP/IPsec client's datagram may cost a key exchange: with thousands of
+        // them dialling at once, an unbounded turn would take seconds and leave the
+        // bystanders' answers unread. What is left waits in the sockets.
+        let mut budget = IPSEC_DATAGRAMS_PER_TURN;
         for t in readable {
+            let metered = self.lacs[t].ipsec.is_some() && !self.lacs[t].bystander;
+            if metered && budget == 0 {
+                continue;
+            }
             for _ in 0..256 {
+                if metered {
+                    if budget == 0 {
+                        break;
+                    }
+                    budget -= 1;
+                }
                 let Ok((n, from)) = self.lacs[t].sock.recv_from(buf) else {
                     break;
                 };
@@ -909,7 +940,7 @@ impl Run {
                 }
                 if e.overdue(now) {
                     e.lost = true;
-                    self.keepalive.lost += 1;
+                    self.keepalive.lose("echo_unanswered");
                     continue;
                 }
                 let Some(seq) = e.due(now) else {
@@ -943,7 +974,7 @@ impl Run {
                     && e.overdue(now)
                 {
                     e.lost = true;
-                    self.keepalive.lost += 1;
+                    self.keepalive.lose("echo_unanswered");
                 }
             }
         }
@@ -1314,6 +1345,7 @@ pub fn run_probed(opts: Options, probe: &Probe<'_>) -> std::io::Result<Report> {
         bystander_lacs: Vec::new(),
         churn_torn_down: 0,
         storm_redials: VecDeque::new(),
+        turn_offset: 0,
     };
     let start = Instant::now();
     let config = run.tunnel_config();
@@ -1644,17 +1676,28 @@ fn storm_phase(
     let mut progress = Progress::phase("storm", dropped as usize);
     let mut rr = 0usize;
     run.storm.retrying = true;
+    let mut previous: Option<Instant> = None;
+    let mut stall = Duration::ZERO;
     loop {
         let now = Instant::now();
+        if let Some(last) = previous.replace(now) {
+            stall = stall.max(now - last);
+        }
         let st = &run.storm;
         if st.established + st.failed >= dropped || now >= deadline {
             break;
         }
         progress.show(now, st.established, st.failed, dropped as usize);
+        let mut restarts = 0;
         while (run.storm.placed as u64) < dropped
             && run.storm.placed - ((run.storm.established + run.storm.failed) as usize) < window
         {
             if run.opts.ipsec.is_some() {
+                // The rest next turn: the bystanders' answers are read in between.
+                if restarts == STORM_RESTARTS_PER_TURN {
+                    break;
+                }
+                restarts += 1;
                 let due = run.storm_redials.front().is_some_and(|&(at, _)| at <= now);
                 let t = match clients.pop_front() {
                     Some(t) => t,
@@ -1743,7 +1786,9 @@ fn storm_phase(
         retries: run.storm.retries.values().sum(),
         retry_reasons: run.storm.retries.clone(),
     };
-    Ok((storm, run.keepalive.report(bystanders)))
+    let mut keepalive = run.keepalive.report(bystanders);
+    keepalive.loadgen_max_stall_ms = stall.as_secs_f64() * 1000.0;
+    Ok((storm, keepalive))
 }
 
 /// `--hold`: every session stays up `hold` (the engines answer the server's HELLOs,

@@ -1029,7 +1029,12 @@ impl Run {
             }
             if e.overdue(now) || c.closing.is_some() || !c.call_up {
                 e.lost = true;
-                self.keepalive.lost += 1;
+                let why = if e.overdue(now) {
+                    "echo_unanswered"
+                } else {
+                    "call_closed"
+                };
+                self.keepalive.lose(why);
                 continue;
             }
             if !send {
@@ -1473,8 +1478,13 @@ fn storm_phase(
         .max(1);
     let mut progress = Progress::phase("storm", dropped as usize);
     run.storm.retrying = true;
+    let mut previous: Option<Instant> = None;
+    let mut stall = Duration::ZERO;
     loop {
         let now = Instant::now();
+        if let Some(last) = previous.replace(now) {
+            stall = stall.max(now - last);
+        }
         if run.storm.established + run.storm.failed >= dropped || now >= deadline {
             break;
         }
@@ -1542,7 +1552,9 @@ fn storm_phase(
         retries: run.storm.retries.values().sum(),
         retry_reasons: run.storm.retries.clone(),
     };
-    Ok((storm, run.keepalive.report(bystanders)))
+    let mut keepalive = run.keepalive.report(bystanders);
+    keepalive.loadgen_max_stall_ms = stall.as_secs_f64() * 1000.0;
+    Ok((storm, keepalive))
 }
 
 /// Churned clients whose hang-up is over dial again (same user, a fresh connection

@@ -88,6 +88,13 @@ pub struct Keepalive {
     pub bystanders_lost: u64,
     /// `lcp_echo`, `l2tp_hello`, `ike_dpd`.
     pub by_kind: BTreeMap<String, KeepaliveKind>,
+    /// Why the lost bystanders were lost (`echo_unanswered`, or how their session
+    /// ended).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub lost_by_reason: BTreeMap<String, u64>,
+    /// loadgen's own longest storm loop iteration (reconnects started, input read,
+    /// timers run): an RTT far above it was the server's, not loadgen's.
+    pub loadgen_max_stall_ms: f64,
 }
 
 /// `--hold`: sessions kept up for a while.
@@ -250,6 +257,13 @@ impl Report {
                 "keepalive: {} bystanders, {} sent, {} answered, max rtt {:.1} ms, {} bystanders lost\n",
                 k.bystanders, k.sent, k.answered, k.max_rtt_ms, k.bystanders_lost
             );
+            s += &format!(
+                "loadgen's longest storm iteration: {:.1} ms\n",
+                k.loadgen_max_stall_ms
+            );
+            for (reason, n) in &k.lost_by_reason {
+                s += &format!("bystanders lost: {reason}: {n}\n");
+            }
         }
         if let Some(h) = &self.hold {
             s += &format!(
