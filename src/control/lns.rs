@@ -291,6 +291,11 @@ const ICCN_TIMEOUT: Duration = Duration::from_secs(30);
 /// PPP frames kept per call between ICRP and ICCN.
 const MAX_EARLY_FRAMES: usize = 8;
 
+/// How long one loop iteration spends on new negotiations from each source (the
+/// shards' new-negotiation lane, UDP 500, UDP 4500) before it serves established
+/// subscribers again.
+const BULK_BUDGET: Duration = Duration::from_millis(20);
+
 /// The longest the loop sleeps before checking its stop condition.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
@@ -511,7 +516,14 @@ impl Lns {
     /// keepalives and stray ESP on the control member of the 4500 group are dropped.
     fn drain_ike_sockets(&mut self, now: Instant, buf: &mut [u8]) {
         for encap in [false, true] {
+            // Mostly new negotiations (Main Mode from clients on port 500): bounded in
+            // time like the shards' new-negotiation lane, so a storm cannot hold the
+            // loop away from established subscribers.
+            let deadline = Instant::now() + BULK_BUDGET;
             for _ in 0..256 {
+                if Instant::now() >= deadline {
+                    break;
+                }
                 let socks = self.dp.control_sockets();
                 let sock = if encap { &socks.nat_t } else { &socks.ike };
                 let Ok((n, from)) = sock.recv_from(buf) else {
@@ -530,64 +542,81 @@ impl Lns {
         }
     }
 
-    /// Handles what the shards queued, at most 1024 messages; true if some are left.
+    /// Handles what the shards queued: established work first (at most 1024
+    /// messages), then new negotiations for at most [`BULK_BUDGET`]; true if some are
+    /// left. In a reconnect storm thousands of Main Modes (a Diffie-Hellman each) wait
+    /// in their own lane, and the subscribers already up keep being answered.
     fn drain_shards(&mut self, now: Instant) -> bool {
         for _ in 0..1024 {
             let Some(message) = self.dp.try_recv() else {
-                return false;
+                break;
             };
-            match message {
-                ToControl::Packet {
-                    kind,
-                    from,
-                    tunnel_id,
-                    session_id,
-                    packet,
-                    spi,
-                    inner_port,
-                    ..
-                } => match kind {
-                    PuntKind::L2tpControl => {
-                        let bytes = packet.bytes().to_vec();
-                        let via = match spi {
-                            Some(spi) => match self.conn_of_spi(spi) {
-                                Some(conn) => Some((conn, inner_port)),
-                                None => continue,
-                            },
-                            None => None,
-                        };
-                        self.on_control_message(now, from, &bytes, via);
-                    }
-                    PuntKind::Ike => {
-                        let bytes = packet.bytes().to_vec();
-                        self.on_ike(now, from, inner_port != 0, &bytes);
-                    }
-                    PuntKind::MppeReset => {
-                        // Stateful MPPE lost packets: ask the client to flush (RFC 3078 §8).
-                        if let Some(ppp) = self
-                            .sub_mut(tunnel_id, session_id)
-                            .and_then(|s| s.ppp.as_mut())
-                        {
-                            ppp.send_reset_request();
-                            self.service_ppp(now, tunnel_id, session_id);
-                        }
-                    }
-                    _ => self.on_ppp_frame(now, tunnel_id, session_id, packet.bytes()),
-                },
-                ToControl::PeerMoved { spi, peer, .. } => self.on_esp_peer_moved(spi, peer),
-                ToControl::Counters {
-                    token, sessions, ..
-                } if token & radius::ACCT_TOKEN != 0 => self.acct_counters(now, token, sessions),
-                ToControl::Counters {
-                    token, sessions, ..
-                } => self.mgmt_counters(token, sessions),
-                ToControl::CommandFailed { shard, what, error } => {
-                    self.counters.command_failures += 1;
-                    eprintln!("shardvpn: shard {shard} refused {what}: {error}");
-                }
+            self.on_shard_message(now, message);
+        }
+        let deadline = Instant::now() + BULK_BUDGET;
+        for _ in 0..1024 {
+            if Instant::now() >= deadline {
+                break;
             }
+            let Some(message) = self.dp.try_recv_bulk() else {
+                break;
+            };
+            self.on_shard_message(now, message);
         }
         self.dp.inbox_depth() > 0
+    }
+
+    fn on_shard_message(&mut self, now: Instant, message: ToControl) {
+        match message {
+            ToControl::Packet {
+                kind,
+                from,
+                tunnel_id,
+                session_id,
+                packet,
+                spi,
+                inner_port,
+                ..
+            } => match kind {
+                PuntKind::L2tpControl => {
+                    let bytes = packet.bytes().to_vec();
+                    let via = match spi {
+                        Some(spi) => match self.conn_of_spi(spi) {
+                            Some(conn) => Some((conn, inner_port)),
+                            None => return,
+                        },
+                        None => None,
+                    };
+                    self.on_control_message(now, from, &bytes, via);
+                }
+                PuntKind::Ike => {
+                    let bytes = packet.bytes().to_vec();
+                    self.on_ike(now, from, inner_port != 0, &bytes);
+                }
+                PuntKind::MppeReset => {
+                    // Stateful MPPE lost packets: ask the client to flush (RFC 3078 §8).
+                    if let Some(ppp) = self
+                        .sub_mut(tunnel_id, session_id)
+                        .and_then(|s| s.ppp.as_mut())
+                    {
+                        ppp.send_reset_request();
+                        self.service_ppp(now, tunnel_id, session_id);
+                    }
+                }
+                _ => self.on_ppp_frame(now, tunnel_id, session_id, packet.bytes()),
+            },
+            ToControl::PeerMoved { spi, peer, .. } => self.on_esp_peer_moved(spi, peer),
+            ToControl::Counters {
+                token, sessions, ..
+            } if token & radius::ACCT_TOKEN != 0 => self.acct_counters(now, token, sessions),
+            ToControl::Counters {
+                token, sessions, ..
+            } => self.mgmt_counters(token, sessions),
+            ToControl::CommandFailed { shard, what, error } => {
+                self.counters.command_failures += 1;
+                eprintln!("shardvpn: shard {shard} refused {what}: {error}");
+            }
+        }
     }
 
     /// An L2TP control message (RFC 2661 §3.1, T bit set) from `from`; `via` names the

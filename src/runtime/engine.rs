@@ -268,6 +268,11 @@ impl Dataplane {
         self.inbox.try_recv()
     }
 
+    /// The next new negotiation a shard queued (see `queues::opens_negotiation`).
+    pub fn try_recv_bulk(&self) -> Option<ToControl> {
+        self.inbox.try_recv_bulk()
+    }
+
     /// Waits until a shard has sent something or `timeout` passes.
     pub fn wait(&self, timeout: Duration) -> bool {
         self.inbox.wait(timeout)

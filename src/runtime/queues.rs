@@ -211,37 +211,86 @@ pub enum ToControl {
     },
 }
 
-/// One shard's side of the shard → control path.
-pub struct Outbox {
+/// Whether a punted packet starts new work rather than serving an established
+/// subscriber: an IKE Main Mode or Aggressive Mode message (RFC 2408 §3.1: the
+/// exchange type is octet 18 of the ISAKMP header; NAT-T's non-ESP marker is already
+/// gone). These are the expensive ones (Diffie-Hellman), and in a reconnect storm
+/// there are thousands: they go to a queue of their own that the control thread
+/// serves within a time budget, after the keepalives, LCP, L2TP control, DPD and
+/// Quick Modes of the subscribers it already has (issue 8: established sessions must
+/// not drop during a storm).
+pub fn opens_negotiation(kind: PuntKind, bytes: &[u8]) -> bool {
+    const MAIN_MODE: u8 = 2;
+    const AGGRESSIVE: u8 = 4;
+    kind == PuntKind::Ike && matches!(bytes.get(18), Some(&MAIN_MODE) | Some(&AGGRESSIVE))
+}
+
+/// One queue of the shard → control path with its punt buffers.
+struct Lane {
     queue: Arc<ArrayQueue<ToControl>>,
     pool: Arc<ArrayQueue<PuntStore>>,
+}
+
+impl Lane {
+    fn new(capacity: usize) -> Lane {
+        let queue = Arc::new(ArrayQueue::new(capacity));
+        let pool = Arc::new(ArrayQueue::new(capacity));
+        for _ in 0..capacity {
+            let _ = pool.push(Box::new([0u8; PUNT_MAX]));
+        }
+        Lane { queue, pool }
+    }
+
+    fn share(&self) -> Lane {
+        Lane {
+            queue: Arc::clone(&self.queue),
+            pool: Arc::clone(&self.pool),
+        }
+    }
+}
+
+/// One shard's side of the shard → control path: the lane for established work and
+/// the lane for new negotiations ([`opens_negotiation`]).
+pub struct Outbox {
+    lanes: [Lane; 2],
     wake: Arc<EventFd>,
     pending_wake: bool,
 }
 
 impl Outbox {
-    /// Copies `bytes` into a pooled buffer and queues it. False (caller counts
-    /// QueueFull) when the pool or the queue is exhausted, or the packet is too big.
-    pub fn punt(&mut self, bytes: &[u8], make: impl FnOnce(PuntBuf) -> ToControl) -> bool {
+    /// Copies `bytes` into a pooled buffer and queues it, on the new-negotiation lane
+    /// when `bulk` ([`opens_negotiation`]). False (caller counts QueueFull) when the
+    /// lane's pool or queue is exhausted, or the packet is too big.
+    pub fn punt(
+        &mut self,
+        bytes: &[u8],
+        bulk: bool,
+        make: impl FnOnce(PuntBuf) -> ToControl,
+    ) -> bool {
         if bytes.len() > PUNT_MAX {
             return false;
         }
-        let Some(mut store) = self.pool.pop() else {
+        let lane = &self.lanes[usize::from(bulk)];
+        let Some(mut store) = lane.pool.pop() else {
             return false;
         };
         store[..bytes.len()].copy_from_slice(bytes);
         let buf = PuntBuf {
             data: Some(store),
             len: bytes.len(),
-            pool: Arc::clone(&self.pool),
+            pool: Arc::clone(&lane.pool),
         };
-        self.send(make(buf))
+        self.push(usize::from(bulk), make(buf))
     }
 
-    /// Queues a message; false when the queue is full (the message is dropped, and
-    /// its punt buffer returns to the pool).
+    /// Queues a message (on the established lane); false when the queue is full (the
+    /// message is dropped, and its punt buffer returns to the pool).
     pub fn send(&mut self, message: ToControl) -> bool {
-        match self.queue.push(message) {
+        self.push(0, message)
+    }
+
+    fn push(&mut self, lane: usize, message: ToControl) -> bool {
+        match self.lanes[lane].queue.push(message) {
             Ok(()) => {
                 self.pending_wake = true;
                 true
@@ -259,31 +308,31 @@ impl Outbox {
     }
 }
 
-/// The control thread's side of the shard → control path: one queue per shard.
+/// The control thread's side of the shard → control path: two lanes per shard
+/// (established work, new negotiations).
 pub struct ControlInbox {
     queues: Vec<Arc<ArrayQueue<ToControl>>>,
+    bulk: Vec<Arc<ArrayQueue<ToControl>>>,
     wake: Arc<EventFd>,
     next: std::cell::Cell<usize>,
+    next_bulk: std::cell::Cell<usize>,
 }
 
 impl ControlInbox {
-    /// The inbox and one [`Outbox`] per shard, each with `capacity` queue slots and as
-    /// many punt buffers.
+    /// The inbox and one [`Outbox`] per shard, each lane with `capacity` queue slots
+    /// and as many punt buffers.
     pub fn new(shards: usize, capacity: usize) -> io::Result<(ControlInbox, Vec<Outbox>)> {
         let capacity = capacity.max(1);
         let wake = Arc::new(EventFd::new()?);
         let mut queues = Vec::with_capacity(shards);
+        let mut bulk = Vec::with_capacity(shards);
         let mut outboxes = Vec::with_capacity(shards);
         for _ in 0..shards {
-            let queue = Arc::new(ArrayQueue::new(capacity));
-            let pool = Arc::new(ArrayQueue::new(capacity));
-            for _ in 0..capacity {
-                let _ = pool.push(Box::new([0u8; PUNT_MAX]));
-            }
-            queues.push(Arc::clone(&queue));
+            let lanes = [Lane::new(capacity), Lane::new(capacity)];
+            queues.push(Arc::clone(&lanes[0].queue));
+            bulk.push(Arc::clone(&lanes[1].queue));
             outboxes.push(Outbox {
-                queue,
-                pool,
+                lanes: [lanes[0].share(), lanes[1].share()],
                 wake: Arc::clone(&wake),
                 pending_wake: false,
             });
@@ -291,25 +340,24 @@ impl ControlInbox {
         Ok((
             ControlInbox {
                 queues,
+                bulk,
                 wake,
                 next: std::cell::Cell::new(0),
+                next_bulk: std::cell::Cell::new(0),
             },
             outboxes,
         ))
     }
 
-    /// The next message from any shard (round robin, so one busy shard cannot starve
-    /// the others).
+    /// The next message of established work from any shard (round robin, so one busy
+    /// shard cannot starve the others).
     pub fn try_recv(&self) -> Option<ToControl> {
-        let n = self.queues.len();
-        for i in 0..n {
-            let at = (self.next.get() + i) % n;
-            if let Some(m) = self.queues[at].pop() {
-                self.next.set((at + 1) % n);
-                return Some(m);
-            }
-        }
-        None
+        round_robin(&self.queues, &self.next)
+    }
+
+    /// The next new negotiation ([`opens_negotiation`]) from any shard, round robin.
+    pub fn try_recv_bulk(&self) -> Option<ToControl> {
+        round_robin(&self.bulk, &self.next_bulk)
     }
 
     /// Waits until a shard signals or `timeout` passes.
@@ -330,10 +378,25 @@ impl ControlInbox {
         self.wake.drain();
     }
 
-    /// Messages waiting, over all shards (a gauge for metrics).
+    /// Messages waiting, over all shards and both lanes (a gauge for metrics).
     pub fn depth(&self) -> usize {
-        self.queues.iter().map(|q| q.len()).sum()
+        self.queues.iter().chain(&self.bulk).map(|q| q.len()).sum()
     }
+}
+
+fn round_robin(
+    queues: &[Arc<ArrayQueue<ToControl>>],
+    next: &std::cell::Cell<usize>,
+) -> Option<ToControl> {
+    let n = queues.len();
+    for i in 0..n {
+        let at = (next.get() + i) % n;
+        if let Some(m) = queues[at].pop() {
+            next.set((at + 1) % n);
+            return Some(m);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -354,10 +417,10 @@ mod tests {
             inner_port: 0,
             packet,
         };
-        assert!(out[0].punt(b"abc", make));
-        assert!(out[0].punt(b"defg", make));
+        assert!(out[0].punt(b"abc", false, make));
+        assert!(out[0].punt(b"defg", false, make));
         // Pool and queue both exhausted.
-        assert!(!out[0].punt(b"x", make));
+        assert!(!out[0].punt(b"x", false, make));
         out[0].flush();
         assert!(inbox.wait(Duration::from_millis(100)));
         let Some(ToControl::Packet { packet, .. }) = inbox.try_recv() else {
@@ -367,8 +430,8 @@ mod tests {
         drop(packet);
         // One buffer back, but the queue still holds the second message: full.
         assert!(inbox.try_recv().is_some());
-        assert!(out[0].punt(b"again", make));
-        assert!(!out[0].punt(&[0; PUNT_MAX + 1], make));
+        assert!(out[0].punt(b"again", false, make));
+        assert!(!out[0].punt(&[0; PUNT_MAX + 1], false, make));
     }
 
     #[test]
@@ -391,5 +454,53 @@ mod tests {
             .collect();
         assert_eq!(order, [0, 1, 0, 1, 0, 1]);
         assert_eq!(inbox.depth(), 0);
+    }
+
+    /// New negotiations queue on their own lane: a full one does not stop a
+    /// keepalive, and the control thread takes them only when it asks for them.
+    #[test]
+    fn new_negotiations_have_their_own_lane() {
+        let mut mm1 = [0u8; 28];
+        mm1[18] = 2; // Main Mode
+        let mut dpd = mm1;
+        dpd[18] = 5; // Informational (R-U-THERE)
+        assert!(opens_negotiation(PuntKind::Ike, &mm1));
+        assert!(!opens_negotiation(PuntKind::Ike, &dpd));
+        assert!(!opens_negotiation(PuntKind::Lcp, &mm1));
+        assert!(!opens_negotiation(PuntKind::Ike, &mm1[..18]));
+
+        let (inbox, mut out) = ControlInbox::new(1, 2).unwrap();
+        let from: SocketAddr = "192.0.2.1:4500".parse().unwrap();
+        let make = |kind| {
+            move |packet| ToControl::Packet {
+                shard: 0,
+                kind,
+                from,
+                tunnel_id: 0,
+                session_id: 0,
+                spi: None,
+                inner_port: 4500,
+                packet,
+            }
+        };
+        assert!(out[0].punt(&mm1, true, make(PuntKind::Ike)));
+        assert!(out[0].punt(&mm1, true, make(PuntKind::Ike)));
+        assert!(
+            !out[0].punt(&mm1, true, make(PuntKind::Ike)),
+            "bulk lane full"
+        );
+        assert!(out[0].punt(&dpd, false, make(PuntKind::Ike)));
+        assert!(out[0].punt(b"echo", false, make(PuntKind::Lcp)));
+        assert_eq!(inbox.depth(), 4);
+        let kinds: Vec<PuntKind> = std::iter::from_fn(|| inbox.try_recv())
+            .map(|m| match m {
+                ToControl::Packet { kind, .. } => kind,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(kinds, [PuntKind::Ike, PuntKind::Lcp]);
+        assert!(inbox.try_recv_bulk().is_some());
+        assert!(inbox.try_recv_bulk().is_some());
+        assert!(inbox.try_recv_bulk().is_none());
     }
 }

@@ -861,7 +861,8 @@ impl Shard {
                 let from = r.from;
                 let slot = self.rx_ring.slot_mut(r.bid);
                 let bytes = &slot[r.offset + range.start..r.offset + range.end];
-                let sent = self.outbox.punt(bytes, |packet| ToControl::Packet {
+                let bulk = super::queues::opens_negotiation(kind, bytes);
+                let sent = self.outbox.punt(bytes, bulk, |packet| ToControl::Packet {
                     shard,
                     kind,
                     from,
