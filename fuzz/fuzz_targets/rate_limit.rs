@@ -3,9 +3,7 @@
 //! refuse with a typed error or return a limit, never panic; what parses is then
 //! turned into the data plane's buckets (clamped, never overflowing) and spent.
 use libfuzzer_sys::fuzz_target;
-use shardvpn::aaa::ratelimit::{
-    parse_cisco_avpair, parse_config, parse_filter_id, parse_mikrotik,
-};
+use shardvpn::aaa::ratelimit::{parse_cisco_avpair, parse_config, parse_filter_id, parse_mikrotik};
 use shardvpn::dataplane::ratelimit::{Rate, SharedTokenBucket, TokenBucket};
 use std::time::{Duration, Instant};
 
