@@ -90,3 +90,54 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
     assert_eq!(left.sessions, 0);
     assert_eq!(left.addresses, 0);
 }
+
+/// Calls beyond `[limits] max_starting` wait for a slot (their ICRQ acknowledged, the
+/// ICRP sent when one frees) instead of being refused: 400 calls dialled at once
+/// against a limit of 20 all come up, none refused, and nothing is left afterwards.
+#[test]
+fn calls_beyond_max_starting_wait_for_a_slot() {
+    if !is_root() {
+        println!("lns_netns: skipped, needs root");
+        return;
+    }
+    let pair = Pair::create("lnw");
+    // The harness keeps the text for the daemon's lifetime.
+    let config: &'static str = Box::leak(
+        (CONFIG.replace("svlns0", "svlnw0") + "\n[limits]\nmax_starting = 20\n").into_boxed_str(),
+    );
+    let server = Server::start(&pair, config, 5000);
+    let report = pair.a.run(move || {
+        l2tp_mode::run(
+            Options {
+                server: (PAIR_B, 1701).into(),
+                bind: PAIR_A,
+                sessions: 400,
+                tunnels: 2,
+                rate: None,
+                max_outstanding: 400,
+                traffic_pps: 0,
+                duration: Duration::from_secs(0),
+                user: "alice".into(),
+                password: "wonderland".into(),
+                auth: vec![AuthMethod::MsChapV2],
+                setup_timeout: Duration::from_secs(60),
+                secret: None,
+                ipsec: None,
+                nat_rebind: 0,
+                vanish: 0,
+                scale: Default::default(),
+            },
+            &|| None,
+        )
+        .expect("loadgen run")
+    });
+    let left = server.stop(Duration::from_millis(500));
+    println!("{}", report.summary());
+    assert_eq!(report.sessions_established, 400, "{report:?}");
+    assert_eq!(report.sessions_failed, 0, "{report:?}");
+    assert!(report.teardown_clean, "{report:?}");
+    assert_eq!(left.counters.calls_refused, 0);
+    assert_eq!(left.counters.sessions_established, 400);
+    assert_eq!(left.sessions, 0);
+    assert_eq!(left.addresses, 0);
+}

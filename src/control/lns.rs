@@ -10,8 +10,9 @@
 //!    to every shard.
 //! 2. ICRQ → admission (`limits.max_sessions`, `limits.max_starting`,
 //!    `limits.max_sessions_per_tunnel`): refused calls get a CDN with a result code,
-//!    never silence. Accepted: the least loaded shard is chosen and a local session
-//!    ID that steers to it is allocated (`ids`); ICRP.
+//!    never silence; a call over `max_starting` alone waits (its ICRQ acknowledged)
+//!    until a slot frees or 10 s pass. Accepted: the least loaded shard is chosen and
+//!    a local session ID that steers to it is allocated (`ids`); ICRP.
 //! 3. ICCN → the session is installed on its shard (IP closed, so PPP control
 //!    frames are punted to us) and a PPP server starts (with the LAC's proxy LCP
 //!    when it sent one).
@@ -268,6 +269,11 @@ pub struct Lns {
     mgmt: mgmt::Mgmt,
     /// Prometheus handles (see `metrics`).
     metrics: metrics::ControlMetrics,
+    /// L2TP calls that arrived while `max_starting` sessions were negotiating: held
+    /// (the ICRQ acknowledged, no ICRP yet) and admitted in order as slots free, so a
+    /// reconnect storm is paced here instead of refused and redialled (tunnel, the
+    /// LAC's session ID, arrival).
+    waiting_calls: std::collections::VecDeque<(u16, u16, Instant)>,
 }
 
 /// The RFC 2661 §4.4.2 CDN result codes we use.
@@ -290,6 +296,12 @@ const ICCN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// PPP frames kept per call between ICRP and ICCN.
 const MAX_EARLY_FRAMES: usize = 8;
+
+/// How long an L2TP call may wait for a `max_starting` slot before it is refused.
+const CALL_WAIT: Duration = Duration::from_secs(10);
+
+/// L2TP calls held for a `max_starting` slot at most (16 bytes each); beyond, refused.
+const MAX_WAITING_CALLS: usize = 65536;
 
 /// How long one loop iteration spends on new negotiations from each source (the
 /// shards' new-negotiation lane, UDP 500, UDP 4500) before it serves established
@@ -351,6 +363,7 @@ impl Lns {
             l2tp_config: l2tp_config(&config),
             mgmt: mgmt::Mgmt::new(&config),
             metrics: metrics::ControlMetrics::new(),
+            waiting_calls: std::collections::VecDeque::new(),
             config,
             prog: Programmer::new(map.shards()),
             load: ShardLoad::new(map),
@@ -472,6 +485,9 @@ impl Lns {
                 }
             }
             self.run_timers(now);
+            if !self.waiting_calls.is_empty() {
+                self.admit_waiting_calls(now);
+            }
             self.publish_metrics(now);
             self.prog.flush(&self.dp);
         }
@@ -897,6 +913,15 @@ impl Lns {
             None => t.ids.allocate_on(map, shard),
             Some(_) => None,
         };
+        // Only the negotiating-sessions limit is temporary: hold the call (bounded,
+        // for at most CALL_WAIT) until a slot frees. The others are refused now.
+        if let Some((_, metrics::Refusal::StartingLimit)) = refuse
+            && self.waiting_calls.len() < MAX_WAITING_CALLS
+            && !self.shutting_down
+        {
+            self.waiting_calls.push_back((tid, peer_session, now));
+            return;
+        }
         let Some(local) = local else {
             self.counters.calls_refused += 1;
             let (why, refusal) = refuse.unwrap_or((
@@ -936,6 +961,34 @@ impl Lns {
         self.starting += 1;
         self.timers
             .schedule(now + self.iccn_timeout, Key::Session(tid, local));
+    }
+
+    /// Admits held calls while `max_starting` allows, oldest first; refuses those that
+    /// waited longer than [`CALL_WAIT`] (CDN, temporary) and forgets those whose
+    /// tunnel is gone.
+    fn admit_waiting_calls(&mut self, now: Instant) {
+        let limit = self.config.limits.effective_max_starting() as usize;
+        while let Some(&(tid, peer_session, since)) = self.waiting_calls.front() {
+            let expired = now.saturating_duration_since(since) >= CALL_WAIT;
+            if !expired && self.starting >= limit {
+                break;
+            }
+            self.waiting_calls.pop_front();
+            if !self.tunnels.contains_key(&tid) {
+                continue;
+            }
+            if expired {
+                self.counters.calls_refused += 1;
+                self.metrics
+                    .refused(self.proto_of(tid), metrics::Refusal::StartingLimit);
+                if let Some(t) = self.tunnels.get_mut(&tid) {
+                    t.engine.reject_call(now, peer_session, cdn::TEMPORARY);
+                }
+            } else {
+                self.on_incoming_call(now, tid, peer_session);
+            }
+            self.service_tunnel(now, tid);
+        }
     }
 
     /// ICCN: install the session on its shard and start PPP.

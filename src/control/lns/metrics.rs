@@ -338,6 +338,17 @@ impl ControlMetrics {
 }
 
 impl Lns {
+    /// The protocol of L2TP tunnel `tid` (PPTP calls live under tunnel 0).
+    pub(super) fn proto_of(&self, tid: u16) -> Proto {
+        if tid == crate::dataplane::pptp::PPTP_ROUTE_TUNNEL {
+            Proto::Pptp
+        } else if self.tunnels.get(&tid).is_some_and(|t| t.esp.is_some()) {
+            Proto::L2tpIpsec
+        } else {
+            Proto::L2tp
+        }
+    }
+
     /// Where a session's setup time starts: the IPsec client's first Main Mode for
     /// L2TP/IPsec, else the call's acceptance (`accepted`).
     pub(super) fn setup_started(&self, tid: u16, accepted: Instant) -> Instant {
