@@ -39,6 +39,30 @@ name = "test"
 ranges = ["10.200.0.0/20"]
 "#;
 
+/// `sessions` calls over `tunnels` LACs, `max_outstanding` in setup at once, no
+/// traffic.
+fn options(sessions: usize, tunnels: usize, max_outstanding: usize) -> Options {
+    Options {
+        server: (PAIR_B, 1701).into(),
+        bind: PAIR_A,
+        sessions,
+        tunnels,
+        rate: None,
+        max_outstanding,
+        traffic_pps: 0,
+        duration: Duration::from_secs(0),
+        user: "alice".into(),
+        password: "wonderland".into(),
+        auth: vec![AuthMethod::MsChapV2],
+        setup_timeout: Duration::from_secs(60),
+        secret: None,
+        ipsec: None,
+        nat_rebind: 0,
+        vanish: 0,
+        scale: Default::default(),
+    }
+}
+
 #[test]
 fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
     if !is_root() {
@@ -51,23 +75,9 @@ fn thousand_sessions_over_four_tunnels_up_pinged_and_down() {
     let report = pair.a.run(move || {
         l2tp_mode::run(
             Options {
-                server: (PAIR_B, 1701).into(),
-                bind: PAIR_A,
-                sessions: 1000,
-                tunnels: 4,
-                rate: None,
-                max_outstanding: 500,
                 traffic_pps: 2000,
                 duration: Duration::from_secs(2),
-                user: "alice".into(),
-                password: "wonderland".into(),
-                auth: vec![AuthMethod::MsChapV2],
-                setup_timeout: Duration::from_secs(60),
-                secret: None,
-                ipsec: None,
-                nat_rebind: 0,
-                vanish: 0,
-                scale: Default::default(),
+                ..options(1000, 4, 500)
             },
             &|| None,
         )
@@ -106,31 +116,9 @@ fn calls_beyond_max_starting_wait_for_a_slot() {
         (CONFIG.replace("svlns0", "svlnw0") + "\n[limits]\nmax_starting = 20\n").into_boxed_str(),
     );
     let server = Server::start(&pair, config, 5000);
-    let report = pair.a.run(move || {
-        l2tp_mode::run(
-            Options {
-                server: (PAIR_B, 1701).into(),
-                bind: PAIR_A,
-                sessions: 400,
-                tunnels: 2,
-                rate: None,
-                max_outstanding: 400,
-                traffic_pps: 0,
-                duration: Duration::from_secs(0),
-                user: "alice".into(),
-                password: "wonderland".into(),
-                auth: vec![AuthMethod::MsChapV2],
-                setup_timeout: Duration::from_secs(60),
-                secret: None,
-                ipsec: None,
-                nat_rebind: 0,
-                vanish: 0,
-                scale: Default::default(),
-            },
-            &|| None,
-        )
-        .expect("loadgen run")
-    });
+    let report = pair
+        .a
+        .run(move || l2tp_mode::run(options(400, 2, 400), &|| None).expect("loadgen run"));
     let left = server.stop(Duration::from_millis(500));
     println!("{}", report.summary());
     assert_eq!(report.sessions_established, 400, "{report:?}");
